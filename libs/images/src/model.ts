@@ -1,0 +1,40 @@
+// The shapes the contract names. Everything else in the domain produces or consumes these.
+
+export const IMAGE_STATES = ["queued", "downloading", "synced", "rack-synced", "failed"] as const;
+export type ImageStatus = (typeof IMAGE_STATES)[number];
+
+export type ImageState = {
+  id: string;
+  os: string;
+  release: string;
+  arch: string;
+  title: string;
+  version: string | null;
+  state: ImageStatus;
+  bytesTotal: number;
+  bytesDone: number;
+  racks: { synced: number; total: number };
+  error: string | null;
+  updatedAt: string;
+};
+
+export type SelectionItem = { os: string; release: string; arches: string[] };
+export type Selection = { revision: number; items: SelectionItem[] };
+
+export type UbuntuRelease = { release: string; title: string; lts: boolean; eol: string | null };
+export type OtherImage = { os: string; release: string; title: string; arches: string[] };
+export type Catalogue = {
+  ubuntu: { releases: UbuntuRelease[]; arches: string[] };
+  other: OtherImage[];
+};
+
+export function imageId(os: string, release: string, arch: string): string {
+  return `${os}/${release}/${arch}`;
+}
+
+export function parseImageId(id: string): { os: string; release: string; arch: string } | null {
+  const parts = id.split("/");
+  if (parts.length !== 3 || parts.some((p) => p.length === 0)) return null;
+  const [os, release, arch] = parts as [string, string, string];
+  return { os, release, arch };
+}

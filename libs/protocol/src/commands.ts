@@ -1,0 +1,74 @@
+import { z } from "zod";
+import type { AuditEntry, Catalogue, ImportState, Selection, Settings, Snapshot, SourceState } from "./state";
+
+// Names in the contract are lowercase tokens; keeping them tight keeps junk out of the database and the UI.
+const name = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[a-z0-9][a-z0-9._-]*$/, "lowercase letters, digits, '.', '_' and '-' only");
+const personName = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9 ._@-]*$/, "letters, digits, space, '.', '_', '@' and '-' only");
+
+export const selectionItemSchema = z.strictObject({
+  os: name,
+  release: name,
+  arches: z.array(name).min(1).max(32),
+});
+
+const empty = z.strictObject({});
+
+export const commandSchemas = {
+  "state:get": empty,
+  "catalogue:get": empty,
+  "selection:save": z.strictObject({
+    revision: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    items: z.array(selectionItemSchema).max(500),
+  }),
+  "settings:update": z.strictObject({ autoImport: z.boolean() }),
+  "import:start": empty,
+  "import:stop": empty,
+  "source:update": z.strictObject({
+    url: z.string().min(1).max(2048),
+    keyring: z
+      .string()
+      .max(256 * 1024)
+      .optional(),
+  }),
+  "rack:remove": z.strictObject({ name: personName }),
+  "token:create": z.strictObject({ role: z.enum(["admin", "viewer"]), name: personName }),
+  "token:revoke": z.strictObject({ name: personName }),
+  "audit:list": z.strictObject({ limit: z.number().int().min(1).max(1000).optional() }),
+} as const;
+
+export type CommandName = keyof typeof commandSchemas;
+export const COMMAND_NAMES = Object.keys(commandSchemas) as CommandName[];
+export type CommandPayload<N extends CommandName> = z.infer<(typeof commandSchemas)[N]>;
+
+export type CommandResults = {
+  "state:get": { snapshot: Snapshot };
+  "catalogue:get": { catalogue: Catalogue };
+  "selection:save": { selection: Selection };
+  "settings:update": { settings: Settings };
+  "import:start": { import: ImportState };
+  "import:stop": { import: ImportState };
+  "source:update": { source: SourceState; catalogue: Catalogue };
+  "rack:remove": Record<string, never>;
+  "token:create": { token: string };
+  "token:revoke": Record<string, never>;
+  "audit:list": { entries: AuditEntry[] };
+};
+
+/** Commands a viewer may run; every other command needs the admin role. */
+export const READ_ONLY_COMMANDS: ReadonlySet<CommandName> = new Set([
+  "state:get",
+  "catalogue:get",
+  "audit:list",
+]);
+
+export function isCommandName(value: string): value is CommandName {
+  return Object.hasOwn(commandSchemas, value);
+}

@@ -1,0 +1,42 @@
+import type { ErrorBody } from "./errors";
+import type { CommandName, CommandPayload, CommandResults } from "./commands";
+import type {
+  AuditEntry,
+  ImageState,
+  ImportState,
+  PresenceUser,
+  RackState,
+  Selection,
+  Settings,
+  Snapshot,
+  SourceState,
+} from "./state";
+
+export type Ack<R> = ({ ok: true } & R) | { ok: false; error: ErrorBody };
+
+/** Payloads of server → client events, without `seq`, which the event bus adds. */
+export type EventPayloads = {
+  snapshot: Snapshot;
+  image: { image: ImageState };
+  "image:removed": { id: string };
+  selection: { selection: Selection; by: string };
+  settings: { settings: Settings; by: string };
+  source: { source: SourceState };
+  import: { import: ImportState };
+  rack: { rack: RackState };
+  presence: { users: PresenceUser[] };
+  audit: { entry: AuditEntry };
+};
+export type EventName = keyof EventPayloads;
+export type Sequenced<T> = T & { seq: number };
+
+export type ServerToClientEvents = {
+  [E in EventName]: (payload: Sequenced<EventPayloads[E]>) => void;
+} & {
+  /** Sent when a command arrives without an ack callback, so the mistake is visible rather than silent. */
+  "command:error": (payload: { command: string; error: ErrorBody }) => void;
+};
+
+export type ClientToServerEvents = {
+  [N in CommandName]: (payload: CommandPayload<N>, ack: (answer: Ack<CommandResults[N]>) => void) => void;
+};

@@ -1,0 +1,4 @@
+export * from "./errors";
+export * from "./state";
+export * from "./commands";
+export * from "./events";
