@@ -1,4 +1,4 @@
-import type { Catalogue, ImageState, Selection } from "@bootstream/images";
+import type { ImageState, Selection } from "@bootstream/images";
 
 export type { Catalogue, ImageState, Selection } from "@bootstream/images";
 export type { ImageStatus, SelectionItem, UbuntuRelease, OtherImage } from "@bootstream/images";
