@@ -1,0 +1,163 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { CommandError, type SelectionItem, type Snapshot } from "@bootstream/protocol";
+import { HttpClient, RemoteError } from "./http-client";
+import { UsageError } from "./usage";
+import { renderStatus } from "./status-table";
+
+type Flags = Record<string, string | boolean | undefined>;
+type Parsed = { flags: Flags; positionals: string[]; client: () => HttpClient };
+
+const COMMON = {
+  url: { type: "string" },
+  token: { type: "string" },
+} as const;
+
+function parse(argv: string[], options: Record<string, { type: "string" | "boolean" }>): Parsed {
+  let values: Flags;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const url = (values.url as string | undefined) ?? process.env.BOOTSTREAM_URL ?? "http://127.0.0.1:5240";
+  return {
+    flags: values,
+    positionals,
+    client: () => {
+      const token = (values.token as string | undefined) ?? process.env.BOOTSTREAM_TOKEN;
+      if (!token) throw new UsageError("no token: pass --token TOKEN or set BOOTSTREAM_TOKEN");
+      try {
+        new URL(url);
+      } catch {
+        throw new UsageError(`--url "${url}" is not a URL`);
+      }
+      return new HttpClient(url, token);
+    },
+  };
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** select/deselect: read, change, save with the revision read; on conflict, read again and redo the change. */
+async function editSelection(client: HttpClient, change: (items: SelectionItem[]) => SelectionItem[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { selection } = await client.state();
+    try {
+      const saved = await client.command("selection:save", { revision: selection.revision, items: change(selection.items) });
+      say(`selection saved (revision ${saved.selection.revision})`);
+      return;
+    } catch (error) {
+      if (!(error instanceof RemoteError) || error.body.code !== "conflict" || attempt >= 10) throw error;
+    }
+  }
+}
+
+function splitImage(spec: string | undefined): { os: string; release: string } {
+  const match = /^([a-z0-9][a-z0-9._-]*)\/([a-z0-9][a-z0-9._-]*)$/.exec(spec ?? "");
+  if (!match) throw new UsageError(`expected OS/RELEASE such as ubuntu/noble, got "${spec ?? ""}"`);
+  return { os: match[1]!, release: match[2]! };
+}
+
+function splitArches(value: string | boolean | undefined): string[] | null {
+  if (typeof value !== "string") return null;
+  const arches = [...new Set(value.split(",").map((a) => a.trim()).filter(Boolean))];
+  if (arches.length === 0) throw new UsageError("--arch needs at least one architecture");
+  return arches;
+}
+
+export const clientCommands: Record<string, (argv: string[]) => Promise<void>> = {
+  async status(argv) {
+    const { flags, client } = parse(argv, { json: { type: "boolean" }, watch: { type: "boolean" } });
+    if (flags.watch) {
+      const { watchStatus } = await import("./watch");
+      await watchStatus(client().url, (flags.token as string | undefined) ?? process.env.BOOTSTREAM_TOKEN ?? "", Boolean(flags.json));
+      return;
+    }
+    const snapshot: Snapshot = await client().state();
+    say(flags.json ? JSON.stringify(snapshot, null, 2) : renderStatus(snapshot));
+  },
+
+  async select(argv) {
+    const { flags, positionals, client } = parse(argv, { arch: { type: "string" } });
+    const { os, release } = splitImage(positionals[0]);
+    const arches = splitArches(flags.arch) ?? ["amd64"];
+    await editSelection(client(), (items) => {
+      const existing = items.find((i) => i.os === os && i.release === release);
+      if (!existing) return [...items, { os, release, arches }];
+      return items.map((i) => (i === existing ? { ...i, arches: [...new Set([...i.arches, ...arches])].sort() } : i));
+    });
+  },
+
+  async deselect(argv) {
+    const { flags, positionals, client } = parse(argv, { arch: { type: "string" } });
+    const { os, release } = splitImage(positionals[0]);
+    const arches = splitArches(flags.arch);
+    await editSelection(client(), (items) =>
+      items.flatMap((i) => {
+        if (i.os !== os || i.release !== release) return [i];
+        if (!arches) return [];
+        const left = i.arches.filter((a) => !arches.includes(a));
+        return left.length ? [{ ...i, arches: left }] : [];
+      }),
+    );
+  },
+
+  async import(argv) {
+    const { client } = parse(argv, {});
+    const result = await client().command("import:start", {});
+    say(result.import.running ? `import running (started ${result.import.startedAt})` : "import requested");
+  },
+
+  async "stop-import"(argv) {
+    const { client } = parse(argv, {});
+    await client().command("import:stop", {});
+    say("import stopped");
+  },
+
+  async "auto-import"(argv) {
+    const { positionals, client } = parse(argv, {});
+    const value = positionals[0];
+    if (value !== "on" && value !== "off") throw new UsageError("auto-import takes on or off");
+    const { settings } = await client().command("settings:update", { autoImport: value === "on" });
+    say(`auto-import ${settings.autoImport ? "on" : "off"}`);
+  },
+
+  async source(argv) {
+    const { flags, positionals, client } = parse(argv, { keyring: { type: "string" } });
+    if (positionals[0] !== "set" || !positionals[1]) throw new UsageError("usage: bootstream source set URL [--keyring FILE]");
+    let keyring: string | undefined;
+    if (typeof flags.keyring === "string") {
+      try {
+        keyring = readFileSync(flags.keyring, "utf8");
+      } catch (error) {
+        throw new UsageError(`cannot read --keyring ${flags.keyring} (${(error as NodeJS.ErrnoException).code})`);
+      }
+    }
+    const { source, catalogue } = await client().command("source:update", { url: positionals[1], ...(keyring ? { keyring } : {}) });
+    say(`boot source is ${source.url} (${source.keyringSet ? "signed" : "unsigned"}): ${catalogue.ubuntu.releases.length} Ubuntu releases, ${catalogue.other.length} other images`);
+  },
+
+  async token(argv) {
+    const { flags, positionals, client } = parse(argv, { role: { type: "string" }, name: { type: "string" } });
+    if (positionals[0] === "create") {
+      const role = flags.role;
+      if (role !== "admin" && role !== "viewer") throw new UsageError("token create needs --role admin|viewer");
+      if (typeof flags.name !== "string") throw new UsageError("token create needs --name NAME");
+      const { token } = await client().command("token:create", { role, name: flags.name });
+      say(token);
+      return;
+    }
+    if (positionals[0] === "revoke" && positionals[1]) {
+      await client().command("token:revoke", { name: positionals[1] });
+      say(`token "${positionals[1]}" revoked`);
+      return;
+    }
+    throw new UsageError("usage: bootstream token create --role admin|viewer --name NAME | token revoke NAME");
+  },
+};
+
+export function isRemoteFailure(error: unknown): error is RemoteError | CommandError {
+  return error instanceof RemoteError || error instanceof CommandError;
+}

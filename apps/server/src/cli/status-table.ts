@@ -1,0 +1,56 @@
+import type { ImageState, Snapshot } from "@bootstream/protocol";
+
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** The contract's wording for an image's state, as the dashboard shows it. */
+export function describeState(image: ImageState): string {
+  switch (image.state) {
+    case "queued":
+      return "Queued for download";
+    case "downloading":
+      return `Downloading ${image.bytesTotal ? Math.floor((image.bytesDone / image.bytesTotal) * 100) : 0}%`;
+    case "synced":
+      if (image.racks.total === 0) return "Synced";
+      return image.racks.synced > 0 ? "Syncing to rack controller(s)" : "Waiting for rack controller(s) to sync";
+    case "rack-synced":
+      return "Synced";
+    case "failed":
+      return `Failed: ${image.error ?? "unknown error"}`;
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length)));
+  return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col]!)).join("  ").trimEnd()).join("\n");
+}
+
+export function renderStatus(s: Snapshot): string {
+  const lines = [
+    `Boot source: ${s.source.url || "(none)"}${s.source.error ? `  ERROR: ${s.source.error}` : ""}`,
+    `Auto-import: ${s.settings.autoImport ? "on" : "off"}   Import: ${s.import.running ? `running (${s.import.trigger})` : "idle"}${s.import.error ? `  last error: ${s.import.error}` : ""}`,
+    `Selection (revision ${s.selection.revision}): ${s.selection.items.map((i) => `${i.os}/${i.release} [${i.arches.join(",")}]`).join("  ") || "(empty)"}`,
+    "",
+  ];
+  if (s.images.length === 0) lines.push("No images.");
+  else {
+    lines.push(
+      table([
+        ["IMAGE", "VERSION", "SIZE", "RACKS", "STATUS"],
+        ...s.images.map((i) => [i.id, i.version ?? "-", formatBytes(i.bytesTotal), `${i.racks.synced}/${i.racks.total}`, describeState(i)]),
+      ]),
+    );
+  }
+  if (s.racks.length) {
+    lines.push("", table([["RACK", "ONLINE", "IMAGES", "LAST SYNC"], ...s.racks.map((r) => [r.name, r.online ? "yes" : "no", `${r.imagesSynced}/${r.imagesTotal}`, r.lastSync ?? "never"])]));
+  }
+  return lines.join("\n");
+}

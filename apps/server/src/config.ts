@@ -1,0 +1,176 @@
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Cron } from "croner";
+
+export const DEFAULT_SOURCE_URL = "http://images.maas.io/ephemeral-v3/stable/";
+export const BUNDLED_KEYRING_PATH = fileURLToPath(new URL("../assets/ubuntu-cloudimage.pub", import.meta.url));
+
+export type RegionConfig = {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  bootSourceUrl: string;
+  /** Armored public key(s), or null for an unsigned source. */
+  bootSourceKeyring: string | null;
+  adminToken: string | null;
+  rackSecret: string | null;
+  importSchedule: string;
+  rackSyncSchedule: string;
+  downloadConcurrency: number;
+  logLevel: string;
+};
+
+/** A setting that does not parse. The CLI prints `message` as one line and exits 2. */
+export class ConfigError extends Error {
+  constructor(
+    readonly setting: string,
+    message: string,
+  ) {
+    super(`invalid ${setting}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+// Each setting: its environment variable, its --flag, and its default. The contract fixes these names.
+const SETTINGS = {
+  PORT: { flag: "port", fallback: "5240" },
+  HOST: { flag: "host", fallback: "127.0.0.1" },
+  DATA_DIR: { flag: "data-dir", fallback: "./data" },
+  DATABASE_URL: { flag: "database-url", fallback: "" },
+  REDIS_URL: { flag: "redis-url", fallback: "" },
+  BOOT_SOURCE_URL: { flag: "boot-source-url", fallback: DEFAULT_SOURCE_URL },
+  BOOT_SOURCE_KEYRING: { flag: "boot-source-keyring", fallback: "" },
+  ADMIN_TOKEN: { flag: "admin-token", fallback: "" },
+  RACK_SECRET: { flag: "rack-secret", fallback: "" },
+  IMPORT_SCHEDULE: { flag: "import-schedule", fallback: "0 * * * *" },
+  RACK_SYNC_SCHEDULE: { flag: "rack-sync-schedule", fallback: "*/5 * * * *" },
+  DOWNLOAD_CONCURRENCY: { flag: "download-concurrency", fallback: "4" },
+  LOG_LEVEL: { flag: "log-level", fallback: "info" },
+} as const;
+type SettingName = keyof typeof SETTINGS;
+
+export const REGION_FLAGS = Object.fromEntries(
+  Object.values(SETTINGS).map((s) => [s.flag, { type: "string" as const }]),
+);
+
+/** Flags win over the environment, which wins over the defaults. */
+export function loadRegionConfig(argv: string[], env: NodeJS.ProcessEnv): RegionConfig {
+  let flags: Record<string, string | undefined>;
+  try {
+    flags = parseArgs({ args: argv, options: REGION_FLAGS, allowPositionals: false, strict: true })
+      .values as Record<string, string | undefined>;
+  } catch (error) {
+    throw new ConfigError("arguments", (error as Error).message);
+  }
+  const raw = (name: SettingName): string => flags[SETTINGS[name].flag] ?? env[name] ?? SETTINGS[name].fallback;
+  const setOrNull = (name: SettingName): string | null => raw(name).trim() || null;
+
+  const bootSourceUrl = parseSourceUrl(raw("BOOT_SOURCE_URL"));
+  return {
+    port: parseInteger("PORT", raw("PORT"), 0, 65535),
+    host: parseHost(raw("HOST")),
+    dataDir: path.resolve(raw("DATA_DIR")),
+    databaseUrl: parseDatabaseUrl(setOrNull("DATABASE_URL")),
+    redisUrl: parseRedisUrl(setOrNull("REDIS_URL")),
+    bootSourceUrl,
+    bootSourceKeyring: loadKeyring(setOrNull("BOOT_SOURCE_KEYRING"), bootSourceUrl),
+    adminToken: parseSecret("ADMIN_TOKEN", setOrNull("ADMIN_TOKEN")),
+    rackSecret: parseSecret("RACK_SECRET", setOrNull("RACK_SECRET")),
+    importSchedule: parseCron("IMPORT_SCHEDULE", raw("IMPORT_SCHEDULE")),
+    rackSyncSchedule: parseCron("RACK_SYNC_SCHEDULE", raw("RACK_SYNC_SCHEDULE")),
+    downloadConcurrency: parseInteger("DOWNLOAD_CONCURRENCY", raw("DOWNLOAD_CONCURRENCY"), 1, 64),
+    logLevel: parseLogLevel(raw("LOG_LEVEL")),
+  };
+}
+
+export function parseInteger(setting: string, value: string, min: number, max: number): number {
+  const trimmed = value.trim();
+  if (!/^\d+$/.test(trimmed) || Number(trimmed) < min || Number(trimmed) > max) {
+    throw new ConfigError(setting, `"${value}" is not a whole number from ${min} to ${max}`);
+  }
+  return Number(trimmed);
+}
+
+function parseHost(value: string): string {
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(value)) throw new ConfigError("HOST", `"${value}" is not a host name or address`);
+  return value;
+}
+
+export function parseCron(setting: string, pattern: string): string {
+  try {
+    new Cron(pattern, { paused: true }).stop();
+  } catch (error) {
+    throw new ConfigError(setting, `"${pattern}" is not a cron pattern (${(error as Error).message})`);
+  }
+  return pattern;
+}
+
+export function parseSourceUrl(value: string, setting = "BOOT_SOURCE_URL"): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(setting, `"${value}" is not a URL`);
+  }
+  if (!["http:", "https:", "file:"].includes(url.protocol)) {
+    throw new ConfigError(setting, `"${value}" must be an http://, https:// or file:// URL`);
+  }
+  // simplestreams paths are relative to the source: without the trailing slash the last segment would be lost.
+  return url.href.endsWith("/") ? url.href : `${url.href}/`;
+}
+
+function parseDatabaseUrl(value: string | null): string | null {
+  if (value === null) return null;
+  if (!/^postgres(ql)?:\/\//.test(value)) {
+    throw new ConfigError("DATABASE_URL", "must start with postgres:// (leave it unset for SQLite)");
+  }
+  return value;
+}
+
+function parseRedisUrl(value: string | null): string | null {
+  if (value === null) return null;
+  if (!/^rediss?:\/\//.test(value)) throw new ConfigError("REDIS_URL", "must start with redis:// or rediss://");
+  return value;
+}
+
+function parseSecret(setting: string, value: string | null): string | null {
+  if (value === null) return null;
+  if (value.length > 256 || /\s/.test(value)) {
+    throw new ConfigError(setting, "must be at most 256 characters with no white space");
+  }
+  return value;
+}
+
+function parseLogLevel(value: string): string {
+  const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+  if (!levels.includes(value)) throw new ConfigError("LOG_LEVEL", `"${value}" is not one of ${levels.join(", ")}`);
+  return value;
+}
+
+/**
+ * The bundled Ubuntu key is the default only for the default source: a local mirror is usually
+ * unsigned, and verifying it against Canonical's key would always fail. `none` forces unsigned.
+ */
+function loadKeyring(file: string | null, sourceUrl: string): string | null {
+  if (file === "none") return null;
+  if (file === null && sourceUrl !== DEFAULT_SOURCE_URL) return null;
+  const keyFile = file ?? BUNDLED_KEYRING_PATH;
+  return readKeyringFile(keyFile, "BOOT_SOURCE_KEYRING");
+}
+
+export function readKeyringFile(file: string, setting: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(setting, `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  if (!text.includes("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+    throw new ConfigError(setting, `${file} is not an armored OpenPGP public key`);
+  }
+  return text;
+}

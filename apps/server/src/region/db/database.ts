@@ -1,0 +1,93 @@
+import path from "node:path";
+import { DataSource, type EntityManager } from "typeorm";
+import { ENTITIES } from "./entities";
+import { MIGRATIONS } from "./migrations";
+import { WriteQueue } from "./write-queue";
+
+export type DatabaseOptions = { dataDir: string; databaseUrl: string | null };
+
+// Any constant works; it only has to be the same on every region node.
+const MIGRATION_LOCK_KEY = 52400001;
+
+/**
+ * The region's database: SQLite by default, PostgreSQL when DATABASE_URL says so.
+ * `write` is the only way to change data, so that SQLite's writes are serialised.
+ */
+export class Database {
+  private readonly queue = new WriteQueue();
+
+  private constructor(
+    readonly source: DataSource,
+    readonly kind: "sqlite" | "postgres",
+  ) {}
+
+  static async open(options: DatabaseOptions): Promise<Database> {
+    const kind = options.databaseUrl ? "postgres" : "sqlite";
+    const source =
+      kind === "postgres"
+        ? new DataSource({
+            type: "postgres",
+            url: options.databaseUrl ?? undefined,
+            entities: ENTITIES,
+            migrations: MIGRATIONS,
+            synchronize: false,
+            connectTimeoutMS: 5000,
+            extra: { max: 10, query_timeout: 15_000 },
+          })
+        : new DataSource({
+            type: "better-sqlite3",
+            database: path.join(options.dataDir, "bootstream.db"),
+            entities: ENTITIES,
+            migrations: MIGRATIONS,
+            synchronize: false,
+            enableWAL: true,
+            timeout: 5000, // busy timeout: a second process (the CLI, a backup) never makes us fail at once
+            prepareDatabase: (db: { pragma(sql: string): unknown }) => {
+              // WAL + NORMAL is durable across a process crash; only an OS crash can lose the last commit.
+              db.pragma("synchronous = NORMAL");
+            },
+          });
+    await source.initialize();
+    const database = new Database(source, kind);
+    await database.migrate();
+    return database;
+  }
+
+  private async migrate(): Promise<void> {
+    if (this.kind === "sqlite") {
+      await this.source.runMigrations({ transaction: "all" });
+      return;
+    }
+    // Two region nodes starting at once must not both create the tables: hold a session-level
+    // advisory lock on a dedicated connection while the migrations run on another.
+    const lock = this.source.createQueryRunner();
+    await lock.connect();
+    try {
+      await lock.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      await this.source.runMigrations({ transaction: "all" });
+    } finally {
+      await lock.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => undefined);
+      await lock.release();
+    }
+  }
+
+  get manager(): EntityManager {
+    return this.source.manager;
+  }
+
+  /** One transaction; on SQLite, queued behind every other write. */
+  write<T>(job: (manager: EntityManager) => Promise<T>): Promise<T> {
+    const tx = () => this.source.transaction(job);
+    return this.kind === "sqlite" ? this.queue.run(tx) : tx();
+  }
+
+  async ping(): Promise<void> {
+    await this.source.query("SELECT 1");
+  }
+
+  /** Waits for queued writes, then closes the connection(s). */
+  async close(): Promise<void> {
+    await this.queue.drain();
+    if (this.source.isInitialized) await this.source.destroy();
+  }
+}

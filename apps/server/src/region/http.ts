@@ -1,0 +1,138 @@
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import Koa from "koa";
+import Router from "@koa/router";
+import { bodyParser } from "@koa/bodyparser";
+import send from "koa-send";
+import { CommandError, HTTP_STATUS, type PresenceUser } from "@bootstream/protocol";
+import type { RegionContext } from "./context";
+import type { CommandRunner } from "./commands/dispatch";
+import type { Metrics } from "./metrics";
+import { MAX_PAYLOAD_BYTES } from "./sockets";
+
+export const WEB_DIST = fileURLToPath(new URL("../../../web/dist", import.meta.url));
+
+type State = { user?: PresenceUser };
+
+const errorBody = (code: CommandError["code"], message: string) => ({
+  ok: false,
+  error: new CommandError(code, message).toBody(),
+});
+
+function bearer(header: string | undefined): string | null {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? "");
+  return match?.[1] ?? null;
+}
+
+export function createHttpApp(region: RegionContext, commands: CommandRunner, metrics: Metrics): Koa<State> {
+  const app = new Koa<State>();
+  app.proxy = false;
+  // Koa would print stack traces for errors we already answer; the error middleware logs what matters.
+  app.silent = true;
+
+  app.use(async (ctx, next) => {
+    const end = metrics.httpDuration.startTimer();
+    try {
+      await next();
+    } catch (error) {
+      const status = (error as { status?: number }).status ?? 500;
+      if (status >= 500) region.log.error({ err: error, path: ctx.path }, "http request failed");
+      ctx.status = status;
+      ctx.body = errorBody(
+        status === 413 ? "invalid" : status >= 500 ? "internal" : "invalid",
+        status === 413 ? `body larger than ${MAX_PAYLOAD_BYTES} bytes` : status >= 500 ? "internal error; see the region log" : (error as Error).message,
+      );
+    } finally {
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? (ctx.path.startsWith("/assets/") ? "/assets" : "other");
+      metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
+      end({ route });
+    }
+  });
+
+  const router = new Router<State>();
+
+  router.get("/healthz", async (ctx) => {
+    try {
+      await region.db.ping();
+      ctx.body = { status: "ok" };
+    } catch (error) {
+      region.log.warn({ err: error }, "health check: database does not answer");
+      ctx.status = 503;
+      ctx.body = { status: "unavailable", error: "database does not answer" };
+    }
+  });
+
+  router.get("/metrics", async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+
+  const api = new Router<State>({ prefix: "/api/v1" });
+  api.use(async (ctx, next) => {
+    const user = await region.tokens.authenticate(bearer(ctx.get("authorization")));
+    if (!user) {
+      ctx.status = 401;
+      ctx.set("WWW-Authenticate", 'Bearer realm="bootstream"');
+      ctx.body = errorBody("unauthorized", "send an API token as 'Authorization: Bearer TOKEN'");
+      return;
+    }
+    ctx.state.user = user;
+    await next();
+  });
+  api.get("/state", async (ctx) => {
+    ctx.body = { ...region.bus.live.snapshot(ctx.state.user!), seq: region.bus.currentSeq };
+  });
+  api.post(
+    "/commands/:name",
+    bodyParser({
+      enableTypes: ["json"],
+      jsonLimit: MAX_PAYLOAD_BYTES,
+      encoding: "utf-8",
+      onError: (_error, ctx) => ctx.throw(400, "the body is not valid JSON"),
+    }),
+    async (ctx) => {
+      // An empty body means an empty payload, so `curl -X POST …/import:start` just works.
+      const payload = (ctx.request as { body?: unknown }).body ?? {};
+      const answer = await commands.run(ctx.params.name ?? "", payload, ctx.state.user!);
+      ctx.status = answer.ok ? 200 : HTTP_STATUS[answer.error.code];
+      ctx.body = answer;
+    },
+  );
+  router.use(api.routes(), api.allowedMethods());
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use(dashboard(region));
+  return app;
+}
+
+/** The built dashboard: hashed assets cached for a year, every other GET falls back to index.html. */
+function dashboard(region: RegionContext): Koa.Middleware<State> {
+  const built = existsSync(`${WEB_DIST}/index.html`);
+  if (!built) region.log.warn({ dir: WEB_DIST }, "dashboard not built (npm run build); / answers 503");
+  return async (ctx) => {
+    const reserved = /^\/(api|files|socket\.io|healthz|metrics)(\/|$)/.test(ctx.path);
+    if (reserved || (ctx.method !== "GET" && ctx.method !== "HEAD")) {
+      ctx.status = 404;
+      ctx.body = errorBody("not-found", `no route ${ctx.method} ${ctx.path}`);
+      return;
+    }
+    if (!built) {
+      ctx.status = 503;
+      ctx.body = errorBody("internal", "the dashboard is not built; run `npm run build`");
+      return;
+    }
+    if (ctx.path.startsWith("/assets/")) {
+      const served = await send(ctx, ctx.path, { root: WEB_DIST, immutable: true, maxage: 365 * 24 * 3600 * 1000 }).catch(() => null);
+      if (!served) {
+        ctx.status = 404;
+        ctx.body = errorBody("not-found", `no asset ${ctx.path}`);
+      }
+      return;
+    }
+    const file = ctx.path !== "/" && existsSync(`${WEB_DIST}${ctx.path}`) && !ctx.path.includes("..") ? ctx.path : "/index.html";
+    await send(ctx, file, { root: WEB_DIST });
+    // index.html names the hashed assets: it must always be revalidated.
+    if (file === "/index.html") ctx.set("Cache-Control", "no-cache");
+  };
+}

@@ -1,0 +1,29 @@
+import type { Settings } from "@bootstream/protocol";
+import type { EntityManager } from "typeorm";
+import type { Database } from "../db/database";
+import { SettingEntity } from "../db/entities";
+
+const DEFAULTS: Settings = { autoImport: true };
+
+/** Key/value settings. Only `autoImport` is public; internal keys live here too (e.g. the rack secret hash). */
+export class SettingsStore {
+  constructor(private readonly db: Database) {}
+
+  async get(): Promise<Settings> {
+    const row = await this.db.manager.findOne(SettingEntity, { where: { key: "autoImport" } });
+    return { autoImport: row ? row.value === "true" : DEFAULTS.autoImport };
+  }
+
+  async setAutoImport(m: EntityManager, value: boolean): Promise<void> {
+    await m.save(SettingEntity, { key: "autoImport", value: String(value) });
+  }
+
+  async getInternal(key: string): Promise<string | null> {
+    const row = await this.db.manager.findOne(SettingEntity, { where: { key } });
+    return row?.value ?? null;
+  }
+
+  async setInternal(m: EntityManager, key: string, value: string): Promise<void> {
+    await m.save(SettingEntity, { key, value });
+  }
+}

@@ -1,0 +1,63 @@
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { CommandError, type PresenceUser, type Role } from "@bootstream/protocol";
+import { IsNull } from "typeorm";
+import type { Database } from "../db/database";
+import { TokenEntity } from "../db/entities";
+import { now } from "../clock";
+
+// Tokens are 32 random bytes, so a fast unsalted hash is enough: there is nothing to brute-force.
+export const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
+export const generateSecret = (): string => randomBytes(32).toString("base64url");
+
+export function secretsEqual(a: string, b: string): boolean {
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+export class TokenService {
+  constructor(private readonly db: Database) {}
+
+  async authenticate(token: unknown): Promise<PresenceUser | null> {
+    if (typeof token !== "string" || token.length === 0 || token.length > 512) return null;
+    const row = await this.db.manager.findOne(TokenEntity, { where: { hash: hashToken(token) } });
+    if (!row || row.revokedAt) return null;
+    return { name: row.name, role: row.role };
+  }
+
+  /** On a fresh database, makes the first admin token. Returns the token when it was generated here. */
+  async bootstrap(adminToken: string | null): Promise<{ generated: string | null; created: boolean }> {
+    return this.db.write(async (m) => {
+      if ((await m.count(TokenEntity)) > 0) return { generated: null, created: false };
+      const token = adminToken ?? generateSecret();
+      await m.insert(TokenEntity, { name: "admin", role: "admin", hash: hashToken(token), createdAt: now(), revokedAt: null });
+      return { generated: adminToken ? null : token, created: true };
+    });
+  }
+
+  async create(role: Role, name: string): Promise<string> {
+    const token = generateSecret();
+    await this.db.write(async (m) => {
+      const existing = await m.findOne(TokenEntity, { where: { name } });
+      if (existing && !existing.revokedAt) {
+        throw new CommandError("conflict", `a token named "${name}" already exists; revoke it first or pick another name`);
+      }
+      const row = { name, role, hash: hashToken(token), createdAt: now(), revokedAt: null };
+      if (existing) await m.update(TokenEntity, { name }, row);
+      else await m.insert(TokenEntity, row);
+    });
+    return token;
+  }
+
+  async revoke(name: string): Promise<void> {
+    await this.db.write(async (m) => {
+      const existing = await m.findOne(TokenEntity, { where: { name } });
+      if (!existing || existing.revokedAt) throw new CommandError("not-found", `no active token named "${name}"`);
+      const activeAdmins = await m.count(TokenEntity, { where: { role: "admin", revokedAt: IsNull() } });
+      if (existing.role === "admin" && activeAdmins <= 1) {
+        throw new CommandError("conflict", `"${name}" is the last admin token; create another admin token first`);
+      }
+      await m.update(TokenEntity, { name }, { revokedAt: now() });
+    });
+  }
+}

@@ -1,0 +1,48 @@
+import type { PresenceUser } from "@bootstream/protocol";
+import type { EventBus, PeopleServer } from "./events";
+
+const tokenRoom = (name: string) => `token:${name}`;
+
+/** Who is connected: presence for the dashboard, and the sockets to cut when a token is revoked. */
+export class Sessions {
+  private io: PeopleServer | null = null;
+  private presenceTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly bus: EventBus) {}
+
+  attach(io: PeopleServer): void {
+    this.io = io;
+  }
+
+  roomOf(user: PresenceUser): string {
+    return tokenRoom(user.name);
+  }
+
+  /** Connections come and go in bursts (a wall of screens reconnecting): one `presence` per burst. */
+  changed(): void {
+    if (this.presenceTimer) return;
+    this.presenceTimer = setTimeout(() => {
+      this.presenceTimer = null;
+      void this.users().then((users) => this.bus.emit("presence", { users }));
+    }, 100);
+  }
+
+  async users(): Promise<PresenceUser[]> {
+    if (!this.io) return [];
+    const sockets = await this.io.in("people").fetchSockets();
+    const seen = new Map<string, PresenceUser>();
+    for (const socket of sockets) {
+      const user = (socket.data as { user?: PresenceUser }).user;
+      if (user) seen.set(user.name, user);
+    }
+    return [...seen.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  disconnectToken(name: string): void {
+    this.io?.in(tokenRoom(name)).disconnectSockets(true);
+  }
+
+  close(): void {
+    if (this.presenceTimer) clearTimeout(this.presenceTimer);
+  }
+}

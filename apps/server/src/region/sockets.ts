@@ -1,0 +1,96 @@
+import type { Server as HttpServer } from "node:http";
+import { Server } from "socket.io";
+import { CommandError, type PresenceUser } from "@bootstream/protocol";
+import type { RegionContext } from "./context";
+import type { CommandRunner } from "./commands/dispatch";
+import { PEOPLE_ROOM, type PeopleServer } from "./events";
+import { TokenBucket } from "./rate-limit";
+import type { Metrics } from "./metrics";
+
+export const MAX_PAYLOAD_BYTES = 1_000_000;
+const COMMANDS_BURST = 40;
+const COMMANDS_PER_SECOND = 20;
+
+type SocketData = { user: PresenceUser };
+
+export function createSocketServer(
+  httpServer: HttpServer,
+  region: RegionContext,
+  commands: CommandRunner,
+  metrics: Metrics,
+): PeopleServer {
+  const io: PeopleServer = new Server(httpServer, {
+    path: "/socket.io",
+    maxHttpBufferSize: MAX_PAYLOAD_BYTES,
+    serveClient: false,
+    // Missed events are replayed to a client that comes back within two minutes; the auth middleware
+    // still runs, so a revoked token does not come back.
+    connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false },
+  });
+
+  io.use((socket, next) => {
+    const token = (socket.handshake.auth as Record<string, unknown> | undefined)?.token;
+    region.tokens
+      .authenticate(token)
+      .then((user) => {
+        if (!user) {
+          region.log.info({ address: socket.handshake.address }, "socket refused: unauthorized");
+          return next(new Error("unauthorized"));
+        }
+        (socket.data as SocketData).user = user;
+        next();
+      })
+      .catch((error: unknown) => {
+        region.log.error({ err: error }, "socket auth failed");
+        next(new Error("internal"));
+      });
+  });
+
+  io.on("connection", (socket) => {
+    const { user } = socket.data as SocketData;
+    const bucket = new TokenBucket(COMMANDS_BURST, COMMANDS_PER_SECOND);
+    void socket.join([PEOPLE_ROOM, region.sessions.roomOf(user)]);
+    metrics.socketConnected(user.role);
+    if (!socket.recovered) {
+      socket.emit("snapshot", { ...region.bus.live.snapshot(user), seq: region.bus.currentSeq });
+    }
+    region.sessions.changed();
+
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      const name = typeof event === "string" ? event : String(event);
+      let payload: unknown = args[0];
+      let ack: unknown = args[args.length - 1];
+      if (typeof payload === "function") {
+        ack = payload;
+        payload = {};
+      }
+      if (typeof ack !== "function") {
+        socket.emit("command:error", {
+          command: name.slice(0, 64),
+          error: new CommandError("invalid", `"${name.slice(0, 64)}" was sent without an acknowledgement callback; nothing was done`).toBody(),
+        });
+        return;
+      }
+      const reply = ack as (answer: unknown) => void;
+      if (!bucket.take()) {
+        reply({
+          ok: false,
+          error: new CommandError("rate-limited", `more than ${COMMANDS_PER_SECOND} commands a second from this connection; slow down`).toBody(),
+        });
+        return;
+      }
+      if (args.length > 2) {
+        reply({ ok: false, error: new CommandError("invalid", `"${name.slice(0, 64)}" takes one payload object and an ack`).toBody() });
+        return;
+      }
+      void commands.run(name, payload, user).then(reply);
+    });
+
+    socket.on("disconnect", () => {
+      metrics.socketDisconnected(user.role);
+      region.sessions.changed();
+    });
+  });
+
+  return io;
+}

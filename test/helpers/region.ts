@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const BIN = fileURLToPath(new URL("../../apps/server/bin/bootstream.js", import.meta.url));
+
+export type RegionProcess = {
+  url: string;
+  adminToken: string;
+  dataDir: string;
+  child: ChildProcess;
+  /** Everything the region printed, stdout and stderr. */
+  output(): string;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL: a crash. */
+  kill(): Promise<void>;
+};
+
+export type RegionOptions = {
+  env?: Record<string, string>;
+  /** Reuse a data dir (restart tests); a fresh temp dir otherwise. */
+  dataDir?: string;
+  adminToken?: string;
+};
+
+/** Starts a real `bootstream region` process on an ephemeral port and waits until it listens. */
+export async function startRegion(options: RegionOptions = {}): Promise<RegionProcess> {
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "bootstream-region-")));
+  const adminToken = options.adminToken ?? "test-admin-token";
+  const child = spawn(process.execPath, [BIN, "region"], {
+    env: {
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      DATA_DIR: dataDir,
+      ADMIN_TOKEN: adminToken,
+      RACK_SECRET: "test-rack-secret",
+      BOOT_SOURCE_URL: "http://127.0.0.1:9/unreachable/",
+      LOG_LEVEL: "info",
+      ...options.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`region did not listen within 20 s:\n${output}`)), 20_000);
+    const onData = () => {
+      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)".*"msg":"region listening"/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off("data", onData);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on("data", onData);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`region exited with ${code} before listening:\n${output}`));
+    });
+  });
+
+  return {
+    url,
+    adminToken,
+    dataDir,
+    child,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}

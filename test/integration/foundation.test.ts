@@ -1,0 +1,136 @@
+import { spawn } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { connect, post, send } from "../helpers/sockets";
+
+function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe("region foundation", () => {
+  let region: RegionProcess;
+
+  beforeAll(async () => {
+    region = await startRegion();
+  });
+  afterAll(async () => {
+    await region.stop();
+    await removeDir(region.dataDir);
+  });
+
+  it("answers /healthz when the database answers", async () => {
+    const response = await fetch(`${region.url}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ status: "ok" });
+  });
+
+  it("refuses a socket without a token, or with a wrong one, as unauthorized", async () => {
+    await expect(connect(region.url, undefined)).rejects.toThrow("unauthorized");
+    await expect(connect(region.url, "wrong")).rejects.toThrow("unauthorized");
+  });
+
+  it("sends an admin's socket a snapshot that says who it is", async () => {
+    const { socket, snapshot } = await connect(region.url, region.adminToken);
+    expect(snapshot.you).toEqual({ name: "admin", role: "admin" });
+    expect(typeof snapshot.seq).toBe("number");
+    socket.close();
+  });
+
+  it("serves the dashboard at / and JSON errors elsewhere", async () => {
+    const page = await fetch(`${region.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toContain("text/html");
+    expect(await page.text()).toContain("<div id=\"app\"");
+    const missing = await fetch(`${region.url}/api/v1/nothing`, { headers: { authorization: `Bearer ${region.adminToken}` } });
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not-found");
+  });
+
+  it("exposes Prometheus metrics with sockets by role", async () => {
+    const text = await (await fetch(`${region.url}/metrics`)).text();
+    expect(text).toMatch(/bootstream_sockets\{role="admin"\} \d+/);
+    expect(text).toContain("process_cpu_user_seconds_total");
+  });
+
+  it("answers the HTTP API only with a bearer token, and malformed JSON with invalid", async () => {
+    expect((await fetch(`${region.url}/api/v1/state`)).status).toBe(401);
+    const bad = await post(region.url, region.adminToken, "settings:update", "{not json");
+    expect(bad.status).toBe(400);
+    expect((bad.json.error as { code: string }).code).toBe("invalid");
+    const state = await fetch(`${region.url}/api/v1/state`, { headers: { authorization: `Bearer ${region.adminToken}` } });
+    expect(((await state.json()) as { you: { role: string } }).you.role).toBe("admin");
+  });
+
+  it("creates a viewer token with the CLI; the viewer watches but may not change anything", async () => {
+    const created = await run(["token", "create", "--role", "viewer", "--name", "noc-wall", "--url", region.url, "--token", region.adminToken]);
+    expect(created.code).toBe(0);
+    const token = created.stdout.trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    const { socket, snapshot } = await connect(region.url, token);
+    expect(snapshot.you).toEqual({ name: "noc-wall", role: "viewer" });
+    const answer = await send(socket, "settings:update", { autoImport: false });
+    expect(answer).toMatchObject({ ok: false, error: { code: "forbidden" } });
+    socket.close();
+  });
+
+  it("disconnects a revoked token's sockets at once", async () => {
+    const { json } = await post(region.url, region.adminToken, "token:create", { role: "viewer", name: "temp" });
+    const { socket } = await connect(region.url, json.token as string);
+    const gone = new Promise<string>((resolve) => socket.once("disconnect", (reason) => resolve(reason)));
+    const revoked = await run(["token", "revoke", "temp", "--url", region.url, "--token", region.adminToken]);
+    expect(revoked.code).toBe(0);
+    expect(await gone).toBe("io server disconnect");
+    await expect(connect(region.url, json.token as string)).rejects.toThrow("unauthorized");
+  });
+
+  it("exits 1 with the refusal on stderr when the region refuses a CLI command", async () => {
+    const result = await run(["token", "revoke", "nobody", "--url", region.url, "--token", region.adminToken]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("not-found");
+  });
+});
+
+describe("region configuration and lifecycle", () => {
+  it.each([
+    [{ PORT: "abc" }, "PORT"],
+    [{ IMPORT_SCHEDULE: "every hour" }, "IMPORT_SCHEDULE"],
+    [{ BOOT_SOURCE_KEYRING: "/nonexistent/key.asc" }, "BOOT_SOURCE_KEYRING"],
+    [{ DOWNLOAD_CONCURRENCY: "0" }, "DOWNLOAD_CONCURRENCY"],
+    [{ DATABASE_URL: "mysql://x" }, "DATABASE_URL"],
+  ])("exits 2 with one line naming the bad setting (%o)", async (env, name) => {
+    const result = await run(["region"], { DATA_DIR: "/nonexistent-never-created", ...env });
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(name);
+  });
+
+  it("exits 2 on a usage error and lists the commands with --help", async () => {
+    expect((await run(["frobnicate"])).code).toBe(2);
+    const help = await run(["--help"]);
+    expect(help.code).toBe(0);
+    for (const command of ["region", "rack", "demo", "mirror", "status", "select", "token"]) expect(help.stdout).toContain(command);
+  });
+
+  it("stops gracefully on SIGTERM and keeps what was saved across a restart", async () => {
+    const first = await startRegion({ adminToken: "first" });
+    const saved = await post(first.url, "first", "settings:update", { autoImport: false });
+    expect(saved.status).toBe(200);
+    expect(await first.stop()).toBe(0);
+    // ADMIN_TOKEN only counts on the first start: the stored token stays the admin's.
+    const second = await startRegion({ dataDir: first.dataDir, adminToken: "ignored-now" });
+    await expect(connect(second.url, "ignored-now")).rejects.toThrow("unauthorized");
+    const { socket, snapshot } = await connect(second.url, "first");
+    expect(snapshot.settings.autoImport).toBe(false);
+    socket.close();
+    expect(await second.stop()).toBe(0);
+    await removeDir(first.dataDir);
+  });
+});
