@@ -1,0 +1,60 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createScratchDatabase, gate, probePostgres } from "../helpers/services";
+import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { connect, post } from "../helpers/sockets";
+
+const postgres = gate("PostgreSQL", await probePostgres());
+
+describe.skipIf(postgres.skip)("region on PostgreSQL", () => {
+  let database: Awaited<ReturnType<typeof createScratchDatabase>>;
+  const regions: RegionProcess[] = [];
+
+  beforeAll(async () => {
+    if (postgres.mustFail) throw new Error(postgres.mustFail);
+    database = await createScratchDatabase();
+  });
+  afterAll(async () => {
+    for (const region of regions) {
+      await region.stop();
+      await removeDir(region.dataDir);
+    }
+    await database?.drop();
+  });
+
+  it("migrates once when two region nodes start at the same moment", async () => {
+    const env = { DATABASE_URL: database.url };
+    regions.push(...(await Promise.all([startRegion({ env, adminToken: "pg-admin" }), startRegion({ env, adminToken: "pg-admin" })])));
+    for (const region of regions) {
+      expect((await fetch(`${region.url}/healthz`)).status).toBe(200);
+    }
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    const migrations = await client.query("SELECT name FROM migrations");
+    const tables = await client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");
+    await client.end();
+    expect(migrations.rows).toHaveLength(1);
+    expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(
+      expect.arrayContaining(["token", "selection", "image", "image_file", "rack", "audit", "import_run"]),
+    );
+  });
+
+  it("shares tokens and settings between nodes through the database", async () => {
+    const [a, b] = regions as [RegionProcess, RegionProcess];
+    const { json } = await post(a.url, "pg-admin", "token:create", { role: "viewer", name: "pg-viewer" });
+    const { snapshot, socket } = await connect(b.url, json.token as string);
+    expect(snapshot.you).toEqual({ name: "pg-viewer", role: "viewer" });
+    socket.close();
+    expect((await post(b.url, "pg-admin", "settings:update", { autoImport: false })).status).toBe(200);
+  });
+
+  it("stops with exit 0 and starts again on the same database", async () => {
+    const first = regions.shift()!;
+    expect(await first.stop()).toBe(0);
+    const again = await startRegion({ env: { DATABASE_URL: database.url }, dataDir: first.dataDir });
+    regions.push(again);
+    const { snapshot, socket } = await connect(again.url, "pg-admin");
+    expect(snapshot.settings.autoImport).toBe(false);
+    socket.close();
+  });
+});
