@@ -1,0 +1,86 @@
+import { describe, expect, it } from "vitest";
+import { planImport, selectedImageIds, unreferencedFiles, type OfferedImage } from "./plan";
+
+const sha = (c: string) => c.repeat(64);
+const file = (c: string, size: number, ftype = "boot-kernel") => ({ sha256: sha(c), size, path: `x/${c}`, ftype });
+
+const noble: OfferedImage = {
+  os: "ubuntu",
+  release: "noble",
+  arch: "amd64",
+  title: "24.04 LTS",
+  version: "20250615",
+  files: [file("a", 10), file("b", 20, "boot-initrd"), file("c", 100, "squashfs"), file("c", 100, "squashfs")],
+};
+const nobleArm: OfferedImage = { ...noble, arch: "arm64", files: [file("d", 10), file("c", 100, "squashfs")] };
+const jammy: OfferedImage = { ...noble, release: "jammy", title: "22.04 LTS", version: "20240101", files: [file("e", 5)] };
+
+describe("planImport", () => {
+  it("expands a selection into one image per arch, deduplicating files by sha256", () => {
+    const plan = planImport({
+      selection: [{ os: "ubuntu", release: "noble", arches: ["amd64", "arm64"] }],
+      offered: [noble, nobleArm, jammy],
+      held: new Map(),
+      stored: new Set(),
+    });
+    expect(plan.images.map((i) => i.id)).toEqual(["ubuntu/noble/amd64", "ubuntu/noble/arm64"]);
+    expect(plan.images[0]).toMatchObject({ version: "20250615", bytesTotal: 130, bytesStored: 0, title: "24.04 LTS" });
+    expect(plan.images[0]!.files).toHaveLength(3);
+    // The squashfs both arches share is fetched once, for both, and first because it is the biggest.
+    expect(plan.fetch.map((f) => [f.file.sha256[0], f.images])).toEqual([
+      ["c", ["ubuntu/noble/amd64", "ubuntu/noble/arm64"]],
+      ["b", ["ubuntu/noble/amd64"]],
+      ["a", ["ubuntu/noble/amd64"]],
+      ["d", ["ubuntu/noble/arm64"]],
+    ]);
+  });
+
+  it("fetches only what the store lacks", () => {
+    const plan = planImport({
+      selection: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }],
+      offered: [noble],
+      held: new Map(),
+      stored: new Set([sha("a"), sha("c")]),
+    });
+    expect(plan.fetch.map((f) => f.file.sha256[0])).toEqual(["b"]);
+    expect(plan.images[0]).toMatchObject({ bytesStored: 110, missing: [file("b", 20, "boot-initrd")] });
+  });
+
+  it("removes held images that are no longer selected and reports selected images the source lacks", () => {
+    const plan = planImport({
+      selection: [{ os: "ubuntu", release: "focal", arches: ["amd64"] }],
+      offered: [noble],
+      held: new Map([["ubuntu/noble/amd64", { version: "20250615", state: "synced" as const }]]),
+      stored: new Set(),
+    });
+    expect(plan.remove).toEqual(["ubuntu/noble/amd64"]);
+    expect(plan.unavailable).toEqual([{ id: "ubuntu/focal/amd64", os: "ubuntu", release: "focal", arch: "amd64" }]);
+    expect(plan.images).toEqual([]);
+  });
+
+  it("plans nothing to fetch when everything is stored", () => {
+    const plan = planImport({
+      selection: [{ os: "ubuntu", release: "jammy", arches: ["amd64"] }],
+      offered: [jammy],
+      held: new Map([["ubuntu/jammy/amd64", { version: "20240101", state: "synced" as const }]]),
+      stored: new Set([sha("e")]),
+    });
+    expect(plan.fetch).toEqual([]);
+    expect(plan.remove).toEqual([]);
+  });
+});
+
+describe("selectedImageIds / unreferencedFiles", () => {
+  it("lists each image once, sorted", () => {
+    expect(
+      selectedImageIds([
+        { os: "ubuntu", release: "noble", arches: ["arm64", "amd64", "amd64"] },
+        { os: "centos", release: "centos70", arches: ["amd64"] },
+      ]),
+    ).toEqual(["centos/centos70/amd64", "ubuntu/noble/amd64", "ubuntu/noble/arm64"]);
+  });
+
+  it("keeps what is needed", () => {
+    expect(unreferencedFiles([sha("a"), sha("b"), sha("c")], new Set([sha("b")]))).toEqual([sha("a"), sha("c")]);
+  });
+});
