@@ -1,0 +1,161 @@
+import { open } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { Agent, interceptors, request } from "undici";
+import type { Dispatcher } from "undici";
+import { formatBytes } from "../store/errors";
+import { SourceError, errorMessage } from "./source-error";
+import { displayUrl } from "./source-url";
+
+/**
+ * Reads one whole document (an index or a product file). Rejects with SourceError, or with the
+ * signal's reason once `signal` aborts.
+ */
+export type Fetcher = (url: URL, signal?: AbortSignal) => Promise<Uint8Array>;
+
+export type FetcherOptions = {
+  /** TCP/TLS connect. */
+  connectTimeoutMs?: number;
+  /** Longest wait for the response headers, and longest gap between two body chunks. */
+  idleTimeoutMs?: number;
+  /** The whole document, so a server trickling bytes cannot hold a read forever. */
+  totalTimeoutMs?: number;
+  /** Documents larger than this are refused rather than buffered. */
+  maxBytes?: number;
+};
+
+const MiB = 1024 * 1024;
+
+const DEFAULTS: Required<FetcherOptions> = {
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  totalTimeoutMs: 300_000,
+  // The real stable product file is a few MB; 64 MiB leaves room to grow and still bounds memory.
+  maxBytes: 64 * MiB,
+};
+
+/** http(s):// through undici, file:// from disk; the same size cap for both. */
+export function createFetcher(options: FetcherOptions = {}): Fetcher {
+  const limits = { ...DEFAULTS, ...options };
+  const dispatcher = new Agent({ connect: { timeout: limits.connectTimeoutMs } }).compose(
+    interceptors.redirect({ maxRedirections: 5 }),
+  );
+  return (url, signal) => {
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
+    if (url.protocol === "file:") return readLocalFile(url, limits.maxBytes);
+    if (url.protocol === "http:" || url.protocol === "https:") {
+      return fetchHttp(url, limits, dispatcher, signal);
+    }
+    return Promise.reject(new SourceError(`${displayUrl(url)}: unsupported URL scheme ${url.protocol}`));
+  };
+}
+
+let shared: Fetcher | undefined;
+
+/** One fetcher (one connection pool) for every read that does not bring its own. */
+export function defaultFetcher(): Fetcher {
+  shared ??= createFetcher();
+  return shared;
+}
+
+function tooLarge(url: URL, maxBytes: number): SourceError {
+  return new SourceError(`${displayUrl(url)}: larger than the ${formatBytes(maxBytes)} limit for a document`);
+}
+
+async function readLocalFile(url: URL, maxBytes: number): Promise<Uint8Array> {
+  let file;
+  try {
+    file = await open(fileURLToPath(url), "r");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "not found" : `cannot open (${code ?? errorMessage(error)})`;
+    throw new SourceError(`${displayUrl(url)}: ${reason}`, { cause: error });
+  }
+  try {
+    const stat = await file.stat();
+    if (!stat.isFile()) throw new SourceError(`${displayUrl(url)}: not a file`);
+    if (stat.size > maxBytes) throw tooLarge(url, maxBytes);
+    return await file.readFile();
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    throw new SourceError(`${displayUrl(url)}: cannot read (${errorMessage(error)})`, { cause: error });
+  } finally {
+    await file.close();
+  }
+}
+
+async function fetchHttp(
+  url: URL,
+  limits: Required<FetcherOptions>,
+  dispatcher: Dispatcher,
+  signal: AbortSignal | undefined,
+): Promise<Uint8Array> {
+  const shown = displayUrl(url);
+  const deadline = AbortSignal.timeout(limits.totalTimeoutMs);
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(url, {
+      dispatcher,
+      headers: { "user-agent": "bootstream", accept: "application/json, text/plain, */*" },
+      headersTimeout: limits.idleTimeoutMs,
+      bodyTimeout: limits.idleTimeoutMs,
+      signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
+    });
+  } catch (error) {
+    if (signal?.aborted === true) throw signal.reason;
+    throw new SourceError(`${shown}: ${describeNetworkError(error, limits)}`, { cause: error });
+  }
+  const { statusCode, headers, body } = response;
+  if (statusCode !== 200) {
+    discard(body);
+    throw new SourceError(`${shown}: HTTP ${statusCode}`);
+  }
+  const declared = Number(headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limits.maxBytes) {
+    discard(body);
+    throw tooLarge(url, limits.maxBytes);
+  }
+  const chunks: Buffer[] = [];
+  let received = 0;
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      received += chunk.length;
+      if (received > limits.maxBytes) {
+        discard(body);
+        throw tooLarge(url, limits.maxBytes);
+      }
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    if (signal?.aborted === true) throw signal.reason;
+    throw new SourceError(`${shown}: ${describeNetworkError(error, limits)}`, { cause: error });
+  }
+  return Buffer.concat(chunks, received);
+}
+
+/** Drops a body we will not read; destroying it unread makes undici emit an AbortError nobody wants. */
+function discard(body: Dispatcher.ResponseData["body"]): void {
+  body.on("error", () => {});
+  body.destroy();
+}
+
+function describeNetworkError(error: unknown, limits: Required<FetcherOptions>): string {
+  const { code, name } = error as { code?: unknown; name?: unknown };
+  switch (code) {
+    case "UND_ERR_CONNECT_TIMEOUT":
+      return `could not connect within ${limits.connectTimeoutMs} ms`;
+    case "UND_ERR_HEADERS_TIMEOUT":
+      return `timed out: no response within ${limits.idleTimeoutMs} ms`;
+    case "UND_ERR_BODY_TIMEOUT":
+      return `timed out: the response stalled for ${limits.idleTimeoutMs} ms`;
+    case "ECONNREFUSED":
+      return "connection refused";
+    case "ENOTFOUND":
+      return "host not found";
+    case "ECONNRESET":
+    case "UND_ERR_SOCKET":
+      return "connection closed by the server";
+  }
+  if (name === "TimeoutError") return `timed out: not complete within ${limits.totalTimeoutMs} ms`;
+  return errorMessage(error);
+}

@@ -1,0 +1,140 @@
+import { buildCatalogue } from "../catalogue";
+import { decodeText, parseIndexDocument, parseJson, parseProductsDocument } from "./documents";
+import type { IndexDocument } from "./documents";
+import { defaultFetcher } from "./fetcher";
+import type { Fetcher } from "./fetcher";
+import { collectImages } from "./images";
+import { newestProducts } from "./products";
+import type { StreamProduct } from "./products";
+import { readKeyring, verifyClearsigned } from "./signature";
+import type { Keyring } from "./signature";
+import { SourceError, errorMessage } from "./source-error";
+import { displayUrl, resolveItemUrl, sourceBaseUrl } from "./source-url";
+import type { SourceContents } from "./types";
+
+export type ReadSourceOptions = {
+  /** The mirror root (`…/ephemeral-v3/stable/`) or its `streams/v1/index.json`. */
+  url: string;
+  /** Armored OpenPGP public key(s). Given: read and verify the `.sjson` documents. Absent: `.json`. */
+  keyring?: string | null;
+  fetcher?: Fetcher;
+  /** Stops the read: readSource then rejects with the signal's reason, not a SourceError. */
+  signal?: AbortSignal;
+};
+
+/** How one read reaches its documents. */
+type Reader = { base: URL; fetcher: Fetcher; keyring: Keyring | null; signal: AbortSignal | undefined };
+
+/** Fetches, verifies when signed, and parses one JSON document. */
+async function readDocument(reader: Reader, url: URL): Promise<unknown> {
+  const { fetcher, keyring, signal } = reader;
+  const shown = displayUrl(url);
+  let bytes: Uint8Array;
+  try {
+    bytes = await fetcher(url, signal);
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    if (signal?.aborted === true) throw signal.reason;
+    throw new SourceError(`${shown}: ${errorMessage(error)}`, { cause: error });
+  }
+  let text = decodeText(bytes, shown);
+  if (keyring !== null) text = await verifyClearsigned(text, keyring, shown);
+  return parseJson(text, shown);
+}
+
+/**
+ * A signed index names `.sjson` product files and an unsigned one `.json`, but copies of one
+ * index under the other name are common, so the extension follows how the source is read.
+ */
+function documentPath(path: string, signed: boolean): string {
+  if (signed && path.endsWith(".json")) return `${path.slice(0, -".json".length)}.sjson`;
+  if (!signed && path.endsWith(".sjson")) return `${path.slice(0, -".sjson".length)}.json`;
+  return path;
+}
+
+function listDifference(label: string, names: readonly string[]): string {
+  const shown = names.slice(0, 10).join(", ");
+  return `${label}: ${shown}${names.length > 10 ? ` and ${names.length - 10} more` : ""}`;
+}
+
+type IndexEntry = IndexDocument["index"][string];
+
+async function readProductFile(
+  reader: Reader,
+  indexShown: string,
+  contentId: string,
+  entry: IndexEntry,
+): Promise<{ products: StreamProduct[]; warnings: string[] }> {
+  if (entry.path === undefined) throw new SourceError(`${indexShown}: entry ${contentId} names no path`);
+  let url: URL;
+  try {
+    url = new URL(resolveItemUrl(reader.base, documentPath(entry.path, reader.keyring !== null)));
+  } catch (error) {
+    throw new SourceError(`${indexShown}: entry ${contentId}: ${errorMessage(error)}`, { cause: error });
+  }
+  const shown = displayUrl(url);
+  const document = parseProductsDocument(await readDocument(reader, url), shown);
+  const warnings: string[] = [];
+  if (document.content_id !== undefined && document.content_id !== contentId) {
+    warnings.push(`${shown}: content_id ${document.content_id} differs from its index entry ${contentId}`);
+  }
+  const listed = new Set(entry.products ?? []);
+  const present = Object.keys(document.products);
+  const missing = [...listed].filter((id) => !Object.hasOwn(document.products, id));
+  const unlisted = present.filter((id) => !listed.has(id));
+  if (missing.length > 0) warnings.push(listDifference(`${shown}: lacks products the index names`, missing));
+  if (entry.products !== undefined && unlisted.length > 0) {
+    warnings.push(listDifference(`${shown}: has products the index does not name (read anyway)`, unlisted));
+  }
+  return { products: newestProducts(document, shown), warnings };
+}
+
+/**
+ * Reads a simplestreams boot source: `streams/v1/index.(s)json`, then every `image-ids` product
+ * file it names. Rejects with SourceError (or, once `signal` aborts, its reason); what is odd but
+ * readable comes back in `warnings`.
+ */
+export async function readSource(options: ReadSourceOptions): Promise<SourceContents> {
+  const base = sourceBaseUrl(options.url);
+  const keyring = options.keyring == null ? null : await readKeyring(options.keyring);
+  const reader: Reader = {
+    base,
+    keyring,
+    fetcher: options.fetcher ?? defaultFetcher(),
+    signal: options.signal,
+  };
+  const indexUrl = new URL(keyring === null ? "streams/v1/index.json" : "streams/v1/index.sjson", base);
+  const indexShown = displayUrl(indexUrl);
+  const index = parseIndexDocument(await readDocument(reader, indexUrl), indexShown);
+
+  const warnings: string[] = [];
+  const reads: Promise<{ products: StreamProduct[]; warnings: string[] }>[] = [];
+  for (const [contentId, entry] of Object.entries(index.index).sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (entry.datatype !== "image-ids" || (entry.format ?? "products:1.0") !== "products:1.0") {
+      warnings.push(
+        `${indexShown}: skipped ${contentId} (${entry.datatype ?? "no datatype"}, not boot images)`,
+      );
+      continue;
+    }
+    reads.push(readProductFile(reader, indexShown, contentId, entry));
+  }
+
+  const products = new Map<string, StreamProduct>();
+  for (const result of await Promise.all(reads)) {
+    warnings.push(...result.warnings);
+    for (const product of result.products) {
+      const seen = products.get(product.id);
+      if (seen === undefined) products.set(product.id, product);
+      else warnings.push(`${product.file}: ${product.id} is also in ${seen.file}; the first is used`);
+    }
+  }
+  const collected = collectImages([...products.values()]);
+  return {
+    url: base.href,
+    signed: keyring !== null,
+    catalogue: buildCatalogue(collected.images),
+    images: collected.images,
+    bootloaders: collected.bootloaders,
+    warnings: [...warnings, ...collected.warnings],
+  };
+}

@@ -1,0 +1,57 @@
+import { readCleartextMessage, readKeys, verify } from "openpgp";
+import type { PublicKey } from "openpgp";
+import { SourceError, errorMessage } from "./source-error";
+
+/** Public keys a signed source must be signed with, read once per source read. */
+export type Keyring = { readonly keys: readonly PublicKey[]; readonly keyIds: ReadonlySet<string> };
+
+const CLEARSIGN_HEADER = "-----BEGIN PGP SIGNED MESSAGE-----";
+
+export async function readKeyring(armored: string): Promise<Keyring> {
+  let keys;
+  try {
+    keys = await readKeys({ armoredKeys: armored });
+  } catch (error) {
+    throw new SourceError(`the keyring is not an armored OpenPGP public key (${errorMessage(error)})`, {
+      cause: error,
+    });
+  }
+  // A private key pasted by mistake still carries the public half; only that is ever used.
+  const publicKeys = keys.map((key) => key.toPublic());
+  const keyIds = new Set(publicKeys.flatMap((key) => key.getKeyIDs().map((id) => id.toHex())));
+  return { keys: publicKeys, keyIds };
+}
+
+/**
+ * The signed text of a clearsigned document, once a signature by a key in the keyring verifies.
+ * `shown` names the document in the error.
+ */
+export async function verifyClearsigned(text: string, keyring: Keyring, shown: string): Promise<string> {
+  if (!text.trimStart().startsWith(CLEARSIGN_HEADER)) {
+    throw new SourceError(`${shown}: missing signature (not an OpenPGP clearsigned document)`);
+  }
+  let verification;
+  try {
+    const message = await readCleartextMessage({ cleartextMessage: text });
+    verification = await verify({ message, verificationKeys: [...keyring.keys] });
+  } catch (error) {
+    throw new SourceError(`${shown}: malformed signature (${errorMessage(error)})`, { cause: error });
+  }
+  const signatures = [...verification.signatures];
+  if (signatures.length === 0) throw new SourceError(`${shown}: missing signature`);
+  const failures: string[] = [];
+  // One good signature by a key we trust is enough: upstream may sign with an old and a new key.
+  for (const signature of signatures) {
+    try {
+      await signature.verified;
+      return verification.data;
+    } catch (error) {
+      failures.push(errorMessage(error));
+    }
+  }
+  const signers = signatures.map((signature) => signature.keyID.toHex());
+  if (!signers.some((id) => keyring.keyIds.has(id))) {
+    throw new SourceError(`${shown}: signed by unknown key ${signers.join(", ")} (not in the keyring)`);
+  }
+  throw new SourceError(`${shown}: bad signature (${failures.join("; ")})`);
+}
