@@ -1,1 +1,6 @@
 export * from "./model";
+export * from "./streams";
+export * from "./catalogue";
+export * from "./selection";
+export * from "./store";
+export * from "./plan";

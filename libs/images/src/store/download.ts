@@ -1,0 +1,587 @@
+import { createHash, type Hash } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import { Writable } from "node:stream";
+import { stream, type Dispatcher } from "undici";
+import { createDownloadAgent } from "./agent";
+import { backoffDelay, parseRetryAfter, sleep, type BackoffOptions } from "./backoff";
+import type { ContentStore, PartialMeta } from "./content-store";
+import { DownloadError, NoSpaceError, formatBytes } from "./errors";
+import { hashFile } from "./hash-file";
+import { PartialWriter } from "./partial-writer";
+import { assertSha256 } from "./sha";
+
+export type DownloadOptions = {
+  store: ContentStore;
+  url: string;
+  sha256: string;
+  size: number;
+  /** Extra request headers, e.g. `authorization` for a rack fetching from the region. */
+  headers?: Record<string, string>;
+  /** Aborting stops at once, keeps the `.partial` for a later call and rejects with kind "aborted". */
+  signal?: AbortSignal;
+  /**
+   * Change in bytes of this file held locally. The deltas of one call sum to `size` on success; a
+   * resumed `.partial` is reported up front, and a restart from zero reports a negative delta.
+   */
+  onProgress?: (deltaBytes: number) => void;
+  /** Shared keep-alive dispatcher (see createDownloadAgent); without one, a private one is made and closed. */
+  dispatcher?: Dispatcher;
+  /** Retries after network errors, timeouts, 429 and 5xx (default 5). A response that made progress resets the count. */
+  retries?: number;
+  backoff?: Partial<BackoffOptions>;
+  /** Longest silence while waiting for headers or between body chunks (default 30 s). */
+  idleTimeoutMs?: number;
+  /** Connect timeout of the private dispatcher; a shared one carries its own. */
+  connectTimeoutMs?: number;
+  /** A longer Retry-After fails the download (retryable) instead of holding an import slot (default 60 s). */
+  maxRetryAfterMs?: number;
+  /** Free space needed beyond the file's remaining bytes (default 64 MiB). */
+  freeSpaceMarginBytes?: number;
+  /** Where free space is read from; defaults to the store's filesystem. Tests inject it. */
+  freeBytes?: () => Promise<number>;
+  /** Bytes buffered between the socket and the disk before the socket is paused (default 4 MiB). */
+  highWaterMark?: number;
+};
+
+export type DownloadResult = {
+  sha256: string;
+  /** Body bytes of the file received over the network by this call, all attempts included. */
+  bytesFetched: number;
+  /** HTTP requests this call made (0 when the file was already stored or a full `.partial` verified). */
+  attempts: number;
+  /** Bytes of an earlier call's `.partial` that ended up in the file (0 when they were thrown away). */
+  resumedFrom: number;
+};
+
+const DEFAULTS = {
+  retries: 5,
+  backoff: { baseMs: 500, maxMs: 30_000 },
+  idleTimeoutMs: 30_000,
+  connectTimeoutMs: 10_000,
+  maxRetryAfterMs: 60_000,
+  freeSpaceMarginBytes: 64 * 1024 * 1024,
+  highWaterMark: 4 * 1024 * 1024,
+};
+
+const TIMEOUT_CODES = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
+const PROGRAMMING_ERROR_CODES = new Set([
+  "UND_ERR_INVALID_ARG",
+  "UND_ERR_INVALID_RETURN_VALUE",
+  "UND_ERR_NOT_SUPPORTED",
+]);
+const SOCKET_ERRNOS = new Set([
+  "ECONNRESET",
+  "ECONNREFUSED",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "EHOSTDOWN",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+]);
+
+/**
+ * Downloads one file into the store, verifying its size and sha256 while it streams, resuming a
+ * `.partial` left by an earlier attempt and retrying transient failures. Resolves once the file is
+ * installed; a file with the wrong bytes is never installed.
+ */
+export async function downloadFile(options: DownloadOptions): Promise<DownloadResult> {
+  assertSha256(options.sha256);
+  if (!Number.isSafeInteger(options.size) || options.size < 0) {
+    throw new RangeError(`size must be a non-negative integer, got ${options.size}`);
+  }
+  new URL(options.url); // a malformed URL is the caller's bug, not a download failure
+  const dispatcher =
+    options.dispatcher ??
+    createDownloadAgent({ connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs });
+  try {
+    return await options.store.withLock(
+      options.sha256,
+      () => new Download(options, dispatcher).run(),
+      options.signal,
+    );
+  } catch (err) {
+    if (options.signal?.aborted && !(err instanceof DownloadError)) throw abortedError(options);
+    throw err;
+  } finally {
+    if (dispatcher !== options.dispatcher) await dispatcher.close();
+  }
+}
+
+type AttemptOutcome = "installed" | "restart";
+
+/** One call's state: the hash always covers exactly the first `offset` bytes of the `.partial`. */
+class Download {
+  private readonly o: DownloadOptions;
+  private readonly dispatcher: Dispatcher;
+  private readonly sha: string;
+  private readonly idleTimeoutMs: number;
+  private hash: Hash = createHash("sha256");
+  private offset = 0;
+  private meta: PartialMeta | null = null;
+  private rehashNeeded = false;
+  /** Bytes the last attempt added to the `.partial`: progress resets the retry budget. */
+  private lastAttemptWrote = 0;
+  private attempts = 0;
+  private bytesFetched = 0;
+  private resumedFrom = 0;
+
+  constructor(options: DownloadOptions, dispatcher: Dispatcher) {
+    this.o = options;
+    this.dispatcher = dispatcher;
+    this.sha = options.sha256;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
+  }
+
+  async run(): Promise<DownloadResult> {
+    this.throwIfAborted();
+    if (await this.o.store.has(this.sha)) {
+      this.progress(this.o.size);
+      return this.result();
+    }
+    await this.loadPartial();
+    this.resumedFrom = this.offset;
+    if (this.offset === this.o.size && this.offset > 0) {
+      // Complete bytes from a run that died before installing: no request needed if they verify.
+      const digest = this.hash.digest("hex");
+      if (digest === this.sha) return this.install(digest);
+      await this.restartFromZero();
+    }
+
+    const retries = this.o.retries ?? DEFAULTS.retries;
+    const backoff = { ...DEFAULTS.backoff, ...this.o.backoff };
+    const maxRetryAfterMs = this.o.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs;
+    let failures = 0;
+    let integrityFailures = 0;
+    for (;;) {
+      this.throwIfAborted();
+      if (this.rehashNeeded) await this.loadPartial();
+      await this.checkSpace();
+      try {
+        if ((await this.attempt()) === "installed") return this.result();
+        continue;
+      } catch (err) {
+        const error = this.classify(err);
+        if (!error.retryable || error.kind === "aborted") throw error;
+        if (error.kind === "integrity") {
+          await this.restartFromZero();
+          // Once may be a flipped bit on the way; twice means the source does not hold these bytes.
+          if (++integrityFailures > 1) throw this.final(error, false);
+          continue;
+        }
+        if (this.lastAttemptWrote > 0) failures = 0;
+        if (++failures > retries) throw this.final(error, true);
+        const retryAfterMs = error instanceof RetryAfterError ? error.retryAfterMs : null;
+        if (retryAfterMs !== null && retryAfterMs > maxRetryAfterMs) {
+          // Worth retrying, but not by us: holding a download slot that long would stall the import.
+          throw this.final(error, true, `server asks to retry in ${Math.ceil(retryAfterMs / 1000)} s`);
+        }
+        const delay = retryAfterMs ?? backoffDelay(failures, backoff);
+        try {
+          await sleep(delay, this.o.signal);
+        } catch {
+          throw abortedError(this.o, this.offset);
+        }
+      }
+    }
+  }
+
+  /** One HTTP request. Resolves "installed" or "restart"; throws a DownloadError (or a local fs error). */
+  private async attempt(): Promise<AttemptOutcome> {
+    this.attempts++;
+    this.lastAttemptWrote = 0;
+    const from = this.offset;
+    const headers = requestHeaders(this.o.headers);
+    if (from > 0) {
+      headers["range"] = `bytes=${from}-`;
+      const validator = this.validator();
+      if (validator !== null) headers["if-range"] = validator;
+    }
+
+    let writer: PartialWriter | null = null;
+    let refusal: DownloadError | null = null;
+    let restart = false;
+    let discard = false;
+    const factory = ({ statusCode, headers: h }: Dispatcher.StreamFactoryData): Writable => {
+      const plan = this.planResponse(statusCode, h, from);
+      if (plan.kind === "write") {
+        writer = plan.writer;
+        return plan.writer;
+      }
+      if (plan.kind === "restart") {
+        restart = true;
+      } else {
+        refusal = plan.error;
+        discard = plan.discard;
+      }
+      // Error statuses: read the (small) body so the connection can be reused. Unusable 2xx: cut it off.
+      return plan.kind === "refuse" && plan.cutOff ? failingSink(plan.error) : drainSink();
+    };
+
+    let streamError: unknown = null;
+    try {
+      await stream(
+        this.o.url,
+        {
+          method: "GET",
+          headers,
+          dispatcher: this.dispatcher,
+          signal: this.o.signal,
+          headersTimeout: this.idleTimeoutMs,
+          bodyTimeout: this.idleTimeoutMs,
+        },
+        factory,
+      );
+    } catch (err) {
+      streamError = err;
+    }
+    const used = writer as PartialWriter | null;
+    if (used !== null) await this.settle(used);
+
+    if (refusal !== null) {
+      if (discard) await this.restartFromZero();
+      throw refusal;
+    }
+    streamError ??= used?.interruption ?? null;
+    if (streamError !== null) {
+      if (used?.localError != null && used.localError === streamError) throw this.localFailure(streamError);
+      throw streamError;
+    }
+    if (restart) {
+      await this.restartFromZero();
+      return "restart";
+    }
+    if (this.offset < this.o.size) {
+      throw new DownloadError(
+        "network",
+        `GET ${this.o.url}: response ended after ${this.offset} of ${this.o.size} bytes`,
+        { url: this.o.url, retryable: true },
+      );
+    }
+    const digest = this.hash.digest("hex");
+    if (digest !== this.sha) {
+      throw new DownloadError(
+        "integrity",
+        `GET ${this.o.url}: sha256 mismatch, expected ${this.sha}, got ${digest} (${this.o.size} bytes)`,
+        { url: this.o.url, retryable: true },
+      );
+    }
+    await this.install(digest);
+    return "installed";
+  }
+
+  /** Decides, from status and headers alone, where the body goes. Runs inside undici's factory (sync). */
+  private planResponse(
+    status: number,
+    h: Dispatcher.StreamFactoryData["headers"],
+    from: number,
+  ):
+    | { kind: "write"; writer: PartialWriter }
+    | { kind: "restart" }
+    | { kind: "refuse"; error: DownloadError; cutOff: boolean; discard: boolean } {
+    const url = this.o.url;
+    const size = this.o.size;
+    // cutOff: an unusable 2xx body is not worth reading; discard: the `.partial` cannot be resumed.
+    const refuse = (error: DownloadError, cutOff = true, discard = false) => ({
+      kind: "refuse" as const,
+      error,
+      cutOff,
+      discard,
+    });
+
+    if (status === 200) {
+      const length = headerNumber(h["content-length"]);
+      if (length !== null && length !== size) {
+        return refuse(
+          new DownloadError("integrity", `GET ${url}: server sends ${length} bytes, expected ${size}`, {
+            url,
+            status,
+            retryable: true,
+          }),
+        );
+      }
+      if (from > 0) {
+        // Range ignored, or If-Range saw a new version: the old bytes are worthless.
+        this.progress(-from);
+        this.resumedFrom = 0;
+        this.hash = createHash("sha256");
+        this.offset = 0;
+      }
+      return { kind: "write", writer: this.writer(0, responseMeta(url, h)) };
+    }
+
+    if (status === 206) {
+      const range = parseContentRange(h["content-range"]);
+      if (range !== null && range.total !== null && range.total !== size) {
+        return refuse(
+          new DownloadError("integrity", `GET ${url}: server has ${range.total} bytes, expected ${size}`, {
+            url,
+            status,
+            retryable: true,
+          }),
+        );
+      }
+      if (from === 0 || range === null || range.start !== from || range.end >= size) {
+        return refuse(
+          new DownloadError(
+            "http",
+            `GET ${url}: asked for bytes ${from}-, got Content-Range ${String(h["content-range"])}; restarting`,
+            { url, status, retryable: true },
+          ),
+          true,
+          true,
+        );
+      }
+      return { kind: "write", writer: this.writer(from, responseMeta(url, h)) };
+    }
+
+    // Only sent when our `.partial` is not a prefix of what the server has now (it shrank, or changed).
+    if (status === 416 && from > 0) return { kind: "restart" };
+
+    return refuse(httpError(url, status, h), false);
+  }
+
+  private writer(from: number, meta: PartialMeta): PartialWriter {
+    const store = this.o.store;
+    const previous = this.meta;
+    const changed =
+      from === 0 ||
+      previous === null ||
+      previous.url !== meta.url ||
+      previous.etag !== meta.etag ||
+      previous.lastModified !== meta.lastModified;
+    this.meta = meta;
+    return new PartialWriter({
+      path: store.partialPath(this.sha),
+      offset: from,
+      limit: this.o.size,
+      hash: this.hash,
+      highWaterMark: this.o.highWaterMark ?? DEFAULTS.highWaterMark,
+      prepare: changed ? () => store.writePartialMeta(this.sha, meta) : undefined,
+      onWritten: (n) => this.progress(n),
+      onOverflow: () =>
+        new DownloadError("integrity", `GET ${this.o.url}: server sent more than ${this.o.size} bytes`, {
+          url: this.o.url,
+          retryable: true,
+        }),
+    });
+  }
+
+  /** Waits until the writer has closed its fd and takes over what it wrote. */
+  private async settle(writer: PartialWriter): Promise<void> {
+    if (!writer.closed) await new Promise<void>((resolve) => writer.once("close", () => resolve()));
+    this.bytesFetched += writer.received;
+    this.lastAttemptWrote = writer.position - this.offset;
+    this.offset = writer.position;
+    if (writer.hashTainted) this.rehashNeeded = true;
+  }
+
+  /** Reads the `.partial` (and its sidecar) into the hash; drops it if it cannot be this file. */
+  private async loadPartial(): Promise<void> {
+    const store = this.o.store;
+    this.rehashNeeded = false;
+    this.hash = createHash("sha256");
+    this.offset = 0;
+    const bytes = await store.partialBytes(this.sha);
+    if (bytes === 0) return;
+    if (bytes > this.o.size) {
+      await store.discardPartial(this.sha);
+      return;
+    }
+    this.offset = await hashFile(store.partialPath(this.sha), this.hash, this.o.signal);
+    this.meta = await store.readPartialMeta(this.sha);
+    this.progress(this.offset);
+  }
+
+  private async restartFromZero(): Promise<void> {
+    await this.o.store.discardPartial(this.sha);
+    if (this.offset > 0) this.progress(-this.offset);
+    this.hash = createHash("sha256");
+    this.offset = 0;
+    this.meta = null;
+    this.resumedFrom = 0;
+    this.rehashNeeded = false;
+  }
+
+  private async install(digest: string): Promise<DownloadResult> {
+    await this.o.store.installPartial(this.sha, digest);
+    return this.result();
+  }
+
+  private async checkSpace(): Promise<void> {
+    const free = await (this.o.freeBytes ?? (() => this.o.store.freeBytes()))();
+    const needed = this.o.size - this.offset + (this.o.freeSpaceMarginBytes ?? DEFAULTS.freeSpaceMarginBytes);
+    if (free < needed) throw new NoSpaceError(this.o.url, needed, free);
+  }
+
+  /** If-Range only with a validator from the same URL, and never a weak ETag (RFC 9110 13.1.5). */
+  private validator(): string | null {
+    const meta = this.meta;
+    if (meta === null || meta.url !== this.o.url) return null;
+    return meta.etag ?? meta.lastModified;
+  }
+
+  private classify(err: unknown): DownloadError {
+    if (err instanceof DownloadError) return err;
+    if (this.o.signal?.aborted) return abortedError(this.o, this.offset);
+    const code = (err as { code?: unknown } | null)?.code;
+    const url = this.o.url;
+    const where = `after ${this.offset} of ${this.o.size} bytes`;
+    if (typeof code === "string" && TIMEOUT_CODES.has(code)) {
+      const what =
+        code === "UND_ERR_CONNECT_TIMEOUT" ? "could not connect" : `no data for ${this.idleTimeoutMs} ms`;
+      return new DownloadError("timeout", `GET ${url}: ${what} (${where})`, {
+        url,
+        retryable: true,
+        cause: err,
+      });
+    }
+    const network =
+      typeof code === "string" &&
+      ((code.startsWith("UND_ERR") && !PROGRAMMING_ERROR_CODES.has(code)) ||
+        code.startsWith("HPE_") ||
+        SOCKET_ERRNOS.has(code));
+    if (network) {
+      const message = err instanceof Error ? err.message : String(err);
+      return new DownloadError("network", `GET ${url}: ${message} (${code}, ${where})`, {
+        url,
+        retryable: true,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+
+  private localFailure(err: unknown): unknown {
+    if ((err as NodeJS.ErrnoException).code !== "ENOSPC") return err;
+    return new NoSpaceError(this.o.url, this.o.size - this.offset, 0, err);
+  }
+
+  private final(error: DownloadError, retryable: boolean, reason?: string): DownloadError {
+    const tries = this.attempts === 1 ? "1 attempt" : `${this.attempts} attempts`;
+    const why = reason === undefined ? "" : `; ${reason}`;
+    return new DownloadError(error.kind, `${error.message}${why} (gave up after ${tries})`, {
+      url: error.url,
+      status: error.status,
+      retryable,
+      cause: error,
+    });
+  }
+
+  private throwIfAborted(): void {
+    if (this.o.signal?.aborted) throw abortedError(this.o, this.offset);
+  }
+
+  private progress(delta: number): void {
+    if (delta === 0 || !this.o.onProgress) return;
+    try {
+      this.o.onProgress(delta);
+    } catch (err) {
+      // Runs inside fs callbacks: a throw here would take the process down.
+      process.emitWarning(`onProgress threw: ${String(err)}`);
+    }
+  }
+
+  private result(): DownloadResult {
+    return {
+      sha256: this.sha,
+      bytesFetched: this.bytesFetched,
+      attempts: this.attempts,
+      resumedFrom: this.resumedFrom,
+    };
+  }
+}
+
+class RetryAfterError extends DownloadError {
+  readonly retryAfterMs: number;
+  constructor(message: string, url: string, status: number, retryAfterMs: number) {
+    super("http", message, { url, status, retryable: true });
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+function httpError(url: string, status: number, h: Dispatcher.StreamFactoryData["headers"]): DownloadError {
+  const base = `GET ${url}: HTTP ${status} ${STATUS_CODES[status] ?? ""}`.trimEnd();
+  if (status === 429 || status >= 500) {
+    const retryAfterMs = parseRetryAfter(h["retry-after"]);
+    if (retryAfterMs === null) return new DownloadError("http", base, { url, status, retryable: true });
+    return new RetryAfterError(base, url, status, retryAfterMs);
+  }
+  const hint =
+    status === 404 || status === 410
+      ? " (not on the server: is the mirror complete and the index current?)"
+      : status === 401 || status === 403
+        ? " (check the credentials or rack secret)"
+        : "";
+  return new DownloadError("http", base + hint, { url, status, retryable: false });
+}
+
+function abortedError(options: DownloadOptions, offset?: number): DownloadError {
+  const kept = offset === undefined ? "" : `; ${formatBytes(offset)} kept in the .partial`;
+  return new DownloadError("aborted", `GET ${options.url}: aborted${kept}`, {
+    url: options.url,
+    retryable: true,
+    cause: options.signal?.reason,
+  });
+}
+
+function requestHeaders(extra: Record<string, string> | undefined): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(extra ?? {})) {
+    const lower = name.toLowerCase();
+    // Ranges are ours to decide; a caller's Range would corrupt the resume logic.
+    if (lower !== "range" && lower !== "if-range") headers[lower] = value;
+  }
+  return headers;
+}
+
+function responseMeta(url: string, h: Dispatcher.StreamFactoryData["headers"]): PartialMeta {
+  const etag = headerString(h["etag"]);
+  return {
+    url,
+    etag: etag !== null && !etag.startsWith("W/") ? etag : null,
+    lastModified: headerString(h["last-modified"]),
+  };
+}
+
+function headerString(value: string | string[] | undefined): string | null {
+  const text = Array.isArray(value) ? value[0] : value;
+  return text === undefined || text === "" ? null : text;
+}
+
+function headerNumber(value: string | string[] | undefined): number | null {
+  const text = headerString(value);
+  return text !== null && /^\d+$/.test(text) ? Number(text) : null;
+}
+
+/** `bytes START-END/TOTAL` (TOTAL may be `*`). */
+export function parseContentRange(
+  value: string | string[] | undefined,
+): { start: number; end: number; total: number | null } | null {
+  const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerString(value)?.trim() ?? "");
+  if (match === null) return null;
+  const [, start, end, total] = match as unknown as [string, string, string, string];
+  return { start: Number(start), end: Number(end), total: total === "*" ? null : Number(total) };
+}
+
+function drainSink(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, callback) {
+      callback();
+    },
+  });
+}
+
+function failingSink(error: Error): Writable {
+  return new Writable({
+    construct(callback) {
+      callback(error);
+    },
+    write(_chunk, _encoding, callback) {
+      callback(error);
+    },
+  });
+}

@@ -1,0 +1,7 @@
+export { createDownloadAgent, type DownloadAgentOptions } from "./agent";
+export type { BackoffOptions } from "./backoff";
+export { ContentStore, type PartialMeta } from "./content-store";
+export { downloadFile, type DownloadOptions, type DownloadResult } from "./download";
+export { DownloadError, NoSpaceError, isAbortError, type DownloadErrorKind } from "./errors";
+export { runPool } from "./pool";
+export { assertSha256, isSha256 } from "./sha";
