@@ -24,6 +24,8 @@ export type EventPayloads = {
   source: { source: SourceState };
   import: { import: ImportState };
   rack: { rack: RackState };
+  /** Added to the contract: a rack forgotten with rack:remove. */
+  "rack:removed": { name: string };
   presence: { users: PresenceUser[] };
   audit: { entry: AuditEntry };
 };

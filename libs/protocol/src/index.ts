@@ -2,3 +2,4 @@ export * from "./errors";
 export * from "./state";
 export * from "./commands";
 export * from "./events";
+export * from "./rack";
