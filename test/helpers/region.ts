@@ -50,7 +50,10 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`region did not listen within 20 s:\n${output}`)), 20_000);
+    const timer = setTimeout(
+      () => reject(new Error(`region did not listen within 20 s:\n${output}`)),
+      20_000,
+    );
     const onData = () => {
       const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)".*"msg":"region listening"/.exec(output);
       if (match) {

@@ -11,7 +11,10 @@ export type Availability = { ok: true } | { ok: false; reason: string };
  * A suite that needs a service: in CI (CI=true) a missing service fails the run; on a developer's
  * machine the suite is skipped, loudly, with the reason.
  */
-export function gate(service: string, availability: Availability): { skip: boolean; mustFail: string | null } {
+export function gate(
+  service: string,
+  availability: Availability,
+): { skip: boolean; mustFail: string | null } {
   if (availability.ok) return { skip: false, mustFail: null };
   const message = `${service} is not available (${availability.reason})`;
   if (process.env.CI === "true" || process.env.CI === "1") return { skip: false, mustFail: message };
@@ -43,7 +46,9 @@ export function probeRedis(): Promise<Availability> {
     socket.setTimeout(3000, () => done({ ok: false, reason: `${REDIS_URL}: timeout` }));
     socket.once("error", (error) => done({ ok: false, reason: `${REDIS_URL}: ${error.message}` }));
     socket.once("connect", () => socket.write("PING\r\n"));
-    socket.once("data", (data) => done(data.toString().startsWith("+PONG") ? { ok: true } : { ok: false, reason: "no PONG" }));
+    socket.once("data", (data) =>
+      done(data.toString().startsWith("+PONG") ? { ok: true } : { ok: false, reason: "no PONG" }),
+    );
   });
 }
 

@@ -12,7 +12,10 @@ import type {
 export type TestSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 /** Connects and resolves with the socket and its first snapshot; rejects with the connect_error message. */
-export function connect(url: string, token: string | undefined): Promise<{ socket: TestSocket; snapshot: Snapshot & { seq: number } }> {
+export function connect(
+  url: string,
+  token: string | undefined,
+): Promise<{ socket: TestSocket; snapshot: Snapshot & { seq: number } }> {
   const socket: TestSocket = io(url, {
     auth: token === undefined ? {} : { token },
     transports: ["websocket"],
@@ -29,7 +32,11 @@ export function connect(url: string, token: string | undefined): Promise<{ socke
 }
 
 /** Sends a command and resolves with its raw ack. */
-export function send<N extends CommandName>(socket: TestSocket, name: N, payload: CommandPayload<N>): Promise<Ack<CommandResults[N]>> {
+export function send<N extends CommandName>(
+  socket: TestSocket,
+  name: N,
+  payload: CommandPayload<N>,
+): Promise<Ack<CommandResults[N]>> {
   return new Promise((resolve) => {
     (socket.emit as (event: string, ...args: unknown[]) => void)(name, payload, resolve);
   });
@@ -42,7 +49,12 @@ export function sendRaw(socket: TestSocket, name: string, ...args: unknown[]): P
   });
 }
 
-export async function post(url: string, token: string | null, name: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function post(
+  url: string,
+  token: string | null,
+  name: string,
+  body: unknown,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const response = await fetch(`${url}/api/v1/commands/${name}`, {
     method: "POST",
     headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },

@@ -17,7 +17,12 @@ function parse(argv: string[], options: Record<string, { type: "string" | "boole
   let values: Flags;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: { ...COMMON, ...options },
+      allowPositionals: true,
+      strict: true,
+    }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
@@ -41,11 +46,17 @@ function parse(argv: string[], options: Record<string, { type: "string" | "boole
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 /** select/deselect: read, change, save with the revision read; on conflict, read again and redo the change. */
-async function editSelection(client: HttpClient, change: (items: SelectionItem[]) => SelectionItem[]): Promise<void> {
+async function editSelection(
+  client: HttpClient,
+  change: (items: SelectionItem[]) => SelectionItem[],
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const { selection } = await client.state();
     try {
-      const saved = await client.command("selection:save", { revision: selection.revision, items: change(selection.items) });
+      const saved = await client.command("selection:save", {
+        revision: selection.revision,
+        items: change(selection.items),
+      });
       say(`selection saved (revision ${saved.selection.revision})`);
       return;
     } catch (error) {
@@ -62,7 +73,14 @@ function splitImage(spec: string | undefined): { os: string; release: string } {
 
 function splitArches(value: string | boolean | undefined): string[] | null {
   if (typeof value !== "string") return null;
-  const arches = [...new Set(value.split(",").map((a) => a.trim()).filter(Boolean))];
+  const arches = [
+    ...new Set(
+      value
+        .split(",")
+        .map((a) => a.trim())
+        .filter(Boolean),
+    ),
+  ];
   if (arches.length === 0) throw new UsageError("--arch needs at least one architecture");
   return arches;
 }
@@ -72,7 +90,11 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     const { flags, client } = parse(argv, { json: { type: "boolean" }, watch: { type: "boolean" } });
     if (flags.watch) {
       const { watchStatus } = await import("./watch");
-      await watchStatus(client().url, (flags.token as string | undefined) ?? process.env.BOOTSTREAM_TOKEN ?? "", Boolean(flags.json));
+      await watchStatus(
+        client().url,
+        (flags.token as string | undefined) ?? process.env.BOOTSTREAM_TOKEN ?? "",
+        Boolean(flags.json),
+      );
       return;
     }
     const snapshot: Snapshot = await client().state();
@@ -86,7 +108,9 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     await editSelection(client(), (items) => {
       const existing = items.find((i) => i.os === os && i.release === release);
       if (!existing) return [...items, { os, release, arches }];
-      return items.map((i) => (i === existing ? { ...i, arches: [...new Set([...i.arches, ...arches])].sort() } : i));
+      return items.map((i) =>
+        i === existing ? { ...i, arches: [...new Set([...i.arches, ...arches])].sort() } : i,
+      );
     });
   },
 
@@ -126,24 +150,36 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
 
   async source(argv) {
     const { flags, positionals, client } = parse(argv, { keyring: { type: "string" } });
-    if (positionals[0] !== "set" || !positionals[1]) throw new UsageError("usage: bootstream source set URL [--keyring FILE]");
+    if (positionals[0] !== "set" || !positionals[1])
+      throw new UsageError("usage: bootstream source set URL [--keyring FILE]");
     let keyring: string | undefined;
     if (typeof flags.keyring === "string") {
       try {
         keyring = readFileSync(flags.keyring, "utf8");
       } catch (error) {
-        throw new UsageError(`cannot read --keyring ${flags.keyring} (${(error as NodeJS.ErrnoException).code})`);
+        throw new UsageError(
+          `cannot read --keyring ${flags.keyring} (${(error as NodeJS.ErrnoException).code})`,
+        );
       }
     }
-    const { source, catalogue } = await client().command("source:update", { url: positionals[1], ...(keyring ? { keyring } : {}) });
-    say(`boot source is ${source.url} (${source.keyringSet ? "signed" : "unsigned"}): ${catalogue.ubuntu.releases.length} Ubuntu releases, ${catalogue.other.length} other images`);
+    const { source, catalogue } = await client().command("source:update", {
+      url: positionals[1],
+      ...(keyring ? { keyring } : {}),
+    });
+    say(
+      `boot source is ${source.url} (${source.keyringSet ? "signed" : "unsigned"}): ${catalogue.ubuntu.releases.length} Ubuntu releases, ${catalogue.other.length} other images`,
+    );
   },
 
   async token(argv) {
-    const { flags, positionals, client } = parse(argv, { role: { type: "string" }, name: { type: "string" } });
+    const { flags, positionals, client } = parse(argv, {
+      role: { type: "string" },
+      name: { type: "string" },
+    });
     if (positionals[0] === "create") {
       const role = flags.role;
-      if (role !== "admin" && role !== "viewer") throw new UsageError("token create needs --role admin|viewer");
+      if (role !== "admin" && role !== "viewer")
+        throw new UsageError("token create needs --role admin|viewer");
       if (typeof flags.name !== "string") throw new UsageError("token create needs --name NAME");
       const { token } = await client().command("token:create", { role, name: flags.name });
       say(token);
@@ -154,7 +190,9 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
       say(`token "${positionals[1]}" revoked`);
       return;
     }
-    throw new UsageError("usage: bootstream token create --role admin|viewer --name NAME | token revoke NAME");
+    throw new UsageError(
+      "usage: bootstream token create --role admin|viewer --name NAME | token revoke NAME",
+    );
   },
 };
 

@@ -1,4 +1,11 @@
-import type { Ack, CommandName, CommandPayload, CommandResults, ErrorBody, Snapshot } from "@bootstream/protocol";
+import type {
+  Ack,
+  CommandName,
+  CommandPayload,
+  CommandResults,
+  ErrorBody,
+  Snapshot,
+} from "@bootstream/protocol";
 
 /** A refused or failed command: the CLI prints it and exits 1. */
 export class RemoteError extends Error {
@@ -26,18 +33,25 @@ export class HttpClient {
       });
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new RemoteError({ code: "internal", message: `cannot reach the region at ${this.url} (${cause})` });
+      throw new RemoteError({
+        code: "internal",
+        message: `cannot reach the region at ${this.url} (${cause})`,
+      });
     }
     const text = await response.text();
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new RemoteError({ code: "internal", message: `the region answered ${response.status} with a non-JSON body` });
+      throw new RemoteError({
+        code: "internal",
+        message: `the region answered ${response.status} with a non-JSON body`,
+      });
     }
     const error = (json as { error?: ErrorBody }).error;
     if (!response.ok && error) throw new RemoteError(error);
-    if (!response.ok) throw new RemoteError({ code: "internal", message: `the region answered ${response.status}` });
+    if (!response.ok)
+      throw new RemoteError({ code: "internal", message: `the region answered ${response.status}` });
     return json;
   }
 
@@ -46,7 +60,11 @@ export class HttpClient {
   }
 
   async command<N extends CommandName>(name: N, payload: CommandPayload<N>): Promise<CommandResults[N]> {
-    const answer = (await this.request("POST", `/api/v1/commands/${encodeURIComponent(name)}`, payload)) as Ack<CommandResults[N]>;
+    const answer = (await this.request(
+      "POST",
+      `/api/v1/commands/${encodeURIComponent(name)}`,
+      payload,
+    )) as Ack<CommandResults[N]>;
     if (!answer.ok) throw new RemoteError(answer.error);
     return answer;
   }

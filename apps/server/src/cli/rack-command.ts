@@ -1,5 +1,37 @@
-import { UsageError } from "./usage";
+import { createLogger } from "../log";
+import { RackAgent } from "../rack/agent";
+import { loadRackConfig, RACK_USAGE } from "../rack/config";
 
-export async function rackCommand(_argv: string[]): Promise<number> {
-  throw new UsageError("the rack agent is not available in this build yet");
+/** `bootstream rack`: runs one rack controller agent until SIGTERM or SIGINT. */
+export async function rackCommand(argv: string[]): Promise<number> {
+  // A bad flag throws UsageError, which main prints as one line and turns into exit 2.
+  const config = loadRackConfig(argv, process.env);
+  if (config === "help") {
+    process.stdout.write(RACK_USAGE);
+    return 0;
+  }
+  const log = createLogger(config.logLevel, "rack");
+  let agent: RackAgent;
+  try {
+    agent = await RackAgent.start(config, log);
+  } catch (error) {
+    log.fatal({ err: error }, "rack agent failed to start");
+    process.stderr.write(`bootstream rack: cannot start: ${(error as Error).message}\n`);
+    return 1;
+  }
+  return new Promise<number>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off("SIGTERM", stop);
+      process.off("SIGINT", stop);
+      agent.close(signal).then(
+        () => resolve(0),
+        (error: unknown) => {
+          log.error({ err: error }, "shutdown failed");
+          resolve(1);
+        },
+      );
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+  });
 }

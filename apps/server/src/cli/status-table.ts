@@ -20,7 +20,9 @@ export function describeState(image: ImageState): string {
       return `Downloading ${image.bytesTotal ? Math.floor((image.bytesDone / image.bytesTotal) * 100) : 0}%`;
     case "synced":
       if (image.racks.total === 0) return "Synced";
-      return image.racks.synced > 0 ? "Syncing to rack controller(s)" : "Waiting for rack controller(s) to sync";
+      return image.racks.synced > 0
+        ? "Syncing to rack controller(s)"
+        : "Waiting for rack controller(s) to sync";
     case "rack-synced":
       return "Synced";
     case "failed":
@@ -30,7 +32,14 @@ export function describeState(image: ImageState): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length)));
-  return rows.map((r) => r.map((cell, col) => cell.padEnd(widths[col]!)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((cell, col) => cell.padEnd(widths[col]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 export function renderStatus(s: Snapshot): string {
@@ -45,12 +54,29 @@ export function renderStatus(s: Snapshot): string {
     lines.push(
       table([
         ["IMAGE", "VERSION", "SIZE", "RACKS", "STATUS"],
-        ...s.images.map((i) => [i.id, i.version ?? "-", formatBytes(i.bytesTotal), `${i.racks.synced}/${i.racks.total}`, describeState(i)]),
+        ...s.images.map((i) => [
+          i.id,
+          i.version ?? "-",
+          formatBytes(i.bytesTotal),
+          `${i.racks.synced}/${i.racks.total}`,
+          describeState(i),
+        ]),
       ]),
     );
   }
   if (s.racks.length) {
-    lines.push("", table([["RACK", "ONLINE", "IMAGES", "LAST SYNC"], ...s.racks.map((r) => [r.name, r.online ? "yes" : "no", `${r.imagesSynced}/${r.imagesTotal}`, r.lastSync ?? "never"])]));
+    lines.push(
+      "",
+      table([
+        ["RACK", "ONLINE", "IMAGES", "LAST SYNC"],
+        ...s.racks.map((r) => [
+          r.name,
+          r.online ? "yes" : "no",
+          `${r.imagesSynced}/${r.imagesTotal}`,
+          r.lastSync ?? "never",
+        ]),
+      ]),
+    );
   }
   return lines.join("\n");
 }

@@ -7,6 +7,11 @@ import type { AuditLog } from "./services/audit";
 import type { SettingsStore } from "./services/settings";
 import type { TokenService } from "./services/tokens";
 import type { Sessions } from "./sessions";
+import type { SourceService } from "./services/source";
+import type { SelectionService } from "./services/selection";
+import type { ImageRegistry } from "./services/images";
+import type { Importer } from "./import/importer";
+import type { RackRegistry } from "./racks/rack-registry";
 
 /** The region's parts, wired once in region.ts and handed to every command handler. */
 export type RegionContext = {
@@ -18,6 +23,11 @@ export type RegionContext = {
   audit: AuditLog;
   settings: SettingsStore;
   sessions: Sessions;
+  source: SourceService;
+  selection: SelectionService;
+  images: ImageRegistry;
+  importer: Importer;
+  racks: RackRegistry;
 };
 
 export type Actor = PresenceUser;

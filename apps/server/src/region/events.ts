@@ -23,13 +23,17 @@ type Broadcast = (event: string, payload: unknown) => void;
 export class EventBus {
   private seq = 0;
   private readonly listeners: Listener[] = [];
-  private readonly progress = new Map<string, { lastSent: number; timer: NodeJS.Timeout | null; image: ImageState }>();
+  private readonly progress = new Map<
+    string,
+    { lastSent: number; timer: NodeJS.Timeout | null; image: ImageState }
+  >();
   private broadcast: Broadcast = () => undefined;
   readonly live = new LiveState();
 
   attach(io: PeopleServer): void {
     // Socket.IO's typed emit cannot express "any event of the map"; the map is enforced by `emit` below.
-    this.broadcast = (event, payload) => (io.to(PEOPLE_ROOM) as unknown as { emit: Broadcast }).emit(event, payload);
+    this.broadcast = (event, payload) =>
+      (io.to(PEOPLE_ROOM) as unknown as { emit: Broadcast }).emit(event, payload);
   }
 
   get currentSeq(): number {

@@ -24,7 +24,12 @@ function bearer(header: string | undefined): string | null {
   return match?.[1] ?? null;
 }
 
-export function createHttpApp(region: RegionContext, commands: CommandRunner, metrics: Metrics): Koa<State> {
+export function createHttpApp(
+  region: RegionContext,
+  commands: CommandRunner,
+  metrics: Metrics,
+  files: Koa.Middleware,
+): Koa<State> {
   const app = new Koa<State>();
   app.proxy = false;
   // Koa would print stack traces for errors we already answer; the error middleware logs what matters.
@@ -40,10 +45,16 @@ export function createHttpApp(region: RegionContext, commands: CommandRunner, me
       ctx.status = status;
       ctx.body = errorBody(
         status === 413 ? "invalid" : status >= 500 ? "internal" : "invalid",
-        status === 413 ? `body larger than ${MAX_PAYLOAD_BYTES} bytes` : status >= 500 ? "internal error; see the region log" : (error as Error).message,
+        status === 413
+          ? `body larger than ${MAX_PAYLOAD_BYTES} bytes`
+          : status >= 500
+            ? "internal error; see the region log"
+            : (error as Error).message,
       );
     } finally {
-      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? (ctx.path.startsWith("/assets/") ? "/assets" : "other");
+      const route =
+        (ctx as { _matchedRoute?: string })._matchedRoute ??
+        (ctx.path.startsWith("/assets/") ? "/assets" : "other");
       metrics.httpRequests.inc({ method: ctx.method, route, status: String(ctx.status) });
       end({ route });
     }
@@ -66,6 +77,9 @@ export function createHttpApp(region: RegionContext, commands: CommandRunner, me
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();
   });
+
+  router.get("/files/:sha256", files);
+  router.head("/files/:sha256", files);
 
   const api = new Router<State>({ prefix: "/api/v1" });
   api.use(async (ctx, next) => {
@@ -123,14 +137,21 @@ function dashboard(region: RegionContext): Koa.Middleware<State> {
       return;
     }
     if (ctx.path.startsWith("/assets/")) {
-      const served = await send(ctx, ctx.path, { root: WEB_DIST, immutable: true, maxage: 365 * 24 * 3600 * 1000 }).catch(() => null);
+      const served = await send(ctx, ctx.path, {
+        root: WEB_DIST,
+        immutable: true,
+        maxage: 365 * 24 * 3600 * 1000,
+      }).catch(() => null);
       if (!served) {
         ctx.status = 404;
         ctx.body = errorBody("not-found", `no asset ${ctx.path}`);
       }
       return;
     }
-    const file = ctx.path !== "/" && existsSync(`${WEB_DIST}${ctx.path}`) && !ctx.path.includes("..") ? ctx.path : "/index.html";
+    const file =
+      ctx.path !== "/" && existsSync(`${WEB_DIST}${ctx.path}`) && !ctx.path.includes("..")
+        ? ctx.path
+        : "/index.html";
     await send(ctx, file, { root: WEB_DIST });
     // index.html names the hashed assets: it must always be revalidated.
     if (file === "/index.html") ctx.set("Cache-Control", "no-cache");

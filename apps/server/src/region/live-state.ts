@@ -52,6 +52,9 @@ export class LiveState {
         this.racks.set(rack.name, rack);
         break;
       }
+      case "rack:removed":
+        this.racks.delete((payload as EventPayloads["rack:removed"]).name);
+        break;
       default:
         break;
     }

@@ -23,6 +23,9 @@ export function createSocketServer(
     path: "/socket.io",
     maxHttpBufferSize: MAX_PAYLOAD_BYTES,
     serveClient: false,
+    // A rack (or a wall screen) that vanishes without closing its connection is noticed within 15 s.
+    pingInterval: 10_000,
+    pingTimeout: 5_000,
     // Missed events are replayed to a client that comes back within two minutes; the auth middleware
     // still runs, so a revoked token does not come back.
     connectionStateRecovery: { maxDisconnectionDuration: 120_000, skipMiddlewares: false },
@@ -67,7 +70,10 @@ export function createSocketServer(
       if (typeof ack !== "function") {
         socket.emit("command:error", {
           command: name.slice(0, 64),
-          error: new CommandError("invalid", `"${name.slice(0, 64)}" was sent without an acknowledgement callback; nothing was done`).toBody(),
+          error: new CommandError(
+            "invalid",
+            `"${name.slice(0, 64)}" was sent without an acknowledgement callback; nothing was done`,
+          ).toBody(),
         });
         return;
       }
@@ -75,12 +81,21 @@ export function createSocketServer(
       if (!bucket.take()) {
         reply({
           ok: false,
-          error: new CommandError("rate-limited", `more than ${COMMANDS_PER_SECOND} commands a second from this connection; slow down`).toBody(),
+          error: new CommandError(
+            "rate-limited",
+            `more than ${COMMANDS_PER_SECOND} commands a second from this connection; slow down`,
+          ).toBody(),
         });
         return;
       }
       if (args.length > 2) {
-        reply({ ok: false, error: new CommandError("invalid", `"${name.slice(0, 64)}" takes one payload object and an ack`).toBody() });
+        reply({
+          ok: false,
+          error: new CommandError(
+            "invalid",
+            `"${name.slice(0, 64)}" takes one payload object and an ack`,
+          ).toBody(),
+        });
         return;
       }
       void commands.run(name, payload, user).then(reply);

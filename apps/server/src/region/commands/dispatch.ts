@@ -39,10 +39,16 @@ export class CommandRunner {
 
   async run(name: string, payload: unknown, actor: Actor): Promise<AnyAck> {
     if (!isCommandName(name)) {
-      return fail("not-found", `unknown command "${name.slice(0, 64)}"; commands are ${COMMAND_NAMES.join(", ")}`);
+      return fail(
+        "not-found",
+        `unknown command "${name.slice(0, 64)}"; commands are ${COMMAND_NAMES.join(", ")}`,
+      );
     }
     if (!READ_ONLY_COMMANDS.has(name) && actor.role !== "admin") {
-      return fail("forbidden", `"${name}" changes state and needs an admin token; "${actor.name}" is a viewer`);
+      return fail(
+        "forbidden",
+        `"${name}" changes state and needs an admin token; "${actor.name}" is a viewer`,
+      );
     }
     const parsed = commandSchemas[name].safeParse(payload);
     if (!parsed.success) return fail("invalid", `${name}: ${describeZodError(parsed.error)}`);
@@ -54,7 +60,10 @@ export class CommandRunner {
       if (error instanceof CommandError) return { ok: false, error: error.toBody() };
       const ref = randomUUID().slice(0, 8);
       this.region.log.error({ err: error, command: name, by: actor.name, ref }, "command failed");
-      return fail("internal", `${name} failed inside the region (ref ${ref}); the region log has the details`);
+      return fail(
+        "internal",
+        `${name} failed inside the region (ref ${ref}); the region log has the details`,
+      );
     }
   }
 }

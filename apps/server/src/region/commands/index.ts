@@ -1,25 +1,22 @@
-import { CommandError } from "@bootstream/protocol";
 import { auditList } from "./audit";
+import { importStart, importStop } from "./imports";
+import { selectionSave } from "./selection";
 import { settingsUpdate } from "./settings";
+import { catalogueGet, sourceUpdate } from "./source";
 import { stateGet } from "./state";
 import { tokenCreate, tokenRevoke } from "./tokens";
-import type { Handler, Handlers } from "./types";
-
-const notYet =
-  (name: string): Handler<never> =>
-  async () => {
-    throw new CommandError("internal", `${name} is not available in this build yet`);
-  };
+import { rackRemove } from "./racks";
+import type { Handlers } from "./types";
 
 export const handlers: Handlers = {
   "state:get": stateGet,
-  "catalogue:get": notYet("catalogue:get"),
-  "selection:save": notYet("selection:save"),
+  "catalogue:get": catalogueGet,
+  "selection:save": selectionSave,
   "settings:update": settingsUpdate,
-  "import:start": notYet("import:start"),
-  "import:stop": notYet("import:stop"),
-  "source:update": notYet("source:update"),
-  "rack:remove": notYet("rack:remove"),
+  "import:start": importStart,
+  "import:stop": importStop,
+  "source:update": sourceUpdate,
+  "rack:remove": rackRemove,
   "token:create": tokenCreate,
   "token:revoke": tokenRevoke,
   "audit:list": auditList,

@@ -47,7 +47,13 @@ export const BootSourceEntity = new EntitySchema<BootSourceRow>({
   },
 });
 
-export type SelectionRow = { id: number; revision: number; items: string; updatedBy: string; updatedAt: string };
+export type SelectionRow = {
+  id: number;
+  revision: number;
+  items: string;
+  updatedBy: string;
+  updatedAt: string;
+};
 export const SelectionEntity = new EntitySchema<SelectionRow>({
   name: "selection",
   columns: {
@@ -122,16 +128,6 @@ export const ImageFileEntity = new EntitySchema<ImageFileRow>({
   },
 });
 
-export type StoredFileRow = { sha256: string; size: number; storedAt: string };
-export const StoredFileEntity = new EntitySchema<StoredFileRow>({
-  name: "stored_file",
-  columns: {
-    sha256: { type: "varchar", length: 64, primary: true },
-    size: { type: "bigint", transformer: bigintAsNumber },
-    storedAt: { name: "stored_at", type: "varchar", length: 32 },
-  },
-});
-
 export type RackRow = {
   name: string;
   firstSeen: string;
@@ -198,7 +194,6 @@ export const ENTITIES = [
   SettingEntity,
   ImageEntity,
   ImageFileEntity,
-  StoredFileEntity,
   RackEntity,
   RackFileEntity,
   ImportRunEntity,

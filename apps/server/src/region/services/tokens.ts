@@ -30,7 +30,13 @@ export class TokenService {
     return this.db.write(async (m) => {
       if ((await m.count(TokenEntity)) > 0) return { generated: null, created: false };
       const token = adminToken ?? generateSecret();
-      await m.insert(TokenEntity, { name: "admin", role: "admin", hash: hashToken(token), createdAt: now(), revokedAt: null });
+      await m.insert(TokenEntity, {
+        name: "admin",
+        role: "admin",
+        hash: hashToken(token),
+        createdAt: now(),
+        revokedAt: null,
+      });
       return { generated: adminToken ? null : token, created: true };
     });
   }
@@ -40,7 +46,10 @@ export class TokenService {
     await this.db.write(async (m) => {
       const existing = await m.findOne(TokenEntity, { where: { name } });
       if (existing && !existing.revokedAt) {
-        throw new CommandError("conflict", `a token named "${name}" already exists; revoke it first or pick another name`);
+        throw new CommandError(
+          "conflict",
+          `a token named "${name}" already exists; revoke it first or pick another name`,
+        );
       }
       const row = { name, role, hash: hashToken(token), createdAt: now(), revokedAt: null };
       if (existing) await m.update(TokenEntity, { name }, row);
@@ -49,13 +58,26 @@ export class TokenService {
     return token;
   }
 
+  /** Makes (or replaces) the named token and returns it: the demo's fresh admin token on every run. */
+  async issue(role: Role, name: string): Promise<string> {
+    const token = generateSecret();
+    await this.db.write((m) =>
+      m.save(TokenEntity, { name, role, hash: hashToken(token), createdAt: now(), revokedAt: null }),
+    );
+    return token;
+  }
+
   async revoke(name: string): Promise<void> {
     await this.db.write(async (m) => {
       const existing = await m.findOne(TokenEntity, { where: { name } });
-      if (!existing || existing.revokedAt) throw new CommandError("not-found", `no active token named "${name}"`);
+      if (!existing || existing.revokedAt)
+        throw new CommandError("not-found", `no active token named "${name}"`);
       const activeAdmins = await m.count(TokenEntity, { where: { role: "admin", revokedAt: IsNull() } });
       if (existing.role === "admin" && activeAdmins <= 1) {
-        throw new CommandError("conflict", `"${name}" is the last admin token; create another admin token first`);
+        throw new CommandError(
+          "conflict",
+          `"${name}" is the last admin token; create another admin token first`,
+        );
       }
       await m.update(TokenEntity, { name }, { revokedAt: now() });
     });

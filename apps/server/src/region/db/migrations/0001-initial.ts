@@ -3,7 +3,11 @@ import { Table, type MigrationInterface, type QueryRunner, type TableColumnOptio
 // Built with TypeORM's Table API so one migration produces the right DDL for SQLite and PostgreSQL.
 // Timestamps are ISO 8601 strings: identical on both databases and exactly what the contract sends.
 
-const text = (name: string, nullable = false): TableColumnOptions => ({ name, type: "text", isNullable: nullable });
+const text = (name: string, nullable = false): TableColumnOptions => ({
+  name,
+  type: "text",
+  isNullable: nullable,
+});
 const str = (name: string, length: number, nullable = false): TableColumnOptions => ({
   name,
   type: "varchar",
@@ -99,12 +103,6 @@ export class Initial1764115200000 implements MigrationInterface {
     );
     await q.createTable(
       new Table({
-        name: "stored_file",
-        columns: [{ ...str("sha256", 64), isPrimary: true }, { name: "size", type: "bigint" }, time("stored_at")],
-      }),
-    );
-    await q.createTable(
-      new Table({
         name: "rack",
         columns: [
           { ...str("name", 64), isPrimary: true },
@@ -128,7 +126,13 @@ export class Initial1764115200000 implements MigrationInterface {
     await q.createTable(
       new Table({
         name: "import_run",
-        columns: [serial("id"), str("trigger", 16), time("started_at"), time("finished_at", true), text("error", true)],
+        columns: [
+          serial("id"),
+          str("trigger", 16),
+          time("started_at"),
+          time("finished_at", true),
+          text("error", true),
+        ],
       }),
     );
     await q.createTable(
@@ -145,7 +149,6 @@ export class Initial1764115200000 implements MigrationInterface {
       "import_run",
       "rack_file",
       "rack",
-      "stored_file",
       "image_file",
       "image",
       "setting",

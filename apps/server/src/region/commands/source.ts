@@ -1,0 +1,27 @@
+import { CommandError } from "@bootstream/protocol";
+import { ConfigError, parseSourceUrl } from "../../config";
+import type { Handler } from "./types";
+
+export const catalogueGet: Handler<"catalogue:get"> = async (_payload, _actor, region) => ({
+  catalogue: await region.source.catalogue(),
+});
+
+export const sourceUpdate: Handler<"source:update"> = async ({ url, keyring }, actor, region) => {
+  let normalised: string;
+  try {
+    normalised = parseSourceUrl(url, "url");
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CommandError("invalid", error.message);
+    throw error;
+  }
+  const armored = keyring?.trim() ? keyring : null;
+  const result = await region.source.update(normalised, armored);
+  await region.audit.add(
+    actor.name,
+    "source:update",
+    `${result.source.url} (${armored ? "signed" : "unsigned"})`,
+  );
+  // A region that never read a catalogue has no selection yet: the first import makes the default one.
+  if (!(await region.selection.initialised())) region.importer.request("selection");
+  return result;
+};

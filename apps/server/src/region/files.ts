@@ -1,0 +1,79 @@
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type Koa from "koa";
+import type { ContentStore } from "@bootstream/images";
+import { CommandError } from "@bootstream/protocol";
+
+const SHA256 = /^[0-9a-f]{64}$/;
+
+const refuse = (ctx: Koa.Context, status: number, code: CommandError["code"], message: string) => {
+  ctx.status = status;
+  ctx.body = { ok: false, error: new CommandError(code, message).toBody() };
+};
+
+/**
+ * GET /files/:sha256 for rack agents: the rack secret as a bearer token, a strict name, and
+ * single-range requests so an interrupted pull resumes. The sha256 is a perfect strong ETag.
+ */
+export function filesRoute(
+  store: ContentStore,
+  checkSecret: (secret: unknown) => Promise<boolean>,
+): Koa.Middleware {
+  return async (ctx) => {
+    const match = /^Bearer\s+(\S+)$/i.exec(ctx.get("authorization"));
+    if (!(await checkSecret(match?.[1]))) {
+      ctx.set("WWW-Authenticate", 'Bearer realm="bootstream-rack"');
+      return refuse(
+        ctx,
+        401,
+        "unauthorized",
+        "files are for rack agents: send 'Authorization: Bearer RACK_SECRET'",
+      );
+    }
+    const sha = (ctx.params as { sha256?: string }).sha256 ?? "";
+    if (!SHA256.test(sha))
+      return refuse(ctx, 400, "invalid", "a file is named by its sha256: 64 lowercase hex characters");
+    let size: number;
+    try {
+      size = (await stat(store.pathOf(sha))).size;
+    } catch {
+      return refuse(ctx, 404, "not-found", `no file ${sha} in the region store`);
+    }
+    const etag = `"${sha}"`;
+    ctx.set("ETag", etag);
+    ctx.set("Accept-Ranges", "bytes");
+    ctx.set("Cache-Control", "private, max-age=31536000, immutable");
+    ctx.type = "application/octet-stream";
+    if (ctx.get("if-none-match") === etag) {
+      ctx.status = 304;
+      return;
+    }
+    const range = ctx.get("range");
+    const ifRange = ctx.get("if-range");
+    if (range && (!ifRange || ifRange === etag)) {
+      const parsed = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+      let start = parsed?.[1] ? Number(parsed[1]) : NaN;
+      let end = parsed?.[2] ? Number(parsed[2]) : size - 1;
+      if (parsed && !parsed[1] && parsed[2]) {
+        start = Math.max(0, size - Number(parsed[2]));
+        end = size - 1;
+      }
+      if (!parsed || Number.isNaN(start) || start >= size || start > end) {
+        ctx.set("Content-Range", `bytes */${size}`);
+        return refuse(ctx, 416, "invalid", `range ${range} is outside 0-${size - 1}`);
+      }
+      end = Math.min(end, size - 1);
+      ctx.status = 206;
+      ctx.set("Content-Range", `bytes ${start}-${end}/${size}`);
+      ctx.length = end - start + 1;
+      ctx.body =
+        ctx.method === "HEAD"
+          ? null
+          : createReadStream(store.pathOf(sha), { start, end, highWaterMark: 1 << 20 });
+      return;
+    }
+    ctx.status = 200;
+    ctx.length = size;
+    ctx.body = ctx.method === "HEAD" ? null : createReadStream(store.pathOf(sha), { highWaterMark: 1 << 20 });
+  };
+}

@@ -1,0 +1,174 @@
+import { imageId, type Catalogue, type ImageState, type ImageStatus } from "@bootstream/images";
+import type { EntityManager } from "typeorm";
+import type { Database } from "../db/database";
+import { ImageEntity, ImageFileEntity, type ImageRow } from "../db/entities";
+import type { EventBus } from "../events";
+import { now } from "../clock";
+
+export type RackCounts = (image: ImageRow) => { synced: number; total: number };
+
+/** The title the catalogue gives a release ("24.04 LTS"), or the release name when it has none. */
+export function titleFor(catalogue: Catalogue | null, os: string, release: string): string {
+  if (!catalogue) return release;
+  if (os === "ubuntu") return catalogue.ubuntu.releases.find((r) => r.release === release)?.title ?? release;
+  return catalogue.other.find((o) => o.os === os && o.release === release)?.title ?? release;
+}
+
+/**
+ * The region's images: rows in the database, mirrored in memory because every event and snapshot
+ * reads them. Byte progress lives only in memory while it changes (see `progress`); every state
+ * change is written before it is announced.
+ */
+export class ImageRegistry {
+  private readonly rows = new Map<string, ImageRow>();
+  private rackCounts: RackCounts = () => ({ synced: 0, total: 0 });
+  private changeListener: () => void = () => undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus: EventBus,
+  ) {}
+
+  async load(): Promise<void> {
+    for (const row of await this.db.manager.find(ImageEntity)) this.rows.set(row.id, row);
+  }
+
+  setRackCounts(counts: RackCounts): void {
+    this.rackCounts = counts;
+  }
+
+  /** Told after every committed change of state, version or membership (racks rebuild their manifest). */
+  setChangeListener(listener: () => void): void {
+    this.changeListener = listener;
+  }
+
+  all(): ImageRow[] {
+    return [...this.rows.values()];
+  }
+
+  get(id: string): ImageRow | undefined {
+    return this.rows.get(id);
+  }
+
+  toState(row: ImageRow): ImageState {
+    const racks = this.rackCounts(row);
+    // An image is rack-synced once every rack that counts holds all of it; the database keeps "synced".
+    const state: ImageStatus =
+      row.state === "synced" && racks.total > 0 && racks.synced === racks.total
+        ? "rack-synced"
+        : (row.state as ImageStatus);
+    return {
+      id: row.id,
+      os: row.os,
+      release: row.release,
+      arch: row.arch,
+      title: row.title,
+      version: row.targetVersion && row.state !== "synced" ? row.targetVersion : row.version,
+      state,
+      bytesTotal: row.bytesTotal,
+      bytesDone: row.bytesDone,
+      racks,
+      error: row.error,
+      updatedAt: row.updatedAt,
+    };
+  }
+
+  states(): ImageState[] {
+    return this.all().map((row) => this.toState(row));
+  }
+
+  /** A new row for a freshly selected image: queued until an import plans it. */
+  newRow(os: string, release: string, arch: string, title: string): ImageRow {
+    return {
+      id: imageId(os, release, arch),
+      os,
+      release,
+      arch,
+      title,
+      version: null,
+      targetVersion: null,
+      state: "queued",
+      bytesTotal: 0,
+      bytesDone: 0,
+      error: null,
+      syncedAt: null,
+      updatedAt: now(),
+    };
+  }
+
+  /** Writes rows inside the caller's transaction; call `commit` after it commits. */
+  async write(m: EntityManager, rows: ImageRow[]): Promise<void> {
+    if (rows.length) await m.save(ImageEntity, rows);
+  }
+
+  async delete(m: EntityManager, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    for (const id of ids) {
+      await m.delete(ImageEntity, { id });
+      await m.delete(ImageFileEntity, { imageId: id });
+    }
+  }
+
+  /** After the transaction committed: update memory and announce. */
+  commit(changed: ImageRow[], removed: string[] = []): void {
+    for (const id of removed) {
+      if (this.rows.delete(id)) this.bus.emit("image:removed", { id });
+    }
+    for (const row of changed) {
+      this.rows.set(row.id, row);
+      this.bus.emit("image", { image: this.toState(row) });
+    }
+    if (changed.length || removed.length) this.changeListener();
+  }
+
+  /** Persists and announces in one step. */
+  async update(rows: ImageRow[]): Promise<void> {
+    await this.db.write((m) => this.write(m, rows));
+    this.commit(rows);
+  }
+
+  /**
+   * queued → downloading: announced at once (progress follows immediately), written behind. Crash
+   * recovery turns "downloading" back into "queued" anyway, so the order cannot lose anything.
+   */
+  beginDownload(id: string, bytesDone: number): void {
+    const row = this.rows.get(id);
+    if (!row || row.state !== "queued") return;
+    const next = ImageRegistry.withState(row, "downloading", { bytesDone });
+    this.rows.set(id, next);
+    this.bus.emit("image", { image: this.toState(next) });
+    // Writes whatever is current when the queue gets to it, so it can never undo a later change.
+    void this.db.write(async (m) => {
+      const latest = this.rows.get(id);
+      if (latest) await this.write(m, [latest]);
+    });
+  }
+
+  /** Download progress: memory and a coalesced event only. */
+  progress(id: string, bytesDone: number): void {
+    const row = this.rows.get(id);
+    if (!row) return;
+    row.bytesDone = bytesDone;
+    this.bus.imageProgress(this.toState(row));
+  }
+
+  /** Announces the images whose rack counts (and so maybe state) changed. */
+  refreshChanged(): void {
+    for (const row of this.rows.values()) {
+      const next = this.toState(row);
+      const told = this.bus.live.images.get(row.id);
+      if (
+        !told ||
+        told.state !== next.state ||
+        told.racks.synced !== next.racks.synced ||
+        told.racks.total !== next.racks.total
+      ) {
+        this.bus.emit("image", { image: next });
+      }
+    }
+  }
+
+  static withState(row: ImageRow, state: ImageStatus, change: Partial<ImageRow> = {}): ImageRow {
+    return { ...row, ...change, state, updatedAt: now() };
+  }
+}

@@ -1,0 +1,135 @@
+import { readSource, SourceError, type Catalogue, type SourceContents } from "@bootstream/images";
+import { CommandError, type SourceState } from "@bootstream/protocol";
+import type { Database } from "../db/database";
+import { BootSourceEntity, type BootSourceRow } from "../db/entities";
+import type { EventBus } from "../events";
+import type { Logger } from "../../log";
+import { now } from "../clock";
+
+const EMPTY_CATALOGUE: Catalogue = { ubuntu: { releases: [], arches: [] }, other: [] };
+
+/**
+ * The boot source: where images come from, the keyring that verifies it, and the catalogue it last
+ * offered. A read either succeeds whole or changes nothing but `error`.
+ */
+export class SourceService {
+  private row: BootSourceRow | null = null;
+  private cached: Catalogue | null = null;
+  private contents: SourceContents | null = null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly bus: EventBus,
+    private readonly log: Logger,
+  ) {}
+
+  /** First start stores the configured source; afterwards the stored one wins. */
+  async init(url: string, keyring: string | null): Promise<SourceState> {
+    this.row = await this.db.manager.findOne(BootSourceEntity, { where: { id: 1 } });
+    if (!this.row) {
+      const row: BootSourceRow = { id: 1, url, keyring, lastFetch: null, error: null, catalogue: null };
+      await this.db.write((m) => m.insert(BootSourceEntity, row));
+      this.row = row;
+    }
+    this.cached = this.row.catalogue ? (JSON.parse(this.row.catalogue) as Catalogue) : null;
+    return this.state();
+  }
+
+  state(): SourceState {
+    const row = this.requireRow();
+    return { url: row.url, keyringSet: row.keyring !== null, lastFetch: row.lastFetch, error: row.error };
+  }
+
+  /** The catalogue as last read, without touching the network. */
+  cachedCatalogue(): Catalogue | null {
+    return this.cached;
+  }
+
+  /** What the last successful read returned, for the importer. */
+  lastContents(): SourceContents | null {
+    return this.contents;
+  }
+
+  async catalogue(): Promise<Catalogue> {
+    if (this.cached) return this.cached;
+    try {
+      return (await this.read()).catalogue;
+    } catch (error) {
+      if (error instanceof SourceError) throw new CommandError("source-error", error.message);
+      throw error;
+    }
+  }
+
+  /** Reads the stored source now. Records the outcome (lastFetch or error) and tells everyone. */
+  async read(signal?: AbortSignal): Promise<SourceContents> {
+    const row = this.requireRow();
+    try {
+      const contents = await readSource({ url: row.url, keyring: row.keyring });
+      signal?.throwIfAborted();
+      for (const warning of contents.warnings) this.log.warn({ source: row.url }, warning);
+      this.contents = contents;
+      await this.record({ lastFetch: now(), error: null, catalogue: contents.catalogue });
+      return contents;
+    } catch (error) {
+      if (error instanceof SourceError) {
+        this.log.warn({ source: row.url, error: error.message }, "boot source read failed");
+        await this.record({ error: error.message });
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Points the region at another source. The new one is read (and verified) first: on any failure
+   * the old source, its catalogue and the selection stay exactly as they were.
+   */
+  async update(url: string, keyring: string | null): Promise<{ source: SourceState; catalogue: Catalogue }> {
+    let contents: SourceContents;
+    try {
+      contents = await readSource({ url, keyring });
+    } catch (error) {
+      if (error instanceof SourceError) throw new CommandError("source-error", error.message);
+      throw error;
+    }
+    for (const warning of contents.warnings) this.log.warn({ source: url }, warning);
+    const row: BootSourceRow = {
+      id: 1,
+      url: contents.url,
+      keyring,
+      lastFetch: now(),
+      error: null,
+      catalogue: JSON.stringify(contents.catalogue),
+    };
+    await this.db.write((m) => m.save(BootSourceEntity, row));
+    this.row = row;
+    this.cached = contents.catalogue;
+    this.contents = contents;
+    this.bus.emit("source", { source: this.state() });
+    return { source: this.state(), catalogue: contents.catalogue };
+  }
+
+  private async record(change: {
+    lastFetch?: string;
+    error: string | null;
+    catalogue?: Catalogue;
+  }): Promise<void> {
+    const row = this.requireRow();
+    const next: BootSourceRow = {
+      ...row,
+      lastFetch: change.lastFetch ?? row.lastFetch,
+      error: change.error,
+      catalogue: change.catalogue ? JSON.stringify(change.catalogue) : row.catalogue,
+    };
+    await this.db.write((m) => m.save(BootSourceEntity, next));
+    this.row = next;
+    if (change.catalogue) this.cached = change.catalogue;
+    this.bus.emit("source", { source: this.state() });
+  }
+
+  private requireRow(): BootSourceRow {
+    if (!this.row) throw new Error("SourceService used before init()");
+    return this.row;
+  }
+}
+
+export { EMPTY_CATALOGUE };
