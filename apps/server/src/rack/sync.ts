@@ -1,0 +1,166 @@
+import { readdir } from "node:fs/promises";
+import { dirname } from "node:path";
+import { downloadFile, isAbortError, isSha256, runPool, type ContentStore } from "@bootstream/images";
+import type { Manifest, RackProgress } from "@bootstream/protocol";
+import type { Dispatcher } from "undici";
+import type { Logger } from "../log";
+import { sameManifest, wantedFiles } from "./manifest";
+import { publishSnapshot, removeStaleSnapshots, type PublishedSet } from "./publish";
+
+export type SyncDeps = {
+  store: ContentStore;
+  dataDir: string;
+  /** URL of a file in the region's store. */
+  fileUrl: (sha256: string) => string;
+  secret: string;
+  dispatcher: Dispatcher;
+  concurrency: number;
+  signal: AbortSignal;
+  log: Logger;
+  /** Called on every change of the download progress; the caller throttles what it sends on. */
+  onProgress: (progress: RackProgress) => void;
+};
+
+export type SyncOutcome = {
+  /**
+   * published: a new snapshot is current; unchanged: the current one already matched the manifest;
+   * failed: some file could not be fetched, the old snapshot stays; aborted: shutdown interrupted it.
+   */
+  result: "published" | "unchanged" | "failed" | "aborted";
+  /** The published set after this sync (the old one unless result is "published"). */
+  published: PublishedSet | null;
+  downloaded: number;
+  bytesFetched: number;
+  /** Files this sync needed that the store lacked. */
+  missing: number;
+  removedFiles: number;
+  /** Why it failed, one line; null unless result is "failed". */
+  error: string | null;
+};
+
+/**
+ * One sync: fetch what the store lacks, publish the manifest as a snapshot, then delete what neither
+ * the manifest nor the published set still needs. A failed file publishes nothing: machines keep
+ * booting from the previous set, and the next sync resumes the download from its `.partial`.
+ */
+export async function runSync(
+  deps: SyncDeps,
+  manifest: Manifest,
+  published: PublishedSet | null,
+): Promise<SyncOutcome> {
+  const { store, log } = deps;
+  const wanted = wantedFiles(manifest);
+  const missing: { sha256: string; size: number }[] = [];
+  for (const [sha256, size] of wanted) if (!(await store.has(sha256))) missing.push({ sha256, size });
+
+  const progress: RackProgress = { bytesDone: 0, bytesTotal: missing.reduce((sum, f) => sum + f.size, 0) };
+  deps.onProgress({ ...progress });
+  const outcome: SyncOutcome = {
+    result: "unchanged",
+    published,
+    downloaded: 0,
+    bytesFetched: 0,
+    missing: missing.length,
+    removedFiles: 0,
+    error: null,
+  };
+
+  const results = await runPool(
+    missing,
+    deps.concurrency,
+    async (file) => {
+      const result = await downloadFile({
+        store,
+        url: deps.fileUrl(file.sha256),
+        sha256: file.sha256,
+        size: file.size,
+        headers: { authorization: `Bearer ${deps.secret}` },
+        signal: deps.signal,
+        dispatcher: deps.dispatcher,
+        onProgress: (delta) => {
+          progress.bytesDone = Math.max(0, progress.bytesDone + delta);
+          deps.onProgress({ ...progress });
+        },
+      });
+      log.info(
+        {
+          sha256: file.sha256,
+          size: file.size,
+          resumedFrom: result.resumedFrom,
+          bytesFetched: result.bytesFetched,
+        },
+        "file downloaded",
+      );
+      return result;
+    },
+    deps.signal,
+  );
+
+  const failures: { sha256: string; error: unknown }[] = [];
+  results.forEach((settled, i) => {
+    if (settled.status === "fulfilled") {
+      outcome.downloaded++;
+      outcome.bytesFetched += settled.value.bytesFetched;
+    } else {
+      failures.push({ sha256: (missing[i] as { sha256: string }).sha256, error: settled.reason });
+    }
+  });
+  if (deps.signal.aborted) return { ...outcome, result: "aborted" };
+  if (failures.length > 0) {
+    for (const failure of failures) {
+      log.warn({ sha256: failure.sha256, err: describe(failure.error) }, "file download failed");
+    }
+    const first = failures[0] as { error: unknown };
+    outcome.result = "failed";
+    outcome.error = truncate(
+      `${failures.length} of ${missing.length} file(s) could not be downloaded; kept the published set of ` +
+        `generation ${published?.manifest?.generation ?? 0}: ${describe(first.error)}`,
+    );
+  } else if (
+    published === null ||
+    !published.complete ||
+    published.manifest === null ||
+    !sameManifest(published.manifest, manifest)
+  ) {
+    outcome.published = await publishSnapshot(deps.dataDir, manifest, (sha) => store.pathOf(sha));
+    outcome.result = "published";
+    log.info({ generation: manifest.generation, snapshot: outcome.published.snapshot }, "published snapshot");
+  }
+
+  // Keep what the manifest wants (a failed sync resumes it) and what the published set links to.
+  // After a successful publish the two are the same set.
+  const keep = new Set<string>([...wanted.keys(), ...(outcome.published?.inventory ?? [])]);
+  await removeStaleSnapshots(deps.dataDir, outcome.published?.snapshot, published?.snapshot);
+  outcome.removedFiles = await removeUnwanted(store, keep, new Set(wanted.keys()));
+  return outcome;
+}
+
+/** Deletes stored files not in `keep` and `.partial`s of files the manifest no longer names. */
+async function removeUnwanted(store: ContentStore, keep: Set<string>, wanted: Set<string>): Promise<number> {
+  let removed = 0;
+  for (const sha of await store.list()) {
+    if (!keep.has(sha) && (await store.remove(sha))) removed++;
+  }
+  // ContentStore has no listing of partials; its directory is where partialPath puts them.
+  const partialDir = dirname(store.partialPath("0".repeat(64)));
+  let names: string[];
+  try {
+    names = await readdir(partialDir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const sha = name.slice(0, 64);
+    if (name === `${sha}.partial` && isSha256(sha) && !wanted.has(sha)) await store.discardPartial(sha);
+  }
+  return removed;
+}
+
+function describe(error: unknown): string {
+  if (isAbortError(error)) return "aborted";
+  return error instanceof Error ? error.message : String(error);
+}
+
+function truncate(text: string): string {
+  return text.length > 1000 ? text.slice(0, 997) + "..." : text;
+}
