@@ -7,7 +7,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["libs/*/src/**/*.test.ts", "apps/server/src/**/*.test.ts"],
+          include: ["libs/*/src/**/*.test.ts", "apps/server/src/**/*.test.ts", "apps/web/src/**/*.test.ts"],
         },
       },
       {

@@ -1,0 +1,99 @@
+import { describe, expect, it } from "vitest";
+import {
+  archState,
+  describeDiff,
+  diffKeys,
+  keysToItems,
+  lastArchOf,
+  rebase,
+  sameKeys,
+  selectionKeys,
+  toggleArch,
+  toggleRelease,
+} from "./selection";
+
+const keys = (...k: string[]) => new Set(k);
+
+describe("selection keys", () => {
+  it("round-trips items", () => {
+    const items = [
+      { os: "centos", release: "centos70", arches: ["amd64"] },
+      { os: "ubuntu", release: "noble", arches: ["amd64", "arm64"] },
+    ];
+    const k = selectionKeys({ items });
+    expect([...k].sort()).toEqual(["centos/centos70/amd64", "ubuntu/noble/amd64", "ubuntu/noble/arm64"]);
+    expect(keysToItems(k)).toEqual(items);
+    expect(sameKeys(k, selectionKeys({ items: keysToItems(k) }))).toBe(true);
+  });
+});
+
+describe("rebase", () => {
+  it("replays my additions and removals on their newer selection", () => {
+    const base = keys("ubuntu/noble/amd64", "ubuntu/jammy/amd64");
+    // I add arm64 to noble and drop jammy.
+    const mine = keys("ubuntu/noble/amd64", "ubuntu/noble/arm64");
+    // Meanwhile they added CentOS 7 and focal.
+    const theirs = keys(
+      "ubuntu/noble/amd64",
+      "ubuntu/jammy/amd64",
+      "centos/centos70/amd64",
+      "ubuntu/focal/amd64",
+    );
+    expect([...rebase(base, mine, theirs)].sort()).toEqual([
+      "centos/centos70/amd64",
+      "ubuntu/focal/amd64",
+      "ubuntu/noble/amd64",
+      "ubuntu/noble/arm64",
+    ]);
+  });
+
+  it("keeps their removals of things I did not touch, and my re-additions", () => {
+    const base = keys("a/x/1", "a/y/1");
+    const mine = keys("a/x/1", "a/y/1", "a/z/1");
+    const theirs = keys("a/x/1"); // they removed a/y
+    expect([...rebase(base, mine, theirs)].sort()).toEqual(["a/x/1", "a/z/1"]);
+  });
+
+  it("describes a change", () => {
+    const diff = diffKeys(keys("ubuntu/jammy/amd64"), keys("ubuntu/noble/amd64", "ubuntu/noble/arm64"));
+    expect(describeDiff(diff, (k) => k)).toBe(
+      "added ubuntu/noble/amd64, ubuntu/noble/arm64; removed ubuntu/jammy/amd64",
+    );
+    expect(describeDiff({ added: ["a", "b", "c"], removed: [] }, (k) => k, 2)).toBe("added a, b, 1 more");
+    expect(describeDiff({ added: [], removed: [] }, (k) => k)).toBe("no change to the images");
+  });
+});
+
+describe("Ubuntu releases × architectures", () => {
+  const start = keys(
+    "ubuntu/noble/amd64",
+    "ubuntu/jammy/amd64",
+    "ubuntu/jammy/arm64",
+    "centos/centos70/amd64",
+  );
+
+  it("tells whether an arch is on for all, some or none of the selected releases", () => {
+    expect(archState(start, "ubuntu", "amd64")).toBe("on");
+    expect(archState(start, "ubuntu", "arm64")).toBe("mixed");
+    expect(archState(start, "ubuntu", "ppc64el")).toBe("off");
+  });
+
+  it("toggles an arch on every selected release, leaving other OSes alone", () => {
+    const on = toggleArch(start, "ubuntu", "arm64", true);
+    expect(archState(on, "ubuntu", "arm64")).toBe("on");
+    const off = toggleArch(on, "ubuntu", "amd64", false);
+    expect([...off].sort()).toEqual(["centos/centos70/amd64", "ubuntu/jammy/arm64", "ubuntu/noble/arm64"]);
+  });
+
+  it("toggles a release with the arches in use", () => {
+    const added = toggleRelease(start, "ubuntu", "focal", true, ["amd64", "arm64"]);
+    expect(added.has("ubuntu/focal/arm64")).toBe(true);
+    const removed = toggleRelease(added, "ubuntu", "jammy", false, []);
+    expect([...removed].filter((k) => k.includes("jammy"))).toEqual([]);
+  });
+
+  it("finds releases an unchecked arch would strand", () => {
+    expect(lastArchOf(start, "ubuntu", "amd64")).toEqual(["noble"]);
+    expect(lastArchOf(start, "ubuntu", "arm64")).toEqual([]);
+  });
+});

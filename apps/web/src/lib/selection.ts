@@ -1,0 +1,148 @@
+// The selection editor's model. An edit is a set of image keys ("os/release/arch"); the contract's
+// items ({ os, release, arches }) convert to and from it. Rebasing someone else's save under our
+// unsaved edits is set arithmetic on those keys.
+
+import type { Selection, SelectionItem } from "@bootstream/protocol";
+
+export type Keys = ReadonlySet<string>;
+
+export const key = (os: string, release: string, arch: string): string => `${os}/${release}/${arch}`;
+
+export function splitKey(k: string): [os: string, release: string, arch: string] {
+  const [os = "", release = "", arch = ""] = k.split("/");
+  return [os, release, arch];
+}
+
+export function selectionKeys(selection: Pick<Selection, "items">): Set<string> {
+  const keys = new Set<string>();
+  for (const item of selection.items)
+    for (const arch of item.arches) keys.add(key(item.os, item.release, arch));
+  return keys;
+}
+
+/** Keys → items, grouped by os/release, in a stable order. */
+export function keysToItems(keys: Iterable<string>): SelectionItem[] {
+  const groups = new Map<string, SelectionItem>();
+  for (const k of [...keys].sort()) {
+    const [os, release, arch] = splitKey(k);
+    const id = `${os}/${release}`;
+    let item = groups.get(id);
+    if (!item) groups.set(id, (item = { os, release, arches: [] }));
+    item.arches.push(arch);
+  }
+  return [...groups.values()];
+}
+
+export function sameKeys(a: Keys, b: Keys): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of a) if (!b.has(k)) return false;
+  return true;
+}
+
+export type KeyDiff = { added: string[]; removed: string[] };
+
+export function diffKeys(from: Keys, to: Keys): KeyDiff {
+  return {
+    added: [...to].filter((k) => !from.has(k)).sort(),
+    removed: [...from].filter((k) => !to.has(k)).sort(),
+  };
+}
+
+/**
+ * Our edits (base → mine) replayed on someone else's newer selection (theirs): what we added is added,
+ * what we removed is removed, everything else is theirs.
+ */
+export function rebase(base: Keys, mine: Keys, theirs: Keys): Set<string> {
+  const { added, removed } = diffKeys(base, mine);
+  const result = new Set(theirs);
+  for (const k of added) result.add(k);
+  for (const k of removed) result.delete(k);
+  return result;
+}
+
+/** "added Ubuntu 24.04 LTS arm64; removed CentOS 7 amd64" (at most `max` names per list). */
+export function describeDiff(diff: KeyDiff, label: (k: string) => string, max = 6): string {
+  const list = (keys: string[]): string => {
+    const names = keys.slice(0, max).map(label);
+    if (keys.length > max) names.push(`${keys.length - max} more`);
+    return names.join(", ");
+  };
+  const parts: string[] = [];
+  if (diff.added.length) parts.push(`added ${list(diff.added)}`);
+  if (diff.removed.length) parts.push(`removed ${list(diff.removed)}`);
+  return parts.length ? parts.join("; ") : "no change to the images";
+}
+
+/** Releases of `os` with at least one arch selected. */
+export function selectedReleases(keys: Keys, os: string): Set<string> {
+  const releases = new Set<string>();
+  for (const k of keys) {
+    const [o, release] = splitKey(k);
+    if (o === os) releases.add(release);
+  }
+  return releases;
+}
+
+/** Arches of `os`, any release. */
+export function selectedArches(keys: Keys, os: string): Set<string> {
+  const arches = new Set<string>();
+  for (const k of keys) {
+    const [o, , arch] = splitKey(k);
+    if (o === os) arches.add(arch);
+  }
+  return arches;
+}
+
+export type ArchState = "on" | "off" | "mixed";
+
+/** Whether `arch` is selected for every, none or some of the selected releases of `os`. */
+export function archState(keys: Keys, os: string, arch: string): ArchState {
+  const releases = selectedReleases(keys, os);
+  let n = 0;
+  for (const release of releases) if (keys.has(key(os, release, arch))) n++;
+  return n === 0 ? "off" : n === releases.size ? "on" : "mixed";
+}
+
+/** Selects a release with `arches`, or deselects all of its arches. */
+export function toggleRelease(
+  keys: Keys,
+  os: string,
+  release: string,
+  on: boolean,
+  arches: Iterable<string>,
+): Set<string> {
+  const next = new Set(keys);
+  for (const k of keys) {
+    const [o, r] = splitKey(k);
+    if (o === os && r === release) next.delete(k);
+  }
+  if (on) for (const arch of arches) next.add(key(os, release, arch));
+  return next;
+}
+
+/** Adds or removes `arch` on every selected release of `os`. */
+export function toggleArch(keys: Keys, os: string, arch: string, on: boolean): Set<string> {
+  const next = new Set(keys);
+  for (const release of selectedReleases(keys, os)) {
+    if (on) next.add(key(os, release, arch));
+    else next.delete(key(os, release, arch));
+  }
+  return next;
+}
+
+/** Releases of `os` for which `arch` is the only arch left: unchecking it would drop them. */
+export function lastArchOf(keys: Keys, os: string, arch: string): string[] {
+  const count = new Map<string, number>();
+  for (const k of keys) {
+    const [o, r] = splitKey(k);
+    if (o === os) count.set(r, (count.get(r) ?? 0) + 1);
+  }
+  return [...count].filter(([r, n]) => n === 1 && keys.has(key(os, r, arch))).map(([r]) => r);
+}
+
+export function toggleKey(keys: Keys, k: string, on: boolean): Set<string> {
+  const next = new Set(keys);
+  if (on) next.add(k);
+  else next.delete(k);
+  return next;
+}
