@@ -3,7 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { connect, post, send } from "../helpers/sockets";
 
-function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
     let stdout = "";
@@ -47,8 +50,10 @@ describe("region foundation", () => {
     const page = await fetch(`${region.url}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get("content-type")).toContain("text/html");
-    expect(await page.text()).toContain("<div id=\"app\"");
-    const missing = await fetch(`${region.url}/api/v1/nothing`, { headers: { authorization: `Bearer ${region.adminToken}` } });
+    expect(await page.text()).toContain('<div id="app"');
+    const missing = await fetch(`${region.url}/api/v1/nothing`, {
+      headers: { authorization: `Bearer ${region.adminToken}` },
+    });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("not-found");
   });
@@ -64,12 +69,25 @@ describe("region foundation", () => {
     const bad = await post(region.url, region.adminToken, "settings:update", "{not json");
     expect(bad.status).toBe(400);
     expect((bad.json.error as { code: string }).code).toBe("invalid");
-    const state = await fetch(`${region.url}/api/v1/state`, { headers: { authorization: `Bearer ${region.adminToken}` } });
+    const state = await fetch(`${region.url}/api/v1/state`, {
+      headers: { authorization: `Bearer ${region.adminToken}` },
+    });
     expect(((await state.json()) as { you: { role: string } }).you.role).toBe("admin");
   });
 
   it("creates a viewer token with the CLI; the viewer watches but may not change anything", async () => {
-    const created = await run(["token", "create", "--role", "viewer", "--name", "noc-wall", "--url", region.url, "--token", region.adminToken]);
+    const created = await run([
+      "token",
+      "create",
+      "--role",
+      "viewer",
+      "--name",
+      "noc-wall",
+      "--url",
+      region.url,
+      "--token",
+      region.adminToken,
+    ]);
     expect(created.code).toBe(0);
     const token = created.stdout.trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
@@ -81,7 +99,10 @@ describe("region foundation", () => {
   });
 
   it("disconnects a revoked token's sockets at once", async () => {
-    const { json } = await post(region.url, region.adminToken, "token:create", { role: "viewer", name: "temp" });
+    const { json } = await post(region.url, region.adminToken, "token:create", {
+      role: "viewer",
+      name: "temp",
+    });
     const { socket } = await connect(region.url, json.token as string);
     const gone = new Promise<string>((resolve) => socket.once("disconnect", (reason) => resolve(reason)));
     const revoked = await run(["token", "revoke", "temp", "--url", region.url, "--token", region.adminToken]);
@@ -91,7 +112,15 @@ describe("region foundation", () => {
   });
 
   it("exits 1 with the refusal on stderr when the region refuses a CLI command", async () => {
-    const result = await run(["token", "revoke", "nobody", "--url", region.url, "--token", region.adminToken]);
+    const result = await run([
+      "token",
+      "revoke",
+      "nobody",
+      "--url",
+      region.url,
+      "--token",
+      region.adminToken,
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("not-found");
   });
@@ -116,7 +145,8 @@ describe("region configuration and lifecycle", () => {
     expect((await run(["frobnicate"])).code).toBe(2);
     const help = await run(["--help"]);
     expect(help.code).toBe(0);
-    for (const command of ["region", "rack", "demo", "mirror", "status", "select", "token"]) expect(help.stdout).toContain(command);
+    for (const command of ["region", "rack", "demo", "mirror", "status", "select", "token"])
+      expect(help.stdout).toContain(command);
   });
 
   it("stops gracefully on SIGTERM and keeps what was saved across a restart", async () => {

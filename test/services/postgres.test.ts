@@ -24,14 +24,21 @@ describe.skipIf(postgres.skip)("region on PostgreSQL", () => {
 
   it("migrates once when two region nodes start at the same moment", async () => {
     const env = { DATABASE_URL: database.url };
-    regions.push(...(await Promise.all([startRegion({ env, adminToken: "pg-admin" }), startRegion({ env, adminToken: "pg-admin" })])));
+    regions.push(
+      ...(await Promise.all([
+        startRegion({ env, adminToken: "pg-admin" }),
+        startRegion({ env, adminToken: "pg-admin" }),
+      ])),
+    );
     for (const region of regions) {
       expect((await fetch(`${region.url}/healthz`)).status).toBe(200);
     }
     const client = new pg.Client({ connectionString: database.url });
     await client.connect();
     const migrations = await client.query("SELECT name FROM migrations");
-    const tables = await client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1");
+    const tables = await client.query(
+      "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
+    );
     await client.end();
     expect(migrations.rows).toHaveLength(1);
     expect(tables.rows.map((r: { table_name: string }) => r.table_name)).toEqual(

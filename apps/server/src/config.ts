@@ -5,7 +5,9 @@ import { parseArgs } from "node:util";
 import { Cron } from "croner";
 
 export const DEFAULT_SOURCE_URL = "http://images.maas.io/ephemeral-v3/stable/";
-export const BUNDLED_KEYRING_PATH = fileURLToPath(new URL("../assets/ubuntu-cloudimage.pub", import.meta.url));
+export const BUNDLED_KEYRING_PATH = fileURLToPath(
+  new URL("../assets/ubuntu-cloudimage.pub", import.meta.url),
+);
 
 export type RegionConfig = {
   port: number;
@@ -66,7 +68,8 @@ export function loadRegionConfig(argv: string[], env: NodeJS.ProcessEnv): Region
   } catch (error) {
     throw new ConfigError("arguments", (error as Error).message);
   }
-  const raw = (name: SettingName): string => flags[SETTINGS[name].flag] ?? env[name] ?? SETTINGS[name].fallback;
+  const raw = (name: SettingName): string =>
+    flags[SETTINGS[name].flag] ?? env[name] ?? SETTINGS[name].fallback;
   const setOrNull = (name: SettingName): string | null => raw(name).trim() || null;
 
   const bootSourceUrl = parseSourceUrl(raw("BOOT_SOURCE_URL"));
@@ -96,7 +99,8 @@ export function parseInteger(setting: string, value: string, min: number, max: n
 }
 
 function parseHost(value: string): string {
-  if (!/^[A-Za-z0-9.:[\]-]+$/.test(value)) throw new ConfigError("HOST", `"${value}" is not a host name or address`);
+  if (!/^[A-Za-z0-9.:[\]-]+$/.test(value))
+    throw new ConfigError("HOST", `"${value}" is not a host name or address`);
   return value;
 }
 
@@ -133,7 +137,8 @@ function parseDatabaseUrl(value: string | null): string | null {
 
 function parseRedisUrl(value: string | null): string | null {
   if (value === null) return null;
-  if (!/^rediss?:\/\//.test(value)) throw new ConfigError("REDIS_URL", "must start with redis:// or rediss://");
+  if (!/^rediss?:\/\//.test(value))
+    throw new ConfigError("REDIS_URL", "must start with redis:// or rediss://");
   return value;
 }
 
@@ -147,7 +152,8 @@ function parseSecret(setting: string, value: string | null): string | null {
 
 function parseLogLevel(value: string): string {
   const levels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-  if (!levels.includes(value)) throw new ConfigError("LOG_LEVEL", `"${value}" is not one of ${levels.join(", ")}`);
+  if (!levels.includes(value))
+    throw new ConfigError("LOG_LEVEL", `"${value}" is not one of ${levels.join(", ")}`);
   return value;
 }
 
@@ -167,7 +173,10 @@ export function readKeyringFile(file: string, setting: string): string {
   try {
     text = readFileSync(file, "utf8");
   } catch (error) {
-    throw new ConfigError(setting, `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+    throw new ConfigError(
+      setting,
+      `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+    );
   }
   if (!text.includes("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
     throw new ConfigError(setting, `${file} is not an armored OpenPGP public key`);

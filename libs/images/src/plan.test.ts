@@ -2,7 +2,12 @@ import { describe, expect, it } from "vitest";
 import { planImport, selectedImageIds, unreferencedFiles, type OfferedImage } from "./plan";
 
 const sha = (c: string) => c.repeat(64);
-const file = (c: string, size: number, ftype = "boot-kernel") => ({ sha256: sha(c), size, path: `x/${c}`, ftype });
+const file = (c: string, size: number, ftype = "boot-kernel") => ({
+  sha256: sha(c),
+  size,
+  path: `x/${c}`,
+  ftype,
+});
 
 const noble: OfferedImage = {
   os: "ubuntu",
@@ -10,10 +15,25 @@ const noble: OfferedImage = {
   arch: "amd64",
   title: "24.04 LTS",
   version: "20250615",
-  files: [file("a", 10), file("b", 20, "boot-initrd"), file("c", 100, "squashfs"), file("c", 100, "squashfs")],
+  files: [
+    file("a", 10),
+    file("b", 20, "boot-initrd"),
+    file("c", 100, "squashfs"),
+    file("c", 100, "squashfs"),
+  ],
 };
-const nobleArm: OfferedImage = { ...noble, arch: "arm64", files: [file("d", 10), file("c", 100, "squashfs")] };
-const jammy: OfferedImage = { ...noble, release: "jammy", title: "22.04 LTS", version: "20240101", files: [file("e", 5)] };
+const nobleArm: OfferedImage = {
+  ...noble,
+  arch: "arm64",
+  files: [file("d", 10), file("c", 100, "squashfs")],
+};
+const jammy: OfferedImage = {
+  ...noble,
+  release: "jammy",
+  title: "22.04 LTS",
+  version: "20240101",
+  files: [file("e", 5)],
+};
 
 describe("planImport", () => {
   it("expands a selection into one image per arch, deduplicating files by sha256", () => {
@@ -24,7 +44,12 @@ describe("planImport", () => {
       stored: new Set(),
     });
     expect(plan.images.map((i) => i.id)).toEqual(["ubuntu/noble/amd64", "ubuntu/noble/arm64"]);
-    expect(plan.images[0]).toMatchObject({ version: "20250615", bytesTotal: 130, bytesStored: 0, title: "24.04 LTS" });
+    expect(plan.images[0]).toMatchObject({
+      version: "20250615",
+      bytesTotal: 130,
+      bytesStored: 0,
+      title: "24.04 LTS",
+    });
     expect(plan.images[0]!.files).toHaveLength(3);
     // The squashfs both arches share is fetched once, for both, and first because it is the biggest.
     expect(plan.fetch.map((f) => [f.file.sha256[0], f.images])).toEqual([
@@ -54,7 +79,9 @@ describe("planImport", () => {
       stored: new Set(),
     });
     expect(plan.remove).toEqual(["ubuntu/noble/amd64"]);
-    expect(plan.unavailable).toEqual([{ id: "ubuntu/focal/amd64", os: "ubuntu", release: "focal", arch: "amd64" }]);
+    expect(plan.unavailable).toEqual([
+      { id: "ubuntu/focal/amd64", os: "ubuntu", release: "focal", arch: "amd64" },
+    ]);
     expect(plan.images).toEqual([]);
   });
 
@@ -81,6 +108,9 @@ describe("selectedImageIds / unreferencedFiles", () => {
   });
 
   it("keeps what is needed", () => {
-    expect(unreferencedFiles([sha("a"), sha("b"), sha("c")], new Set([sha("b")]))).toEqual([sha("a"), sha("c")]);
+    expect(unreferencedFiles([sha("a"), sha("b"), sha("c")], new Set([sha("b")]))).toEqual([
+      sha("a"),
+      sha("c"),
+    ]);
   });
 });

@@ -103,7 +103,9 @@ export function planImport({ selection, offered, held, stored }: PlanInput): Pla
   const keep = new Set(wanted);
   const remove = [...held.keys()].filter((id) => !keep.has(id)).sort();
   // Big files first: the longest transfers start early, so the import ends sooner.
-  const fetch = [...waiting.values()].sort((a, b) => b.file.size - a.file.size || a.file.sha256.localeCompare(b.file.sha256));
+  const fetch = [...waiting.values()].sort(
+    (a, b) => b.file.size - a.file.size || a.file.sha256.localeCompare(b.file.sha256),
+  );
   return { images, unavailable, remove, fetch };
 }
 
