@@ -77,6 +77,8 @@ export async function runDemo(argv: string[]): Promise<number> {
         BOOT_SOURCE_URL: proxy.url,
         BOOT_SOURCE_KEYRING: "none",
         RACK_SECRET: rackSecret,
+        // The region's own first-start admin token stays unprinted: the demo hands out its "demo" token.
+        ADMIN_TOKEN: generateSecret(),
         DATABASE_URL: "",
         REDIS_URL: "",
       },
