@@ -107,6 +107,7 @@ describe("region import from a local mirror", () => {
     const jammyFiles = new Set((await storeFiles(region.dataDir)).keys());
     const removed: string[] = [];
     client.socket!.on("image:removed", ({ id }) => removed.push(id));
+    const previousImport = client.state.import.startedAt;
     await client.command("selection:save", {
       revision: client.state.selection.revision,
       items: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }],

@@ -1,4 +1,4 @@
-import { readFile, readdir, readlink, stat } from "node:fs/promises";
+import { readFile, readdir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -16,7 +16,22 @@ const MiB = 1024 * 1024;
 
 /** Every file a rack publishes under current/, as { relative path → sha256 of its bytes }. */
 async function published(rack: RackProcess): Promise<Map<string, string>> {
-  const root = path.join(rack.dataDir, "current", "images");
+  // A publish may retire the snapshot we are walking (the agent keeps one previous set): walk again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await walkPublished(rack);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 5) throw error;
+    }
+  }
+}
+
+async function walkPublished(rack: RackProcess): Promise<Map<string, string>> {
+  // Resolve `current` once, as a reader that opened the set would: it may switch while we walk.
+  const root = path.join(
+    await realpath(path.join(rack.dataDir, "current")).catch(() => path.join(rack.dataDir, "current")),
+    "images",
+  );
   const files = new Map<string, string>();
   const walk = async (dir: string): Promise<void> => {
     for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {

@@ -6,6 +6,8 @@ import { connect, post } from "../helpers/sockets";
 
 const postgres = gate("PostgreSQL", await probePostgres());
 
+const leads = (region: RegionProcess) => region.output().includes("this region node leads");
+
 describe.skipIf(postgres.skip)("region on PostgreSQL", () => {
   let database: Awaited<ReturnType<typeof createScratchDatabase>>;
   const regions: RegionProcess[] = [];
@@ -46,17 +48,28 @@ describe.skipIf(postgres.skip)("region on PostgreSQL", () => {
     );
   });
 
-  it("shares tokens and settings between nodes through the database", async () => {
-    const [a, b] = regions as [RegionProcess, RegionProcess];
-    const { json } = await post(a.url, "pg-admin", "token:create", { role: "viewer", name: "pg-viewer" });
-    const { snapshot, socket } = await connect(b.url, json.token as string);
+  it("shares tokens through the database; without Redis only the leader acts, and a follower says why", async () => {
+    for (let i = 0; i < 100 && !regions.some(leads); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    const leader = regions.find(leads)!;
+    const follower = regions.find((r) => r !== leader)!;
+    expect(follower.output()).toContain("another region node leads; following");
+    const { json } = await post(leader.url, "pg-admin", "token:create", {
+      role: "viewer",
+      name: "pg-viewer",
+    });
+    const { snapshot, socket } = await connect(follower.url, json.token as string);
     expect(snapshot.you).toEqual({ name: "pg-viewer", role: "viewer" });
     socket.close();
-    expect((await post(b.url, "pg-admin", "settings:update", { autoImport: false })).status).toBe(200);
+    expect((await post(leader.url, "pg-admin", "settings:update", { autoImport: false })).status).toBe(200);
+    const refused = await post(follower.url, "pg-admin", "settings:update", { autoImport: true });
+    expect(refused.status).toBe(500);
+    expect((refused.json.error as { message: string }).message).toContain("REDIS_URL");
   });
 
   it("stops with exit 0 and starts again on the same database", async () => {
-    const first = regions.shift()!;
+    const first = regions.find(leads)!;
+    regions.splice(regions.indexOf(first), 1);
     expect(await first.stop()).toBe(0);
     const again = await startRegion({ env: { DATABASE_URL: database.url }, dataDir: first.dataDir });
     regions.push(again);

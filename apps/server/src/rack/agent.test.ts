@@ -116,7 +116,8 @@ describe("rack agent against a fake region", { timeout: 30_000 }, () => {
 
     expect(region.lastReport()!.inventory).toEqual([shared.sha256, v2.sha256].sort());
     expect(await fsp.readdir(join(dataDir, "current/images/ubuntu/noble/amd64"))).toEqual(["2"]);
-    expect(await fsp.readdir(join(dataDir, "snapshots"))).toHaveLength(1);
+    // The previous snapshot stays until the next publish, for a machine still reading from it.
+    expect(await fsp.readdir(join(dataDir, "snapshots"))).toHaveLength(2);
     const store = await ContentStore.open(dataDir);
     expect(await store.list()).toEqual([shared.sha256, v2.sha256].sort());
     // The shared file was not fetched again.

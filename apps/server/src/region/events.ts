@@ -28,6 +28,7 @@ export class EventBus {
     { lastSent: number; timer: NodeJS.Timeout | null; image: ImageState }
   >();
   private broadcast: Broadcast = () => undefined;
+  private replicate: Broadcast = () => undefined;
   readonly live = new LiveState();
 
   attach(io: PeopleServer): void {
@@ -38,6 +39,17 @@ export class EventBus {
 
   get currentSeq(): number {
     return this.seq;
+  }
+
+  /** On a cluster, the leader's events also go to the other nodes' live state. */
+  setReplicator(replicate: (event: EventName, payload: unknown) => void): void {
+    this.replicate = replicate as Broadcast;
+  }
+
+  /** A follower folds in an event the leader sent (its clients got it through the adapter already). */
+  applyRemote<E extends EventName>(event: E, payload: EventPayloads[E] & { seq: number }): void {
+    this.live.apply(event, payload);
+    this.seq = Math.max(this.seq, payload.seq);
   }
 
   /** Sets the live state without telling anyone: used once at start, before any client connects. */
@@ -93,6 +105,7 @@ export class EventBus {
     this.live.apply(event, payload);
     const sequenced = { ...payload, seq: ++this.seq };
     this.broadcast(event, sequenced);
+    this.replicate(event, sequenced);
     for (const listener of this.listeners) listener(event, sequenced);
   }
 

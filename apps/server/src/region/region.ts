@@ -1,6 +1,8 @@
 import { mkdir } from "node:fs/promises";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { ContentStore } from "@bootstream/images";
+import { CommandError } from "@bootstream/protocol";
 import type { RegionConfig } from "../config";
 import type { Logger } from "../log";
 import { Database } from "./db/database";
@@ -8,6 +10,9 @@ import { EventBus } from "./events";
 import { AuditLog } from "./services/audit";
 import { SettingsStore } from "./services/settings";
 import { TokenService, generateSecret, hashToken } from "./services/tokens";
+import { SourceService } from "./services/source";
+import { SelectionService } from "./services/selection";
+import { ImageRegistry } from "./services/images";
 import { Sessions } from "./sessions";
 import type { RegionContext } from "./context";
 import { CommandRunner } from "./commands/dispatch";
@@ -16,14 +21,13 @@ import { Metrics } from "./metrics";
 import { createHttpApp } from "./http";
 import { filesRoute } from "./files";
 import { createSocketServer } from "./sockets";
-import { ContentStore } from "@bootstream/images";
-import { SourceService } from "./services/source";
-import { SelectionService } from "./services/selection";
-import { ImageRegistry } from "./services/images";
 import { Importer } from "./import/importer";
-import { Scheduler } from "./scheduler";
 import { RackRegistry } from "./racks/rack-registry";
 import { attachRackNamespace } from "./racks/rack-namespace";
+import { Engine } from "./engine";
+import { Leadership } from "./cluster/leadership";
+import { ClusterLink } from "./cluster/link";
+import { attachRedisAdapter } from "./cluster/redis";
 
 export type RegionHandle = {
   url: string;
@@ -32,7 +36,10 @@ export type RegionHandle = {
   close(): Promise<void>;
 };
 
-/** Opens the database, makes first-start secrets, and serves HTTP + Socket.IO on one port. */
+/**
+ * Opens the database, makes first-start secrets, serves HTTP + Socket.IO on one port, and runs the
+ * engine (importer, schedule, racks) when this node leads — always, on SQLite.
+ */
 export async function startRegion(config: RegionConfig, log: Logger): Promise<RegionHandle> {
   await mkdir(config.dataDir, { recursive: true });
   const db = await Database.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
@@ -42,17 +49,27 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const source = new SourceService(db, bus, log);
   const images = new ImageRegistry(db, bus);
   const selection = new SelectionService(db, bus, audit, images, source);
-  let racks: RackRegistry | null = null;
-  let notifyRacks = () => undefined as void;
+  const engineRef: { current: Engine | null } = { current: null };
+  const racksRef: { current: RackRegistry | null } = { current: null };
   const importer = new Importer(db, bus, log.child({ part: "importer" }), store, source, selection, images, {
     concurrency: config.downloadConcurrency,
-    pinned: () => racks?.pinned() ?? new Set(),
-    onFinished: () => notifyRacks(),
+    // The manifest is brought up to date first, so the pins reflect the images as they are now.
+    pinned: async () => {
+      await racksRef.current?.refreshManifest();
+      return racksRef.current?.pinned() ?? new Set();
+    },
+    onFinished: () => engineRef.current?.notifyRacks(),
   });
-  racks = new RackRegistry(db, bus, images, log.child({ part: "racks" }), () => {
+  const racks = new RackRegistry(db, bus, images, log.child({ part: "racks" }), () => {
     void importer
       .collectGarbage()
       .catch((error: unknown) => log.error({ err: error }, "garbage collection failed"));
+  });
+  racksRef.current = racks;
+  images.setChangeListener(() => {
+    void racks
+      .refreshManifest()
+      .catch((error: unknown) => log.error({ err: error }, "manifest refresh failed"));
   });
   const region: RegionContext = {
     config,
@@ -70,62 +87,79 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     racks,
   };
   await bootstrapSecrets(region);
-  const settings = await region.settings.get();
-  const sourceState = await source.init(config.bootSourceUrl, config.bootSourceKeyring);
-  const savedSelection = await selection.load();
+  await source.init(config.bootSourceUrl, config.bootSourceKeyring);
+  // Followers answer snapshots too: seed what they show from the database until the leader speaks.
+  await selection.load();
   await images.load();
-  await racks.load();
-  images.setChangeListener(() => {
-    void racks
-      .refreshManifest()
-      .catch((error: unknown) => log.error({ err: error }, "manifest refresh failed"));
-  });
+  const settings = await region.settings.get();
   bus.seed((live) => {
     live.settings = settings;
-    live.source = sourceState;
-    live.selection = savedSelection;
+    live.source = source.state();
+    live.selection = selection.get();
     for (const image of images.states()) live.images.set(image.id, image);
-    for (const rack of racks.states()) live.racks.set(rack.name, rack);
   });
+
   const rackSecretHash = await region.settings.getInternal("rackSecretHash");
   const checkRackSecret = async (secret: unknown) =>
     typeof secret === "string" && secret.length <= 512 && hashToken(secret) === rackSecretHash;
-  const resume = await importer.recover();
 
   const metrics = new Metrics();
   const commands = new CommandRunner(handlers, region);
   const app = createHttpApp(region, commands, metrics, filesRoute(store, checkRackSecret));
   const httpServer = createServer(app.callback());
   const io = createSocketServer(httpServer, region, commands, metrics);
+  const closeRedis = config.redisUrl
+    ? await attachRedisAdapter(io, config.redisUrl, config.databaseUrl ?? config.dataDir, log)
+    : null;
   bus.attach(io);
-  const rackNamespace = attachRackNamespace(io, racks, checkRackSecret, log.child({ part: "racks" }));
-  notifyRacks = () => void rackNamespace.emit("sync:now");
   region.sessions.attach(io);
+  const rackNamespace = attachRackNamespace(
+    io,
+    racks,
+    checkRackSecret,
+    () => engine.running,
+    log.child({ part: "racks" }),
+  );
+  const engine = new Engine(region, rackNamespace);
+  engineRef.current = engine;
+
+  const leadership = new Leadership(config.databaseUrl, log, () => engine.start());
+  const isLeader = () => leadership.isLeader;
+  if (config.databaseUrl && config.redisUrl) {
+    const link = new ClusterLink(io, bus, isLeader, log);
+    link.attach(commands, () => region.sessions.changed());
+    commands.route(isLeader, (name, payload, actor) => link.forward(name, payload, actor));
+    region.sessions.follow(isLeader, () => link.presence());
+  } else if (config.databaseUrl) {
+    // Several nodes on one PostgreSQL without Redis: only the leader can act; say so, don't guess.
+    commands.route(isLeader, async () => ({
+      ok: false,
+      error: new CommandError(
+        "internal",
+        "this region node is not leading and has no REDIS_URL to reach the leader",
+      ).toBody(),
+    }));
+    region.sessions.follow(isLeader, () => undefined);
+  }
 
   await listen(httpServer, config.port, config.host);
   const port = (httpServer.address() as AddressInfo).port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   log.info({ url, database: db.kind, dataDir: config.dataDir }, "region listening");
-
-  const scheduler = new Scheduler(log);
-  scheduler.every("region-import", config.importSchedule, async () => {
-    if ((await region.settings.get()).autoImport) importer.request("schedule");
-  });
-  // A crash mid-import resumes it; a fresh region reads its source and imports the default selection.
-  if (resume) importer.request(resume);
-  else if (!(await selection.initialised()) && settings.autoImport) importer.request("selection");
+  await leadership.start();
 
   let closing: Promise<void> | null = null;
   const close = () =>
     (closing ??= (async () => {
       log.info("region stopping");
-      scheduler.stop();
       httpServer.closeIdleConnections();
-      await importer.close();
+      await engine.stop();
+      await leadership.stop();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       httpServer.closeAllConnections();
       bus.close();
       region.sessions.close();
+      await closeRedis?.();
       await db.close();
       log.info("region stopped");
     })());
@@ -158,7 +192,11 @@ async function bootstrapSecrets(region: RegionContext): Promise<void> {
     if (hash !== stored) await region.db.write((m) => region.settings.setInternal(m, "rackSecretHash", hash));
   } else if (!stored) {
     const secret = generateSecret();
-    await region.db.write((m) => region.settings.setInternal(m, "rackSecretHash", hashToken(secret)));
-    process.stdout.write(`\nRack secret (shown once; give it to rack agents): ${secret}\n\n`);
+    const standing = await region.db.write((m) =>
+      region.settings.setInternalOnce(m, "rackSecretHash", hashToken(secret)),
+    );
+    if (standing === hashToken(secret)) {
+      process.stdout.write(`\nRack secret (shown once; give it to rack agents): ${secret}\n\n`);
+    }
   }
 }

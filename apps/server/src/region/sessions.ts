@@ -7,8 +7,14 @@ const tokenRoom = (name: string) => `token:${name}`;
 export class Sessions {
   private io: PeopleServer | null = null;
   private presenceTimer: NodeJS.Timeout | null = null;
+  private follower: { isLeader: () => boolean; tellLeader: () => void } | null = null;
 
   constructor(private readonly bus: EventBus) {}
+
+  /** On a cluster only the leader announces presence (it numbers every event); followers nudge it. */
+  follow(isLeader: () => boolean, tellLeader: () => void): void {
+    this.follower = { isLeader, tellLeader };
+  }
 
   attach(io: PeopleServer): void {
     this.io = io;
@@ -20,6 +26,7 @@ export class Sessions {
 
   /** Connections come and go in bursts (a wall of screens reconnecting): one `presence` per burst. */
   changed(): void {
+    if (this.follower && !this.follower.isLeader()) return this.follower.tellLeader();
     if (this.presenceTimer) return;
     this.presenceTimer = setTimeout(() => {
       this.presenceTimer = null;
@@ -36,6 +43,15 @@ export class Sessions {
       if (user) seen.set(user.name, user);
     }
     return [...seen.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Sends every connected client a fresh snapshot (a node that just took over the lead). */
+  async resnapshot(): Promise<void> {
+    if (!this.io) return;
+    for (const socket of await this.io.in("people").fetchSockets()) {
+      const user = (socket.data as { user?: PresenceUser }).user;
+      if (user) socket.emit("snapshot", { ...this.bus.live.snapshot(user), seq: this.bus.currentSeq });
+    }
   }
 
   disconnectToken(name: string): void {

@@ -98,6 +98,7 @@ describe("ContentStore", () => {
 
     store = await ContentStore.open(root);
 
+    expect(await store.listPartials()).toEqual([keep]);
     expect((await readdir(join(root, "partial"))).sort()).toEqual(
       [`${keep}.partial`, `${keep}.partial.json`].sort(),
     );

@@ -113,6 +113,16 @@ export class ContentStore {
     return join(this.partialDir, sha + PARTIAL_SUFFIX);
   }
 
+  /** Shas that have a `.partial` (unfinished downloads), sorted. */
+  async listPartials(): Promise<string[]> {
+    const shas: string[] = [];
+    for (const name of await readDirNames(this.partialDir)) {
+      const sha = name.slice(0, -PARTIAL_SUFFIX.length);
+      if (name.endsWith(PARTIAL_SUFFIX) && isSha256(sha)) shas.push(sha);
+    }
+    return shas.sort();
+  }
+
   /** Length of the `.partial` of sha, 0 when there is none. */
   async partialBytes(sha: string): Promise<number> {
     try {

@@ -82,6 +82,7 @@ describe("downloadFile", () => {
 
     const result = await fetchFile("/f", content, {
       highWaterMark: 256 * KiB,
+      syncEveryBytes: 512 * KiB,
       onProgress: (delta) => {
         progress += delta;
         if (progress < content.length)
@@ -294,6 +295,40 @@ describe("downloadFile", () => {
     expect(deltas.reduce((a, b) => a + b, 0)).toBe(content.length);
   });
 
+  it("discards the partial when a 206 is not the range it asked for", async () => {
+    const content = payload(100 * KiB);
+    server.addFile("/f", content);
+    await writeFile(store.partialPath(sha256(content)), content.subarray(0, 1000));
+    server.fault("/f", { kind: "shift-range", shift: 10 });
+    const result = await fetchFile("/f", content);
+    await expectInstalled(content);
+    expect(server.requests("/f").map((r) => [r.range, r.status])).toEqual([
+      ["bytes=1000-", 206],
+      [null, 200],
+    ]);
+    expect(result).toMatchObject({ attempts: 2, resumedFrom: 0 });
+  });
+
+  it("retries a refused connection and then reports a network error", async () => {
+    const closed = await FaultServer.start();
+    const url = closed.url("/f");
+    await closed.close();
+    const content = payload(100);
+    const err = await failure(
+      downloadFile({
+        store,
+        url,
+        sha256: sha256(content),
+        size: content.length,
+        dispatcher: agent,
+        retries: 2,
+        backoff: { baseMs: 1, maxMs: 2 },
+      }),
+    );
+    expect(err).toMatchObject({ kind: "network", retryable: true });
+    expect(err.message).toMatch(/ECONNREFUSED.*gave up after 3 attempts/);
+  });
+
   describe("when the file changes upstream between attempts", () => {
     const oldContent = payload(512 * KiB, 1);
     const newContent = payload(512 * KiB, 2);
@@ -353,6 +388,7 @@ describe("downloadFile", () => {
         fetchFile("/f", content, {
           signal: controller.signal,
           idleTimeoutMs: 10_000,
+          syncEveryBytes: 16 * KiB,
           onProgress: (d) => {
             done += d;
             if (done >= 64 * KiB && abortedAt === 0) {

@@ -41,6 +41,8 @@ export type DownloadOptions = {
   freeBytes?: () => Promise<number>;
   /** Bytes buffered between the socket and the disk before the socket is paused (default 4 MiB). */
   highWaterMark?: number;
+  /** Flush the `.partial` to disk in the background every this many bytes (default 32 MiB). */
+  syncEveryBytes?: number;
 };
 
 export type DownloadResult = {
@@ -61,6 +63,7 @@ const DEFAULTS = {
   maxRetryAfterMs: 60_000,
   freeSpaceMarginBytes: 64 * 1024 * 1024,
   highWaterMark: 4 * 1024 * 1024,
+  syncEveryBytes: 32 * 1024 * 1024,
 };
 
 const TIMEOUT_CODES = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
@@ -247,7 +250,8 @@ class Download {
     }
     streamError ??= used?.interruption ?? null;
     if (streamError !== null) {
-      if (used?.localError != null && used.localError === streamError) throw this.localFailure(streamError);
+      if (used?.localError != null && used.localError === streamError)
+        throw await this.localFailure(streamError);
       throw streamError;
     }
     if (restart) {
@@ -360,6 +364,7 @@ class Download {
       limit: this.o.size,
       hash: this.hash,
       highWaterMark: this.o.highWaterMark ?? DEFAULTS.highWaterMark,
+      syncEveryBytes: this.o.syncEveryBytes ?? DEFAULTS.syncEveryBytes,
       prepare: changed ? () => store.writePartialMeta(this.sha, meta) : undefined,
       onWritten: (n) => this.progress(n),
       onOverflow: () =>
@@ -382,18 +387,18 @@ class Download {
   /** Reads the `.partial` (and its sidecar) into the hash; drops it if it cannot be this file. */
   private async loadPartial(): Promise<void> {
     const store = this.o.store;
+    const reported = this.offset;
     this.rehashNeeded = false;
     this.hash = createHash("sha256");
     this.offset = 0;
     const bytes = await store.partialBytes(this.sha);
-    if (bytes === 0) return;
     if (bytes > this.o.size) {
       await store.discardPartial(this.sha);
-      return;
+    } else if (bytes > 0) {
+      this.offset = await hashFile(store.partialPath(this.sha), this.hash, this.o.signal);
+      this.meta = await store.readPartialMeta(this.sha);
     }
-    this.offset = await hashFile(store.partialPath(this.sha), this.hash, this.o.signal);
-    this.meta = await store.readPartialMeta(this.sha);
-    this.progress(this.offset);
+    this.progress(this.offset - reported);
   }
 
   private async restartFromZero(): Promise<void> {
@@ -412,7 +417,7 @@ class Download {
   }
 
   private async checkSpace(): Promise<void> {
-    const free = await (this.o.freeBytes ?? (() => this.o.store.freeBytes()))();
+    const free = await this.freeBytes();
     const needed = this.o.size - this.offset + (this.o.freeSpaceMarginBytes ?? DEFAULTS.freeSpaceMarginBytes);
     if (free < needed) throw new NoSpaceError(this.o.url, needed, free);
   }
@@ -455,9 +460,14 @@ class Download {
     throw err;
   }
 
-  private localFailure(err: unknown): unknown {
+  private async localFailure(err: unknown): Promise<unknown> {
     if ((err as NodeJS.ErrnoException).code !== "ENOSPC") return err;
-    return new NoSpaceError(this.o.url, this.o.size - this.offset, 0, err);
+    const free = await this.freeBytes().catch(() => 0);
+    return new NoSpaceError(this.o.url, this.o.size - this.offset, free, err);
+  }
+
+  private freeBytes(): Promise<number> {
+    return this.o.freeBytes ? this.o.freeBytes() : this.o.store.freeBytes();
   }
 
   private final(error: DownloadError, retryable: boolean, reason?: string): DownloadError {

@@ -4,8 +4,6 @@ import { Writable } from "node:stream";
 
 // Linux IOV_MAX: one writev takes at most this many buffers.
 const MAX_IOV = 1024;
-// Flush to disk in the background every this many bytes (see startSync).
-const SYNC_EVERY = 32 * 1024 * 1024;
 
 export type PartialWriterOptions = {
   path: string;
@@ -20,6 +18,8 @@ export type PartialWriterOptions = {
   onWritten?: (bytes: number) => void;
   onOverflow: () => Error;
   highWaterMark: number;
+  /** Start a background fdatasync after this many bytes written (see startSync). */
+  syncEveryBytes: number;
 };
 
 /**
@@ -49,7 +49,7 @@ export class PartialWriter extends Writable {
   private writing = false;
   private syncing = false;
   private unsynced = 0;
-  private afterIo: (() => void) | null = null;
+  private readonly afterIo: Array<() => void> = [];
 
   constructor(options: PartialWriterOptions) {
     super({ highWaterMark: options.highWaterMark, decodeStrings: false });
@@ -63,13 +63,14 @@ export class PartialWriter extends Writable {
    * have to be fetched again; instead the queue is written out and the file closed, so the `.partial`
    * holds everything that arrived. Our own failures (disk, overflow) still destroy at once.
    */
-  override destroy(error?: Error, callback?: (error?: Error | null) => void): this {
+  override destroy(error?: Error, ...rest: unknown[]): this {
     if (error && !this.selfFailed && !this.destroyed && !this.writableEnded) {
       this.interruption = error;
       this.end();
       return this;
     }
-    return super.destroy(error, callback as never);
+    // Node's internals may pass a callback the public typings do not show; hand everything on.
+    return Reflect.apply(Writable.prototype.destroy, this, [error, ...rest]) as this;
   }
 
   override _construct(callback: (error?: Error | null) => void): void {
@@ -141,7 +142,7 @@ export class PartialWriter extends Writable {
       } else {
         this.position += length;
         this.unsynced += length;
-        if (this.unsynced >= SYNC_EVERY) this.startSync(fd);
+        if (this.unsynced >= this.options.syncEveryBytes) this.startSync(fd);
         onWritten?.(length);
         callback();
       }
@@ -154,6 +155,7 @@ export class PartialWriter extends Writable {
    * The file must be fsynced before it is installed. Left to the end, that is one long stall writing
    * the whole file back (~0.2 s per 512 MiB here); started every SYNC_EVERY bytes it overlaps the
    * download, the final fsync has little left to do, and dirty page cache per download stays bounded.
+   * (syncEveryBytes is 32 MiB by default.)
    * Failures are ignored: the fsync before install is the one that counts.
    */
   private startSync(fd: number): void {
@@ -167,15 +169,13 @@ export class PartialWriter extends Writable {
   }
 
   private whenIdle(fn: () => void): void {
-    if (this.writing || this.syncing) this.afterIo = fn;
+    if (this.writing || this.syncing) this.afterIo.push(fn);
     else fn();
   }
 
   private ioSettled(): void {
     if (this.writing || this.syncing) return;
-    const after = this.afterIo;
-    this.afterIo = null;
-    after?.();
+    for (const fn of this.afterIo.splice(0)) fn();
   }
 
   private closeFd(callback: (error?: Error | null) => void): void {

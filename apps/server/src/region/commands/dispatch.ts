@@ -31,11 +31,23 @@ export function describeZodError(error: z.ZodError): string {
  * handler. A handler either returns its result or throws a CommandError; anything else is a bug,
  * logged with a reference the person can quote.
  */
+/** Answered by any node from its own live state; every other command runs on the leader. */
+const LOCAL_COMMANDS: ReadonlySet<CommandName> = new Set(["state:get", "audit:list"]);
+
+type Forward = (name: CommandName, payload: unknown, actor: Actor) => Promise<AnyAck>;
+
 export class CommandRunner {
+  private routing: { isLeader: () => boolean; forward: Forward } | null = null;
+
   constructor(
     private readonly handlers: Handlers,
     private readonly region: RegionContext,
   ) {}
+
+  /** On a cluster, a follower hands state-changing commands to the leader. */
+  route(isLeader: () => boolean, forward: Forward): void {
+    this.routing = { isLeader, forward };
+  }
 
   async run(name: string, payload: unknown, actor: Actor): Promise<AnyAck> {
     if (!isCommandName(name)) {
@@ -52,6 +64,9 @@ export class CommandRunner {
     }
     const parsed = commandSchemas[name].safeParse(payload);
     if (!parsed.success) return fail("invalid", `${name}: ${describeZodError(parsed.error)}`);
+    if (this.routing && !this.routing.isLeader() && !LOCAL_COMMANDS.has(name)) {
+      return this.routing.forward(name, parsed.data, actor);
+    }
     try {
       const handler = this.handlers[name] as Handler<CommandName>;
       const result = await handler(parsed.data as never, actor, this.region);

@@ -29,7 +29,7 @@ import { copyLocalFile } from "./local-copy";
 export type ImporterOptions = {
   concurrency: number;
   /** Files that must stay although no image needs them (a rack is still pulling them). */
-  pinned?: () => ReadonlySet<string>;
+  pinned?: () => Promise<ReadonlySet<string>>;
   /** Called after an import finished, so racks can sync at once. */
   onFinished?: () => void;
 };
@@ -364,7 +364,7 @@ export class Importer {
   async collectGarbage(): Promise<void> {
     const rows = await this.db.manager.find(ImageFileEntity, { select: { sha256: true } });
     const needed = new Set(rows.map((row) => row.sha256));
-    for (const sha of this.options.pinned?.() ?? []) needed.add(sha);
+    for (const sha of (await this.options.pinned?.()) ?? []) needed.add(sha);
     const drop = unreferencedFiles(await this.store.list(), needed);
     for (const sha of drop) await this.store.remove(sha);
     if (drop.length) this.log.info({ files: drop.length }, "removed files no image needs");

@@ -24,6 +24,7 @@ export function attachRackNamespace(
   io: PeopleServer,
   racks: RackRegistry,
   checkSecret: (secret: unknown) => Promise<boolean>,
+  leading: () => boolean,
   log: Logger,
 ): RackNamespace {
   const nsp = io.of(RACK_NAMESPACE) as unknown as RackNamespace;
@@ -41,6 +42,8 @@ export function attachRackNamespace(
           return next(new Error("unauthorized"));
         }
         if (!name.success) return next(new Error(`invalid rack name: ${describeZodError(name.error)}`));
+        // Racks talk to the leading node only (point them at the cluster's address); they retry.
+        if (!leading()) return next(new Error("not-leader"));
         socket.data.name = name.data;
         next();
       })

@@ -30,6 +30,7 @@ export class ImageRegistry {
   ) {}
 
   async load(): Promise<void> {
+    this.rows.clear();
     for (const row of await this.db.manager.find(ImageEntity)) this.rows.set(row.id, row);
   }
 

@@ -37,14 +37,13 @@ export class SelectionService {
   ) {}
 
   async load(): Promise<Selection> {
-    const row = await this.db.manager.findOne(SelectionEntity, { where: { id: 1 } });
-    if (!row) {
-      await this.db.write((m) =>
-        m.insert(SelectionEntity, { id: 1, revision: 0, items: "[]", updatedBy: "system", updatedAt: now() }),
-      );
-    } else {
-      this.current = { revision: row.revision, items: JSON.parse(row.items) as SelectionItem[] };
-    }
+    const initial = { id: 1, revision: 0, items: "[]", updatedBy: "system", updatedAt: now() };
+    // Two nodes starting at once both try: the first insert wins, the other's is ignored.
+    await this.db.write((m) =>
+      m.createQueryBuilder().insert().into(SelectionEntity).values(initial).orIgnore().execute(),
+    );
+    const row = await this.db.manager.findOneOrFail(SelectionEntity, { where: { id: 1 } });
+    this.current = { revision: row.revision, items: JSON.parse(row.items) as SelectionItem[] };
     return this.current;
   }
 

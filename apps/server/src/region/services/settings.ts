@@ -15,7 +15,7 @@ export class SettingsStore {
   }
 
   async setAutoImport(m: EntityManager, value: boolean): Promise<void> {
-    await m.save(SettingEntity, { key: "autoImport", value: String(value) });
+    await m.upsert(SettingEntity, { key: "autoImport", value: String(value) }, ["key"]);
   }
 
   async getInternal(key: string): Promise<string | null> {
@@ -24,6 +24,12 @@ export class SettingsStore {
   }
 
   async setInternal(m: EntityManager, key: string, value: string): Promise<void> {
-    await m.save(SettingEntity, { key, value });
+    await m.upsert(SettingEntity, { key, value }, ["key"]);
+  }
+
+  /** Sets `key` unless it is set; returns the value that stands (another node's, if it was first). */
+  async setInternalOnce(m: EntityManager, key: string, value: string): Promise<string> {
+    await m.createQueryBuilder().insert().into(SettingEntity).values({ key, value }).orIgnore().execute();
+    return (await m.findOneOrFail(SettingEntity, { where: { key } })).value;
   }
 }

@@ -25,14 +25,22 @@ export class SourceService {
 
   /** First start stores the configured source; afterwards the stored one wins. */
   async init(url: string, keyring: string | null): Promise<SourceState> {
-    this.row = await this.db.manager.findOne(BootSourceEntity, { where: { id: 1 } });
-    if (!this.row) {
-      const row: BootSourceRow = { id: 1, url, keyring, lastFetch: null, error: null, catalogue: null };
-      await this.db.write((m) => m.insert(BootSourceEntity, row));
-      this.row = row;
-    }
+    // Two nodes starting at once both try: the first insert wins, the other's is ignored.
+    const row: BootSourceRow = { id: 1, url, keyring, lastFetch: null, error: null, catalogue: null };
+    await this.db.write((m) =>
+      m.createQueryBuilder().insert().into(BootSourceEntity).values(row).orIgnore().execute(),
+    );
+    this.row = await this.db.manager.findOneOrFail(BootSourceEntity, { where: { id: 1 } });
     this.cached = this.row.catalogue ? (JSON.parse(this.row.catalogue) as Catalogue) : null;
     return this.state();
+  }
+
+  /** Re-reads the stored source (a node taking over the lead may hold an old copy). */
+  async reload(): Promise<void> {
+    const row = await this.db.manager.findOne(BootSourceEntity, { where: { id: 1 } });
+    if (!row) return;
+    this.row = row;
+    this.cached = row.catalogue ? (JSON.parse(row.catalogue) as Catalogue) : null;
   }
 
   state(): SourceState {

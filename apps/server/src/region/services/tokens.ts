@@ -30,14 +30,18 @@ export class TokenService {
     return this.db.write(async (m) => {
       if ((await m.count(TokenEntity)) > 0) return { generated: null, created: false };
       const token = adminToken ?? generateSecret();
-      await m.insert(TokenEntity, {
-        name: "admin",
-        role: "admin",
-        hash: hashToken(token),
-        createdAt: now(),
-        revokedAt: null,
-      });
-      return { generated: adminToken ? null : token, created: true };
+      const hash = hashToken(token);
+      // Another node may be bootstrapping the same database this very moment: its insert may win.
+      await m
+        .createQueryBuilder()
+        .insert()
+        .into(TokenEntity)
+        .values({ name: "admin", role: "admin", hash, createdAt: now(), revokedAt: null })
+        .orIgnore()
+        .execute();
+      const stored = await m.findOne(TokenEntity, { where: { name: "admin" } });
+      const ours = stored?.hash === hash;
+      return { generated: ours && !adminToken ? token : null, created: ours };
     });
   }
 

@@ -1,0 +1,59 @@
+import type { RegionContext } from "./context";
+import type { RackNamespace } from "./racks/rack-namespace";
+import { Scheduler } from "./scheduler";
+
+/**
+ * What only the leading region node runs: the importer, the hourly schedule and the rack namespace.
+ * Starting it (re)loads the registries from the database, so a follower that takes over starts from
+ * what the old leader committed, resumes its unfinished import and tells every client.
+ */
+export class Engine {
+  private scheduler: Scheduler | null = null;
+  running = false;
+
+  constructor(
+    private readonly region: RegionContext,
+    private readonly rackNamespace: RackNamespace,
+  ) {}
+
+  async start(): Promise<void> {
+    const { region } = this;
+    const { importer, images, racks, selection, source, settings, bus, log, config } = region;
+    await source.reload();
+    await selection.load();
+    await images.load();
+    await racks.load();
+    const current = await settings.get();
+    bus.seed((live) => {
+      live.settings = current;
+      live.source = source.state();
+      live.selection = selection.get();
+      live.images.clear();
+      for (const image of images.states()) live.images.set(image.id, image);
+      live.racks.clear();
+      for (const rack of racks.states()) live.racks.set(rack.name, rack);
+    });
+    const resume = await importer.recover();
+    this.running = true;
+    // Clients that followed an old leader may hold stale rows: a fresh snapshot for everyone.
+    await region.sessions.resnapshot();
+
+    this.scheduler = new Scheduler(log);
+    this.scheduler.every("region-import", config.importSchedule, async () => {
+      if ((await settings.get()).autoImport) importer.request("schedule");
+    });
+    // A crash mid-import resumes it; a fresh region reads its source and imports the default selection.
+    if (resume) importer.request(resume);
+    else if (!(await selection.initialised()) && current.autoImport) importer.request("selection");
+  }
+
+  notifyRacks(): void {
+    if (this.running) this.rackNamespace.emit("sync:now");
+  }
+
+  async stop(): Promise<void> {
+    this.scheduler?.stop();
+    this.running = false;
+    await this.region.importer.close();
+  }
+}

@@ -1,0 +1,135 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BootstreamClient } from "@bootstream/protocol/client";
+import { createScratchDatabase, gate, probePostgres, probeRedis, REDIS_URL } from "../helpers/services";
+import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { startMirror, type TestMirror } from "../helpers/mirror";
+import { waitFor, watch } from "../helpers/watch";
+
+const postgres = await probePostgres();
+const redis = await probeRedis();
+const services = gate(
+  "PostgreSQL and Redis",
+  postgres.ok && redis.ok
+    ? { ok: true }
+    : {
+        ok: false,
+        reason: [postgres, redis]
+          .map((a) => (a.ok ? "" : a.reason))
+          .filter(Boolean)
+          .join("; "),
+      },
+);
+
+const NOBLE = "ubuntu/noble/amd64";
+const JAMMY = "ubuntu/jammy/amd64";
+
+const leads = (region: RegionProcess) => region.output().includes("this region node leads");
+
+describe.skipIf(services.skip)("two region nodes on PostgreSQL and Redis", () => {
+  let database: Awaited<ReturnType<typeof createScratchDatabase>>;
+  let mirror: TestMirror;
+  let leader: RegionProcess;
+  let follower: RegionProcess;
+  let onLeader: BootstreamClient;
+  let onFollower: BootstreamClient;
+
+  beforeAll(async () => {
+    if (services.mustFail) throw new Error(services.mustFail);
+    database = await createScratchDatabase();
+    mirror = await startMirror({ releases: ["jammy", "noble"], arches: ["amd64"] });
+    const env = { DATABASE_URL: database.url, REDIS_URL, BOOT_SOURCE_URL: mirror.url };
+    const first = await startRegion({ env, adminToken: "cluster-admin" });
+    const second = await startRegion({ env, adminToken: "cluster-admin" });
+    // Leadership is settled just after "listening": give it a moment.
+    for (let i = 0; i < 100 && !leads(first) && !leads(second); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    [leader, follower] = leads(first) ? [first, second] : [second, first];
+    onLeader = await watch(leader.url, "cluster-admin");
+    onFollower = await watch(follower.url, "cluster-admin");
+  });
+  afterAll(async () => {
+    onLeader?.close();
+    onFollower?.close();
+    for (const region of [leader, follower]) {
+      if (!region) continue;
+      await region.stop();
+      await removeDir(region.dataDir);
+    }
+    await mirror?.close();
+    await database?.drop();
+  });
+
+  it("elects exactly one leader", () => {
+    expect([leads(leader), leads(follower)]).toEqual([true, false]);
+    expect(follower.output()).toContain("another region node leads; following");
+  });
+
+  it("runs a command sent to the follower on the leader, and both nodes' clients see the same events", async () => {
+    await waitFor(
+      onLeader,
+      (s) => s.images.get(NOBLE)?.state === "synced",
+      30_000,
+      "default import on the leader",
+    );
+    await waitFor(
+      onFollower,
+      (s) => s.images.get(NOBLE)?.state === "synced",
+      10_000,
+      "the follower's clients see it",
+    );
+    const { selection } = await onFollower.command("selection:save", {
+      revision: onFollower.state.selection.revision,
+      items: [
+        { os: "ubuntu", release: "jammy", arches: ["amd64"] },
+        { os: "ubuntu", release: "noble", arches: ["amd64"] },
+      ],
+    });
+    expect(selection.revision).toBe(2);
+    await waitFor(
+      onLeader,
+      (s) => s.images.get(JAMMY)?.state === "synced",
+      30_000,
+      "jammy on the leader's client",
+    );
+    await waitFor(
+      onFollower,
+      (s) => s.images.get(JAMMY)?.state === "synced",
+      10_000,
+      "jammy on the follower's client",
+    );
+    // Both nodes number events from one counter and answer snapshots that agree.
+    const [a, b] = await Promise.all([
+      onLeader.command("state:get", {}),
+      onFollower.command("state:get", {}),
+    ]);
+    expect(b.snapshot.selection).toEqual(a.snapshot.selection);
+    expect(b.snapshot.images).toEqual(a.snapshot.images);
+    expect(onFollower.state.seq).toBe(onLeader.state.seq);
+    const { entries } = await onFollower.command("audit:list", {});
+    expect(entries[0]).toMatchObject({ by: "admin", action: "selection:save" });
+  });
+
+  it("shows presence across nodes", async () => {
+    const state = await waitFor(onLeader, (s) => s.users.some((u) => u.name === "admin"), 5_000, "presence");
+    expect(state.users).toEqual([{ name: "admin", role: "admin" }]);
+  });
+
+  it("hands the lead to the follower when the leader dies, and keeps serving its clients", async () => {
+    onLeader.close();
+    await leader.kill();
+    const deadline = Date.now() + 20_000;
+    while (!leads(follower) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(leads(follower)).toBe(true);
+    await onFollower.command("settings:update", { autoImport: false });
+    await waitFor(onFollower, (s) => s.settings.autoImport === false, 5_000, "the new leader's event");
+    await onFollower.command("import:start", {});
+    await waitFor(
+      onFollower,
+      (s) => s.import.running === false && s.import.trigger === "manual" && s.import.finishedAt !== null,
+      20_000,
+      "an import on the new leader",
+    );
+    expect(onFollower.state.images.get(JAMMY)?.state).toBe("synced");
+  });
+});
