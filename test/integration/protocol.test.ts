@@ -312,6 +312,29 @@ describe("realtime protocol", () => {
       expect(snapshot.you.name).toBe("admin");
     });
 
+    it("follows the region live with status --watch", async () => {
+      const child = spawn(process.execPath, [BIN, "status", "--watch", "--json"], {
+        env: { ...process.env, BOOTSTREAM_URL: region.url, BOOTSTREAM_TOKEN: region.adminToken },
+      });
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+      const lines = async (n: number) => {
+        for (let i = 0; i < 100 && out.split("\n").filter(Boolean).length < n; i++)
+          await new Promise((r) => setTimeout(r, 50));
+        return out
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as { seq: number; images: { id: string }[] });
+      };
+      const [first] = await lines(1);
+      expect(first!.images.map((i) => i.id)).toContain("ubuntu/noble/amd64");
+      await admin.command("settings:update", { autoImport: !admin.state.settings.autoImport });
+      const after = await lines(2);
+      expect(after.at(-1)!.seq).toBeGreaterThan(first!.seq);
+      child.kill("SIGINT");
+      expect(await new Promise((resolve) => child.on("exit", resolve))).toBe(0);
+    });
+
     it("selects and deselects by editing the current selection", async () => {
       await cli(region, ["select", "ubuntu/jammy", "--arch", "amd64"]);
       let { snapshot } = await admin.command("state:get", {});

@@ -14,6 +14,7 @@ Processes:
                                                             run one rack controller agent
   bootstream demo                                           offline demo: local mirror, region, two racks
   bootstream mirror create DIR [--sign KEY.asc] [...]       write a simplestreams mirror with synthetic payloads
+  bootstream mirror add-version DIR [--sign KEY.asc]       publish a newer version of every product in DIR
   bootstream mirror keygen DIR                              write a signing key pair for --sign
 
 Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):

@@ -1,6 +1,73 @@
-import { UsageError } from "./usage";
+import { createClient, imageList, type ClientState } from "@bootstream/protocol/client";
+import { RemoteError } from "./http-client";
+import { describeState, formatBytes } from "./status-table";
 
-// Follows the region live over Socket.IO; filled in with the typed client.
-export async function watchStatus(_url: string, _token: string, _json: boolean): Promise<void> {
-  throw new UsageError("status --watch is not available in this build yet");
+const BAR = 24;
+
+function bar(done: number, total: number): string {
+  const filled = total > 0 ? Math.round((done / total) * BAR) : 0;
+  return `[${"#".repeat(filled)}${"-".repeat(BAR - filled)}]`;
+}
+
+function render(state: ClientState, status: string): string {
+  const lines = [
+    `Bootstream — ${status} — import ${state.import.running ? `running (${state.import.trigger})` : "idle"} — auto-import ${state.settings.autoImport ? "on" : "off"}`,
+    `Source: ${state.source.url}${state.source.error ? `  ERROR: ${state.source.error}` : ""}`,
+    "",
+  ];
+  for (const image of imageList(state)) {
+    const progress = image.state === "downloading" ? ` ${bar(image.bytesDone, image.bytesTotal)}` : "";
+    lines.push(
+      `${image.id.padEnd(28)} ${formatBytes(image.bytesTotal).padStart(10)}  racks ${image.racks.synced}/${image.racks.total}  ${describeState(image)}${progress}`,
+    );
+  }
+  if (state.images.size === 0) lines.push("No images selected.");
+  for (const rack of state.racks) {
+    lines.push(
+      `rack ${rack.name}: ${rack.online ? "online" : "OFFLINE"}, ${rack.imagesSynced}/${rack.imagesTotal} images, last sync ${rack.lastSync ?? "never"}${rack.error ? `, error: ${rack.error}` : ""}`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/**
+ * `status --watch`: follows the region live (snapshot + events, folded by the shared client) and
+ * redraws on each change, at most 10 times a second. `--json` prints one snapshot-shaped line per
+ * change instead, for piping. Runs until interrupted.
+ */
+export async function watchStatus(url: string, token: string, json: boolean): Promise<void> {
+  const client = createClient({ url, token, io: { transports: ["websocket"] } });
+  try {
+    await client.connect();
+  } catch (error) {
+    client.close();
+    throw new RemoteError({
+      code: "unauthorized",
+      message: `cannot follow ${url}: ${(error as Error).message}`,
+    });
+  }
+  const tty = process.stdout.isTTY && !json;
+  let timer: NodeJS.Timeout | null = null;
+  const draw = () => {
+    timer = null;
+    const state = client.state;
+    if (json) {
+      process.stdout.write(
+        `${JSON.stringify({ seq: state.seq, import: state.import, images: imageList(state), racks: state.racks })}\n`,
+      );
+      return;
+    }
+    const text = render(state, client.status);
+    process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
+  };
+  draw();
+  client.subscribe(() => {
+    timer ??= setTimeout(draw, 100);
+  });
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  if (timer) clearTimeout(timer);
+  client.close();
 }
