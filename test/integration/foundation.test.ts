@@ -62,6 +62,9 @@ describe("region foundation", () => {
     const text = await (await fetch(`${region.url}/metrics`)).text();
     expect(text).toMatch(/bootstream_sockets\{role="admin"\} \d+/);
     expect(text).toContain("process_cpu_user_seconds_total");
+    expect(text).toMatch(/bootstream_images\{state="synced"\} \d+/);
+    expect(text).toContain("bootstream_import_running");
+    expect(text).toMatch(/bootstream_racks\{online="true"\} 0/);
   });
 
   it("answers the HTTP API only with a bearer token, and malformed JSON with invalid", async () => {

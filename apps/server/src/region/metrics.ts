@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { IMAGE_STATES } from "@bootstream/images";
 import type { Role } from "@bootstream/protocol";
+import type { LiveState } from "./live-state";
 
 /** Everything /metrics exposes. One registry per region, so tests can run several regions in one process. */
 export class Metrics {
@@ -24,8 +26,47 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(live: LiveState) {
     collectDefaultMetrics({ register: this.registry });
+    // What a 3 a.m. alert wants, read from the live state when scraped (nothing to keep in step).
+    new Gauge({
+      name: "bootstream_images",
+      help: "Selected images by state",
+      labelNames: ["state"] as const,
+      registers: [this.registry],
+      collect() {
+        const counts = new Map<string, number>(IMAGE_STATES.map((state) => [state, 0]));
+        for (const image of live.images.values()) counts.set(image.state, (counts.get(image.state) ?? 0) + 1);
+        for (const [state, count] of counts) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: "bootstream_import_running",
+      help: "1 while a region import runs",
+      registers: [this.registry],
+      collect() {
+        this.set(live.importState.running ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "bootstream_boot_source_error",
+      help: "1 when the last read of the boot source failed",
+      registers: [this.registry],
+      collect() {
+        this.set(live.source.error ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "bootstream_racks",
+      help: "Rack controllers by online state",
+      labelNames: ["online"] as const,
+      registers: [this.registry],
+      collect() {
+        const online = [...live.racks.values()].filter((rack) => rack.online).length;
+        this.set({ online: "true" }, online);
+        this.set({ online: "false" }, live.racks.size - online);
+      },
+    });
     this.sockets.set({ role: "admin" }, 0);
     this.sockets.set({ role: "viewer" }, 0);
   }

@@ -103,7 +103,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const checkRackSecret = async (secret: unknown) =>
     typeof secret === "string" && secret.length <= 512 && hashToken(secret) === rackSecretHash;
 
-  const metrics = new Metrics();
+  const metrics = new Metrics(bus.live);
   const commands = new CommandRunner(handlers, region);
   const app = createHttpApp(region, commands, metrics, filesRoute(store, checkRackSecret));
   const httpServer = createServer(app.callback());
