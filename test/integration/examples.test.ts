@@ -28,16 +28,17 @@ const curl = gate("curl (apt-get install curl)", probe("curl", ["--version"], "c
 
 type Run = { code: number | null; stdout: string; stderr: string };
 
-function run(command: string, args: string[], region: RegionProcess, timeoutMs = 25_000): Promise<Run> {
+function run(
+  command: string,
+  args: string[],
+  region: RegionProcess,
+  token = region.adminToken,
+  timeoutMs = 25_000,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: ROOT,
-      env: {
-        ...process.env,
-        BOOTSTREAM_URL: region.url,
-        BOOTSTREAM_TOKEN: region.adminToken,
-        BOOTSTREAM_TIMEOUT: "20",
-      },
+      env: { ...process.env, BOOTSTREAM_URL: region.url, BOOTSTREAM_TOKEN: token, BOOTSTREAM_TIMEOUT: "20" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -131,6 +132,16 @@ describe("client examples against a real region", () => {
         expect(refused.code).toBe(1);
         expect(refused.stderr).toContain("ubuntu/focal is not offered by the boot source");
         expect((await state(region)).selection).toEqual(after.selection);
+
+        // A wrong token is refused: exit 1, and the reason (`unauthorized`) on stderr.
+        const unauthorized = await run(
+          example.command,
+          example.args("ubuntu/jammy", "amd64"),
+          region,
+          "wrong",
+        );
+        expect(unauthorized.code).toBe(1);
+        expect(unauthorized.stderr).toContain("unauthorized");
       },
     );
   }
