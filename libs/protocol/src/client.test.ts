@@ -48,7 +48,7 @@ beforeEach(async () => {
     socket.emit("snapshot", { ...current, seq: ++seq });
     socket.on("state:get", (_p, ack) => {
       stateGets++;
-      ack({ ok: true, snapshot: current });
+      ack({ ok: true, snapshot: { ...current, seq } });
     });
     socket.on("settings:update", (p, ack) => {
       current = { ...current, settings: { autoImport: p.autoImport } };

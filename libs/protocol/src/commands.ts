@@ -49,7 +49,8 @@ export const COMMAND_NAMES = Object.keys(commandSchemas) as CommandName[];
 export type CommandPayload<N extends CommandName> = z.infer<(typeof commandSchemas)[N]>;
 
 export type CommandResults = {
-  "state:get": { snapshot: Snapshot };
+  /** `seq`: the last event the snapshot includes, so a client can go on from it. */
+  "state:get": { snapshot: Snapshot & { seq: number } };
   "catalogue:get": { catalogue: Catalogue };
   "selection:save": { selection: Selection };
   "settings:update": { settings: Settings };

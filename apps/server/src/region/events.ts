@@ -63,15 +63,21 @@ export class EventBus {
   }
 
   emit<E extends EventName>(event: E, payload: EventPayloads[E]): void {
-    if (event === "image") this.settleProgress((payload as EventPayloads["image"]).image.id);
-    if (event === "image:removed") this.forgetProgress((payload as EventPayloads["image:removed"]).id);
+    if (event === "image") return this.image((payload as EventPayloads["image"]).image);
+    if (event === "image:removed") this.forget((payload as EventPayloads["image:removed"]).id);
+    // What is waiting happened before this event: send it first, so no client ever sees "import
+    // finished" before the images it finished. Other events are rare; the limit barely moves.
+    else this.flushImages();
     this.send(event, payload);
   }
 
-  /** Byte progress of a download: sent at most every PROGRESS_INTERVAL_MS per image, the latest value wins. */
-  imageProgress(image: ImageState): void {
-    const entry = this.progress.get(image.id);
+  /**
+   * Every `image` event, progress or state change, goes out at most once per PROGRESS_INTERVAL_MS per
+   * image; what comes in between replaces what is waiting, so the latest state always goes out.
+   */
+  image(image: ImageState): void {
     const nowMs = Date.now();
+    const entry = this.progress.get(image.id);
     if (!entry) {
       this.progress.set(image.id, { lastSent: nowMs, timer: null, image });
       this.send("image", { image });
@@ -79,7 +85,12 @@ export class EventBus {
     }
     entry.image = image;
     if (entry.timer) return;
-    const wait = Math.max(0, entry.lastSent + PROGRESS_INTERVAL_MS - nowMs);
+    const wait = entry.lastSent + PROGRESS_INTERVAL_MS - nowMs;
+    if (wait <= 0) {
+      entry.lastSent = nowMs;
+      this.send("image", { image });
+      return;
+    }
     entry.timer = setTimeout(() => {
       entry.timer = null;
       entry.lastSent = Date.now();
@@ -87,17 +98,25 @@ export class EventBus {
     }, wait);
   }
 
-  /** A state change supersedes progress still waiting to go out, and counts towards the rate. */
-  private settleProgress(id: string): void {
-    const entry = this.progress.get(id);
-    if (!entry) return;
-    if (entry.timer) clearTimeout(entry.timer);
-    entry.timer = null;
-    entry.lastSent = Date.now();
+  /** Byte progress of a download; the same limit as every image event. */
+  imageProgress(image: ImageState): void {
+    this.image(image);
   }
 
-  private forgetProgress(id: string): void {
-    this.settleProgress(id);
+  private flushImages(): void {
+    for (const entry of this.progress.values()) {
+      if (!entry.timer) continue;
+      clearTimeout(entry.timer);
+      entry.timer = null;
+      entry.lastSent = Date.now();
+      this.send("image", { image: entry.image });
+    }
+  }
+
+  /** A removed image's pending event is dropped: `image:removed` is the last word on it. */
+  private forget(id: string): void {
+    const entry = this.progress.get(id);
+    if (entry?.timer) clearTimeout(entry.timer);
     this.progress.delete(id);
   }
 

@@ -8,7 +8,8 @@ import { CommandError, HTTP_STATUS, type PresenceUser } from "@bootstream/protoc
 import type { RegionContext } from "./context";
 import type { CommandRunner } from "./commands/dispatch";
 import type { Metrics } from "./metrics";
-import { MAX_PAYLOAD_BYTES } from "./sockets";
+import { COMMANDS_BURST, COMMANDS_PER_SECOND, MAX_PAYLOAD_BYTES } from "./sockets";
+import { TokenBucket } from "./rate-limit";
 
 export const WEB_DIST = fileURLToPath(new URL("../../../web/dist", import.meta.url));
 
@@ -61,6 +62,8 @@ export function createHttpApp(
   });
 
   const router = new Router<State>();
+  // Per token, as sockets have per connection: a script in a loop cannot starve everyone else.
+  const buckets = new Map<string, TokenBucket>();
 
   router.get("/healthz", async (ctx) => {
     try {
@@ -102,12 +105,28 @@ export function createHttpApp(
       enableTypes: ["json"],
       jsonLimit: MAX_PAYLOAD_BYTES,
       encoding: "utf-8",
-      onError: (_error, ctx) => ctx.throw(400, "the body is not valid JSON"),
+      onError: (error, ctx) => {
+        const status = (error as { status?: number }).status;
+        if (status === 413) ctx.throw(413, `body larger than ${MAX_PAYLOAD_BYTES} bytes`);
+        ctx.throw(400, "the body is not valid JSON");
+      },
     }),
     async (ctx) => {
       // An empty body means an empty payload, so `curl -X POST …/import:start` just works.
       const payload = (ctx.request as { body?: unknown }).body ?? {};
-      const answer = await commands.run(ctx.params.name ?? "", payload, ctx.state.user!);
+      const user = ctx.state.user!;
+      const bucket =
+        buckets.get(user.name) ??
+        buckets.set(user.name, new TokenBucket(COMMANDS_BURST, COMMANDS_PER_SECOND)).get(user.name)!;
+      if (!bucket.take()) {
+        ctx.status = 429;
+        ctx.body = errorBody(
+          "rate-limited",
+          `more than ${COMMANDS_PER_SECOND} commands a second with token "${user.name}"; slow down`,
+        );
+        return;
+      }
+      const answer = await commands.run(ctx.params.name ?? "", payload, user);
       ctx.status = answer.ok ? 200 : HTTP_STATUS[answer.error.code];
       ctx.body = answer;
     },

@@ -8,8 +8,8 @@ import { TokenBucket } from "./rate-limit";
 import type { Metrics } from "./metrics";
 
 export const MAX_PAYLOAD_BYTES = 1_000_000;
-const COMMANDS_BURST = 40;
-const COMMANDS_PER_SECOND = 20;
+export const COMMANDS_BURST = 40;
+export const COMMANDS_PER_SECOND = 20;
 
 type SocketData = { user: PresenceUser };
 

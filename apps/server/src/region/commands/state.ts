@@ -1,5 +1,5 @@
 import type { Handler } from "./types";
 
 export const stateGet: Handler<"state:get"> = async (_payload, actor, region) => ({
-  snapshot: region.bus.live.snapshot(actor),
+  snapshot: { ...region.bus.live.snapshot(actor), seq: region.bus.currentSeq },
 });

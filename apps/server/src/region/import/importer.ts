@@ -139,10 +139,11 @@ export class Importer {
     const abort = new AbortController();
     this.abort = abort;
     const startedAt = now();
+    // Announced before the first await, so the command that asked for it answers "running".
+    this.announce({ running: true, trigger, startedAt, finishedAt: null, error: null });
     const run = await this.db.write((m) =>
       m.save(ImportRunEntity, { trigger, startedAt, finishedAt: null, error: null }),
     );
-    this.announce({ running: true, trigger, startedAt, finishedAt: null, error: null });
     this.log.info({ trigger }, "import started");
 
     let error: string | null = null;

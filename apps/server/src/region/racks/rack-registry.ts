@@ -186,7 +186,7 @@ export class RackRegistry {
     });
     rack.inventory = inventory;
     if (changed) this.announceAll();
-    else this.bus.emit("rack", { rack: this.toState(rack) });
+    else this.announce(rack);
     this.checkCaughtUp();
   }
 
@@ -214,9 +214,16 @@ export class RackRegistry {
     this.onCaughtUp();
   }
 
+  /** Tells clients about racks whose state changed (a report that changes nothing says nothing). */
   private announceAll(): void {
-    for (const rack of this.racks.values()) this.bus.emit("rack", { rack: this.toState(rack) });
+    for (const rack of this.racks.values()) this.announce(rack);
     this.images.refreshChanged();
+  }
+
+  private announce(rack: LiveRack): void {
+    const next = this.toState(rack);
+    const told = this.bus.live.racks.get(next.name);
+    if (!told || JSON.stringify(told) !== JSON.stringify(next)) this.bus.emit("rack", { rack: next });
   }
 }
 

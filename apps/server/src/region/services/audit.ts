@@ -14,7 +14,8 @@ export class AuditLog {
 
   async record(m: EntityManager, by: string, action: string, detail: string): Promise<AuditEntry> {
     const entry = { at: now(), by, action, detail: detail.slice(0, 2000) };
-    await m.insert(AuditEntity, entry);
+    // A copy: TypeORM writes the generated id back into what it inserts, and `id` is not ours to send.
+    await m.insert(AuditEntity, { ...entry });
     return entry;
   }
 
