@@ -1,5 +1,6 @@
 // Takes a screenshot of a running dashboard: `node --import tsx scripts/screenshot.ts URL [OUT.png]`.
-// The URL can carry the token as `#token=…`. Writes docs/dashboard.png by default.
+// The URL can carry the token as `#token=…`. Writes screenshot.png by default. (The README's
+// docs/dashboard.png comes from scripts/dashboard-screenshot.ts, which sets up the whole import.)
 //
 // Options (environment): WIDTH, HEIGHT (viewport, default 1600×1000), FULL_PAGE=1, WAIT_FOR (a CSS
 // selector or text=… to wait for before the shot), DELAY_MS (extra settle time, default 500).
@@ -9,7 +10,7 @@ import path from "node:path";
 import { launchChromium } from "../test/helpers/chromium";
 
 async function main(argv: string[]): Promise<number> {
-  const [url, out = "docs/dashboard.png"] = argv;
+  const [url, out = "screenshot.png"] = argv;
   if (!url) {
     console.error("usage: screenshot URL [OUT.png]   (e.g. http://127.0.0.1:5240/#token=…)");
     return 2;

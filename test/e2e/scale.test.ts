@@ -1,32 +1,62 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Browser } from "playwright-core";
-import { launchChromium, requireChromium } from "../helpers/chromium";
-import { FAKE_ADMIN, startFakeRegion, type FakeRegion } from "./support/fake-region";
-import { waitConnected } from "./support/dashboard";
+import type { BootstreamClient } from "@bootstream/protocol/client";
+import { requireChromium } from "../helpers/chromium";
+import { waitFor, watch } from "../helpers/watch";
+import { useStack, waitConnected } from "./support/dashboard";
 
-// 500 images and 20 progress events a second: the page must stay responsive. A scripted region
-// (support/fake-region.ts) makes the load; the real region cannot produce it on demand.
+// 500 images and a steady stream of progress events: the page must stay responsive. The load is real:
+// a mirror with 2 releases × 250 architectures (tiny payloads) behind a throttle, all 500 images
+// selected, and the region importing them 8 files at a time, each file taking about half a second.
 
 const run = requireChromium();
 
+const ARCHES = Array.from({ length: 250 }, (_, i) => `arch${String(i).padStart(3, "0")}`);
+const RELEASES = ["jammy", "noble"];
+const KiB = 1024;
+
 describe.skipIf(!run)("dashboard at scale", () => {
-  let region: FakeRegion;
-  let browser: Browser;
+  const dashboard = useStack({
+    mirror: {
+      releases: RELEASES,
+      arches: ARCHES,
+      kernels: ["ga"],
+      centos: [],
+      sizes: { squashfs: 16 * KiB, initrd: 8 * KiB, kernel: 4 * KiB },
+    },
+    env: { DOWNLOAD_CONCURRENCY: "8" },
+  });
+  let watcher: BootstreamClient;
+  let events = 0;
 
   beforeAll(async () => {
-    [region, browser] = await Promise.all([
-      startFakeRegion({ images: 500, updatesPerSecond: 20 }),
-      launchChromium(),
-    ]);
+    watcher = await watch(dashboard.region.url, dashboard.region.adminToken);
+    watcher.socket!.on("image", () => events++);
+    // Every image, by the typed client: the protocol takes at most 32 arches an item, and merges items.
+    const items = RELEASES.flatMap((release) =>
+      Array.from({ length: Math.ceil(ARCHES.length / 32) }, (_, i) => ({
+        os: "ubuntu",
+        release,
+        arches: ARCHES.slice(i * 32, i * 32 + 32),
+      })),
+    );
+    // The import reads the index and its 500 products at full speed; then the payloads crawl.
+    dashboard.stack.throttleAfterSourceRead(watcher, Infinity, 32 * KiB);
+    await watcher.command("selection:save", { revision: watcher.state.selection.revision, items });
+    await waitFor(
+      watcher,
+      (s) => s.images.size === 500 && [...s.images.values()].some((i) => i.state === "downloading"),
+      20_000,
+      "500 images, downloading",
+    );
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await region?.stop();
+    await watcher?.command("import:stop", {}).catch(() => undefined);
+    watcher?.close();
   });
 
-  it("renders 500 images and keeps up with 20 updates a second without long tasks", async () => {
-    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+  it("renders 500 images and keeps up with a steady stream of updates without long tasks", async () => {
+    const page = await dashboard.newPage({ width: 1600, height: 1000 });
     await page.addInitScript(() => {
       const w = window as unknown as { longTasks: number[] };
       w.longTasks = [];
@@ -34,13 +64,15 @@ describe.skipIf(!run)("dashboard at scale", () => {
         for (const entry of list.getEntries()) w.longTasks.push(entry.duration);
       }).observe({ type: "longtask", buffered: false });
     });
-    await page.goto(`${region.url}/#token=${FAKE_ADMIN}`);
+    await dashboard.open(page, { hashToken: dashboard.region.adminToken });
     await waitConnected(page);
-    await expect(page.locator("table.images tbody tr").count()).resolves.toBe(500);
+    await expect.poll(() => page.locator("table.images tbody tr").count()).toBe(500);
+    await expect(page.getByTestId("summary").textContent()).resolves.toMatch(/^500 images · /);
 
     // Let the first render settle, then measure five seconds of live updates.
     await page.waitForTimeout(1000);
-    const before = region.sent;
+    const before = events;
+    const textBefore = await page.locator("table.images tbody").textContent();
     await page.evaluate(() => ((window as unknown as { longTasks: number[] }).longTasks = []));
     const frames = await page.evaluate(
       () =>
@@ -55,22 +87,37 @@ describe.skipIf(!run)("dashboard at scale", () => {
           requestAnimationFrame(tick);
         }),
     );
-    const sent = region.sent - before;
+    const sent = events - before;
     const longTasks = await page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
-    console.log(`scale: ${sent} events, ${frames / 5} fps, long tasks ${JSON.stringify(longTasks)}`);
-    expect(sent).toBeGreaterThanOrEqual(80);
+    console.log(
+      `scale: ${sent} image events in 5 s, ${frames / 5} fps, long tasks ${JSON.stringify(longTasks)}`,
+    );
+    expect(sent).toBeGreaterThanOrEqual(100); // at least 20 a second, from the real import
     expect(frames / 5).toBeGreaterThan(30); // frames per second
-    expect(Math.max(0, ...longTasks)).toBeLessThan(200);
+    // Total blocking time: what the long tasks kept input waiting, over the five seconds. Re-rendering
+    // the whole table per update makes seconds of it (and single-digit frame rates); a well-behaved
+    // page makes none, or a little when another process takes the CPU (a 2-core CI machine).
+    const blocking = longTasks.reduce((sum, duration) => sum + Math.max(0, duration - 50), 0);
+    expect(blocking).toBeLessThan(500);
+    // The table did change under the measurement.
+    expect(await page.locator("table.images tbody").textContent()).not.toBe(textBefore);
+
+    // The rows show the live progress, with the same numbers as the region.
+    const downloading = page.locator('tr[data-state="downloading"] td.status');
+    await expect(downloading.first().textContent()).resolves.toMatch(/Downloading \d+%/);
+    await expect(page.title()).resolves.toMatch(/^\(\d+%\) Images · Bootstream$/);
 
     // A control still answers at once while the updates pour in.
     const started = Date.now();
-    await page.getByRole("checkbox", { name: /22\.04/ }).check();
-    await page.getByRole("button", { name: "Save selection" }).waitFor({ state: "visible" });
-    await expect(page.getByRole("button", { name: "Save selection" }).isEnabled()).resolves.toBe(true);
+    const box = page.getByRole("group", { name: "Architectures" }).getByRole("checkbox", { name: "arch249" });
+    await box.uncheck();
+    const save = page.getByRole("button", { name: "Save selection" });
+    await expect(save.isEnabled()).resolves.toBe(true);
     expect(Date.now() - started).toBeLessThan(1000);
-
-    // The rows show the live progress.
-    const downloading = page.locator('tr[data-state="downloading"] td.status');
-    await expect(downloading.first().textContent()).resolves.toMatch(/Downloading \d+%/);
+    // And saving it works: two images leave the table.
+    await save.click();
+    await page.getByText(/Selection saved \(revision \d+\)/).waitFor();
+    await expect.poll(() => page.locator("table.images tbody tr").count()).toBe(498);
+    expect(watcher.state.images.has("ubuntu/noble/arch249")).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import { afterAll, beforeAll } from "vitest";
 import { createClient, type BootstreamClient } from "@bootstream/protocol/client";
 import { launchChromium } from "../../helpers/chromium";
 import { removeDir, startRegion, type RegionOptions, type RegionProcess } from "../../helpers/region";
+import { startStack, type Stack, type StackOptions } from "./stack";
 
 export const WEB_DIST = fileURLToPath(new URL("../../../apps/web/dist/index.html", import.meta.url));
 
@@ -27,24 +28,66 @@ export type Dashboard = {
  */
 export function useDashboard(options: RegionOptions | (() => Promise<RegionOptions>) = {}): Dashboard {
   let region: RegionProcess | null = null;
-  let browser: Browser | null = null;
   let ownDataDir = true;
+  return withBrowser(
+    async () => {
+      const resolved = typeof options === "function" ? await options() : options;
+      ownDataDir = !resolved.dataDir;
+      region = await startRegion(resolved);
+      return region;
+    },
+    async () => {
+      if (!region) return;
+      await region.stop();
+      if (ownDataDir) await removeDir(region.dataDir);
+    },
+  );
+}
+
+export type StackDashboard = Dashboard & { readonly stack: Stack };
+
+/**
+ * As useDashboard, with the region importing from a real throttled mirror and real racks running
+ * (support/stack.ts).
+ */
+export function useStack(options: StackOptions = {}): StackDashboard {
+  let stack: Stack | null = null;
+  const dashboard = withBrowser(
+    async () => {
+      stack = await startStack(options);
+      return stack.region;
+    },
+    async () => {
+      await stack?.stop();
+    },
+  );
+  return Object.defineProperty(dashboard, "stack", {
+    get() {
+      if (!stack) throw new Error("stack not started");
+      return stack;
+    },
+  }) as StackDashboard;
+}
+
+function withBrowser(start: () => Promise<RegionProcess>, stop: () => Promise<void>): Dashboard {
+  let region: RegionProcess | null = null;
+  let browser: Browser | null = null;
   const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
     if (!existsSync(WEB_DIST)) throw new Error(`the dashboard is not built (${WEB_DIST}): run npm run build`);
-    const resolved = typeof options === "function" ? await options() : options;
-    ownDataDir = !resolved.dataDir;
-    [region, browser] = await Promise.all([startRegion(resolved), launchChromium()]);
+    const launched = launchChromium();
+    try {
+      region = await start();
+    } finally {
+      browser = await launched;
+    }
   });
 
   afterAll(async () => {
     await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
     await browser?.close();
-    if (region) {
-      await region.stop();
-      if (ownDataDir) await removeDir(region.dataDir);
-    }
+    await stop();
   });
 
   return {

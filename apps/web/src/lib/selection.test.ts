@@ -25,6 +25,15 @@ describe("selection keys", () => {
     expect(keysToItems(k)).toEqual(items);
     expect(sameKeys(k, selectionKeys({ items: keysToItems(k) }))).toBe(true);
   });
+
+  it("splits a release with more arches than one item may carry into several items", () => {
+    const arches = Array.from({ length: 70 }, (_, i) => `arch${String(i).padStart(2, "0")}`);
+    const k = new Set(arches.map((arch) => `ubuntu/noble/${arch}`));
+    const items = keysToItems(k);
+    expect(items.map((i) => i.arches.length)).toEqual([32, 32, 6]);
+    expect(items.every((i) => i.os === "ubuntu" && i.release === "noble")).toBe(true);
+    expect(sameKeys(k, selectionKeys({ items }))).toBe(true);
+  });
 });
 
 describe("rebase", () => {

@@ -20,17 +20,26 @@ export function selectionKeys(selection: Pick<Selection, "items">): Set<string> 
   return keys;
 }
 
-/** Keys → items, grouped by os/release, in a stable order. */
+/** The protocol's limit on one item's arches (selectionItemSchema); the region merges items of one release. */
+export const MAX_ARCHES_PER_ITEM = 32;
+
+/** Keys → items, grouped by os/release (at most MAX_ARCHES_PER_ITEM arches an item), in a stable order. */
 export function keysToItems(keys: Iterable<string>): SelectionItem[] {
-  const groups = new Map<string, SelectionItem>();
+  const groups = new Map<string, string[]>();
   for (const k of [...keys].sort()) {
     const [os, release, arch] = splitKey(k);
     const id = `${os}/${release}`;
-    let item = groups.get(id);
-    if (!item) groups.set(id, (item = { os, release, arches: [] }));
-    item.arches.push(arch);
+    let arches = groups.get(id);
+    if (!arches) groups.set(id, (arches = []));
+    arches.push(arch);
   }
-  return [...groups.values()];
+  const items: SelectionItem[] = [];
+  for (const [id, arches] of groups) {
+    const [os = "", release = ""] = id.split("/");
+    for (let i = 0; i < arches.length; i += MAX_ARCHES_PER_ITEM)
+      items.push({ os, release, arches: arches.slice(i, i + MAX_ARCHES_PER_ITEM) });
+  }
+  return items;
 }
 
 export function sameKeys(a: Keys, b: Keys): boolean {
