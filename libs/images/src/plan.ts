@@ -1,15 +1,9 @@
 import { imageId, type ImageStatus, type SelectionItem } from "./model";
+import type { SourceFile, SourceImage } from "./streams/types";
 
-/** One file of an image, as the source describes it. Paths are relative to the source URL. */
-export type PlannedFile = { sha256: string; size: number; path: string; ftype: string };
-
-/** What the planner needs to know of an image the source offers. */
-export type OfferedImage = {
-  os: string;
-  release: string;
-  arch: string;
-  title: string;
-  version: string;
+/** What the planner needs of a source's file and image (see streams/types.ts for the whole). */
+export type PlannedFile = Pick<SourceFile, "sha256" | "size" | "path" | "ftype">;
+export type OfferedImage = Pick<SourceImage, "os" | "release" | "arch" | "title" | "version"> & {
   files: readonly PlannedFile[];
 };
 

@@ -3,7 +3,8 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseRange, serveDirectory } from "./serve";
+import { parseRange } from "../http-range";
+import { serveDirectory } from "./serve";
 import type { ServedDirectory } from "./serve";
 
 let root: string;

@@ -5,6 +5,7 @@ import { open, realpath } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { extname, join, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { parseRange } from "../http-range";
 
 export type ServedDirectory = {
   /** Root URL with a trailing slash, e.g. `http://127.0.0.1:40123/`. */
@@ -18,26 +19,6 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".sjson": "text/plain; charset=utf-8",
   ".asc": "text/plain; charset=utf-8",
 };
-
-type ByteRange = { start: number; end: number };
-
-/** One `bytes=` range; "unsatisfiable" for 416; null to ignore the header and send it all. */
-export function parseRange(header: string, size: number): ByteRange | "unsatisfiable" | null {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  // Multiple ranges and other units are allowed to be ignored (RFC 9110 §14.2): the whole file follows.
-  if (match === null) return null;
-  const [, first = "", last = ""] = match;
-  if (first === "" && last === "") return null;
-  if (first === "") {
-    const suffix = Number(last);
-    if (suffix === 0 || size === 0) return "unsatisfiable";
-    return { start: Math.max(0, size - suffix), end: size - 1 };
-  }
-  const start = Number(first);
-  if (last !== "" && Number(last) < start) return null;
-  if (start >= size) return "unsatisfiable";
-  return { start, end: last === "" ? size - 1 : Math.min(Number(last), size - 1) };
-}
 
 /** If-Range: a strong ETag equal to ours, or exactly our Last-Modified date. */
 function ifRangeMatches(value: string, etag: string, lastModified: string): boolean {

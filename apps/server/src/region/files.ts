@@ -3,6 +3,7 @@ import { stat } from "node:fs/promises";
 import type Koa from "koa";
 import type { ContentStore } from "@bootstream/images";
 import { CommandError } from "@bootstream/protocol";
+import { parseRange } from "../http-range";
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -50,26 +51,19 @@ export function filesRoute(
     }
     const range = ctx.get("range");
     const ifRange = ctx.get("if-range");
-    if (range && (!ifRange || ifRange === etag)) {
-      const parsed = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
-      let start = parsed?.[1] ? Number(parsed[1]) : NaN;
-      let end = parsed?.[2] ? Number(parsed[2]) : size - 1;
-      if (parsed && !parsed[1] && parsed[2]) {
-        start = Math.max(0, size - Number(parsed[2]));
-        end = size - 1;
-      }
-      if (!parsed || Number.isNaN(start) || start >= size || start > end) {
-        ctx.set("Content-Range", `bytes */${size}`);
-        return refuse(ctx, 416, "invalid", `range ${range} is outside 0-${size - 1}`);
-      }
-      end = Math.min(end, size - 1);
+    const wanted = range && (!ifRange || ifRange === etag) ? parseRange(range, size) : null;
+    if (wanted === "unsatisfiable") {
+      ctx.set("Content-Range", `bytes */${size}`);
+      return refuse(ctx, 416, "invalid", `range ${range} is outside 0-${size - 1}`);
+    }
+    if (wanted) {
       ctx.status = 206;
-      ctx.set("Content-Range", `bytes ${start}-${end}/${size}`);
-      ctx.length = end - start + 1;
+      ctx.set("Content-Range", `bytes ${wanted.start}-${wanted.end}/${size}`);
+      ctx.length = wanted.end - wanted.start + 1;
       ctx.body =
         ctx.method === "HEAD"
           ? null
-          : createReadStream(store.pathOf(sha), { start, end, highWaterMark: 1 << 20 });
+          : createReadStream(store.pathOf(sha), { ...wanted, highWaterMark: 1 << 20 });
       return;
     }
     ctx.status = 200;
