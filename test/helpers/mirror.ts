@@ -44,3 +44,30 @@ export async function startMirror(
     },
   };
 }
+
+/** The sha256 of every file the mirror lists for an image's newest version (what the region must hold). */
+export async function imageShas(mirror: TestMirror, release: string, arch: string): Promise<Set<string>> {
+  const { readFile } = await import("node:fs/promises");
+  type Product = {
+    release?: string;
+    arch?: string;
+    versions: Record<string, { items: Record<string, { sha256: string; ftype: string }> }>;
+  };
+  const index = JSON.parse(await readFile(path.join(mirror.dir, "streams/v1/index.json"), "utf8")) as {
+    index: Record<string, { path: string }>;
+  };
+  const shas = new Set<string>();
+  for (const entry of Object.values(index.index)) {
+    const doc = JSON.parse(await readFile(path.join(mirror.dir, entry.path), "utf8")) as {
+      products: Record<string, Product>;
+    };
+    for (const product of Object.values(doc.products)) {
+      if (product.release !== release || product.arch !== arch) continue;
+      const newest = Object.keys(product.versions).sort().at(-1)!;
+      for (const item of Object.values(product.versions[newest]!.items))
+        if (item.ftype !== "manifest") shas.add(item.sha256);
+    }
+  }
+  if (shas.size === 0) throw new Error(`the mirror lists no ${release}/${arch}`);
+  return shas;
+}

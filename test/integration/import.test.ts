@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
 import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
-import { startMirror, type TestMirror } from "../helpers/mirror";
+import { imageShas, startMirror, type TestMirror } from "../helpers/mirror";
 import { recordStates, waitFor, watch } from "../helpers/watch";
 import { corruptStoreFiles, storeFiles } from "../helpers/store";
 
@@ -240,6 +240,56 @@ describe("stopping, restarting and the schedule", () => {
     expect(await corruptStoreFiles(second.dataDir)).toEqual([]);
     const { entries } = await client.command("audit:list", {});
     expect(entries.length).toBeGreaterThan(0);
+  });
+
+  it("resumes an import interrupted by a graceful stop (SIGTERM) when the region starts again", async () => {
+    const first = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
+    client = await watch(first.url, first.adminToken);
+    await waitFor(
+      client,
+      (s) => (s.images.get(NOBLE)?.bytesDone ?? 0) > 512 * 1024,
+      20_000,
+      "download under way",
+    );
+    client.close();
+    expect(await first.stop()).toBe(0);
+    const second = await startRegion({ dataDir: first.dataDir, env: { BOOT_SOURCE_URL: mirror.url } });
+    regions.push(second);
+    client = await watch(second.url, second.adminToken);
+    // Nobody asks: the interrupted import resumes by itself.
+    await waitFor(
+      client,
+      (s) => s.images.get(NOBLE)?.state === "synced",
+      30_000,
+      "synced after a graceful restart",
+    );
+    expect(await corruptStoreFiles(second.dataDir)).toEqual([]);
+  });
+
+  it("never syncs an image deselected and selected again mid-download without all its files", async () => {
+    const region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
+    regions.push(region);
+    client = await watch(region.url, region.adminToken);
+    await waitFor(
+      client,
+      (s) => (s.images.get(NOBLE)?.bytesDone ?? 0) > 256 * 1024,
+      20_000,
+      "download under way",
+    );
+    const items = client.state.selection.items;
+    await client.command("selection:save", { revision: client.state.selection.revision, items: [] });
+    await client.command("selection:save", { revision: client.state.selection.revision, items });
+    const wanted = await imageShas(mirror, "noble", "amd64");
+    const state = await waitFor(
+      client,
+      (s) => s.images.get(NOBLE)?.state === "synced" && !s.import.running,
+      40_000,
+      "synced again",
+    );
+    // Whenever it says synced, every file of the version is in the store.
+    const stored = new Set((await storeFiles(region.dataDir)).keys());
+    expect([...wanted].filter((sha) => !stored.has(sha))).toEqual([]);
+    expect(state.images.get(NOBLE)!.bytesDone).toBe(state.images.get(NOBLE)!.bytesTotal);
   });
 
   it("keeps the auto-import toggle across a restart and imports on the schedule only while it is on", async () => {

@@ -257,6 +257,24 @@ describe("rack controllers", () => {
     }
   });
 
+  it("starts again after a crash while racks were online, and the racks come back", async () => {
+    client.close();
+    await region.kill();
+    region = await startRegion({ dataDir: region.dataDir, env: { BOOT_SOURCE_URL: mirror.url } });
+    expect((await fetch(`${region.url}/healthz`)).status).toBe(200);
+    // The restarted region listens on a new port; rack-1 was pointed at the old one, so start it again.
+    await racks[0]!.kill();
+    racks[0] = await startRack({ regionUrl: region.url, name: "rack-1", dataDir: racks[0]!.dataDir });
+    client = await watch(region.url, region.adminToken);
+    await waitFor(
+      client,
+      (s) => s.racks.find((r) => r.name === "rack-1")?.online === true,
+      20_000,
+      "rack-1 back",
+    );
+    await waitFor(client, (s) => s.images.get(NOBLE)?.racks.synced === 1, 20_000, "rack-1 counted");
+  });
+
   it("shows a rack that dies offline, and forgets it on rack:remove", async () => {
     await expect(client.command("rack:remove", { name: "rack-1" })).rejects.toMatchObject({
       code: "conflict",

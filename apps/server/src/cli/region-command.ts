@@ -14,12 +14,15 @@ export async function regionCommand(argv: string[]): Promise<number> {
     throw error;
   }
   const log = createLogger(config.logLevel, "region");
+  // A bug in a fire-and-forget path must be seen, not take the region (and its import) down.
+  process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection"));
   const region = await startRegion(config, log).catch((error: unknown) => {
     log.fatal({ err: error }, "region failed to start");
     process.stderr.write(`bootstream region: cannot start: ${(error as Error).message}\n`);
     return null;
   });
-  if (!region) return 1;
+  // Startup may fail after the port was opened: exit rather than linger half-started and "healthy".
+  if (!region) process.exit(1);
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, "shutting down");

@@ -1,6 +1,4 @@
-import { readdir } from "node:fs/promises";
-import { dirname } from "node:path";
-import { downloadFile, isAbortError, isSha256, runPool, type ContentStore } from "@bootstream/images";
+import { downloadFile, isAbortError, runPool, type ContentStore } from "@bootstream/images";
 import type { Manifest, RackProgress } from "@bootstream/protocol";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../log";
@@ -141,18 +139,7 @@ async function removeUnwanted(store: ContentStore, keep: Set<string>, wanted: Se
   for (const sha of await store.list()) {
     if (!keep.has(sha) && (await store.remove(sha))) removed++;
   }
-  // ContentStore has no listing of partials; its directory is where partialPath puts them.
-  const partialDir = dirname(store.partialPath("0".repeat(64)));
-  let names: string[];
-  try {
-    names = await readdir(partialDir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const sha = name.slice(0, 64);
-    if (name === `${sha}.partial` && isSha256(sha) && !wanted.has(sha)) await store.discardPartial(sha);
-  }
+  for (const sha of await store.listPartials()) if (!wanted.has(sha)) await store.discardPartial(sha);
   return removed;
 }
 

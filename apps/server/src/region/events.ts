@@ -65,9 +65,9 @@ export class EventBus {
   emit<E extends EventName>(event: E, payload: EventPayloads[E]): void {
     if (event === "image") return this.image((payload as EventPayloads["image"]).image);
     if (event === "image:removed") this.forget((payload as EventPayloads["image:removed"]).id);
-    // What is waiting happened before this event: send it first, so no client ever sees "import
-    // finished" before the images it finished. Other events are rare; the limit barely moves.
-    else this.flushImages();
+    // What is waiting happened before an import ended: send it first, so no client ever sees
+    // "import finished" before the images it finished. Import events are rare; the limit holds.
+    if (event === "import") this.flushImages();
     this.send(event, payload);
   }
 

@@ -60,11 +60,9 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     },
     onFinished: () => engineRef.current?.notifyRacks(),
   });
-  const racks = new RackRegistry(db, bus, images, log.child({ part: "racks" }), () => {
-    void importer
-      .collectGarbage()
-      .catch((error: unknown) => log.error({ err: error }, "garbage collection failed"));
-  });
+  const racks = new RackRegistry(db, bus, images, log.child({ part: "racks" }), () =>
+    importer.requestGarbageCollection(),
+  );
   racksRef.current = racks;
   images.setChangeListener(() => {
     void racks

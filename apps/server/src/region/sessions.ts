@@ -30,7 +30,10 @@ export class Sessions {
     if (this.presenceTimer) return;
     this.presenceTimer = setTimeout(() => {
       this.presenceTimer = null;
-      void this.users().then((users) => this.bus.emit("presence", { users }));
+      this.users().then(
+        (users) => this.bus.emit("presence", { users }),
+        () => undefined, // presence is best effort: the next connect or disconnect tries again
+      );
     }, 100);
   }
 

@@ -568,7 +568,7 @@ function headerNumber(value: string | string[] | undefined): number | null {
 }
 
 /** `bytes START-END/TOTAL` (TOTAL may be `*`). */
-export function parseContentRange(
+function parseContentRange(
   value: string | string[] | undefined,
 ): { start: number; end: number; total: number | null } | null {
   const match = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(headerString(value)?.trim() ?? "");

@@ -48,6 +48,7 @@ export class PartialWriter extends Writable {
   private fd: number | null = null;
   private writing = false;
   private syncing = false;
+  private syncError: Error | null = null;
   private unsynced = 0;
   private readonly afterIo: Array<() => void> = [];
 
@@ -115,7 +116,9 @@ export class PartialWriter extends Writable {
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    this.whenIdle(() => this.closeFd(callback));
+    this.whenIdle(() =>
+      this.closeFd((err) => callback(err ?? (this.syncError ? this.fail(this.syncError) : null))),
+    );
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -130,6 +133,7 @@ export class PartialWriter extends Writable {
       this.selfFailed = true;
       return callback(onOverflow());
     }
+    if (this.syncError) return callback(this.fail(this.syncError));
     const fd = this.fd;
     if (fd === null) return callback(new Error("partial file is closed"));
     const batch = buffers.length > MAX_IOV ? [Buffer.concat(buffers, length)] : buffers;
@@ -153,17 +157,18 @@ export class PartialWriter extends Writable {
 
   /**
    * The file must be fsynced before it is installed. Left to the end, that is one long stall writing
-   * the whole file back (~0.2 s per 512 MiB here); started every SYNC_EVERY bytes it overlaps the
+   * the whole file back (~0.2 s per 512 MiB here); started every syncEveryBytes it overlaps the
    * download, the final fsync has little left to do, and dirty page cache per download stays bounded.
-   * (syncEveryBytes is 32 MiB by default.)
-   * Failures are ignored: the fsync before install is the one that counts.
+   * A failure is not left for the final fsync to find: Linux reports a writeback error once and may
+   * then call the pages clean, so the next fsync could succeed over lost bytes.
    */
   private startSync(fd: number): void {
     if (this.syncing) return;
     this.syncing = true;
     this.unsynced = 0;
-    fs.fdatasync(fd, () => {
+    fs.fdatasync(fd, (err) => {
       this.syncing = false;
+      if (err) this.syncError ??= err;
       this.ioSettled();
     });
   }

@@ -15,6 +15,7 @@ const RETRY_MS = 3000;
 export class Leadership {
   private client: pg.Client | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
   private leading = false;
   private stopped = false;
 
@@ -34,7 +35,7 @@ export class Leadership {
       await this.onLead();
       return;
     }
-    this.client = new pg.Client({ connectionString: this.databaseUrl });
+    this.client = new pg.Client({ connectionString: this.databaseUrl, keepAlive: true });
     this.client.on("error", (error) => this.lost(error));
     await this.client.connect();
     await this.attempt();
@@ -50,7 +51,7 @@ export class Leadership {
       if (result.rows[0]?.locked) {
         this.leading = true;
         this.log.info("this region node leads: it runs imports, the schedule and the rack namespace");
-        await this.onLead();
+        await this.lead();
         return;
       }
     } catch (error) {
@@ -62,6 +63,39 @@ export class Leadership {
       this.timer = null;
       void this.attempt();
     }, RETRY_MS);
+  }
+
+  /** A leader that cannot start its engine must not hold the lock: exit, and let another node lead. */
+  private async lead(): Promise<void> {
+    try {
+      await this.onLead();
+    } catch (error) {
+      this.log.fatal({ err: error }, "could not start leading; exiting so another node can lead");
+      process.exit(1);
+    }
+    this.watchLock();
+  }
+
+  /**
+   * A half-open connection could leave PostgreSQL thinking we are gone (and another node leading)
+   * while we import on. Check the lock's connection every few seconds; if it does not answer, exit.
+   */
+  private watchLock(): void {
+    if (!this.client) return;
+    const client = this.client;
+    this.heartbeat = setInterval(() => {
+      const timeout = setTimeout(
+        () => this.lost(new Error("the leader lock's connection did not answer in 10 s")),
+        10_000,
+      );
+      client.query("SELECT 1").then(
+        () => clearTimeout(timeout),
+        (error: unknown) => {
+          clearTimeout(timeout);
+          this.lost(error);
+        },
+      );
+    }, 5000);
   }
 
   private lost(error: unknown): void {
@@ -77,7 +111,7 @@ export class Leadership {
     this.client = null;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.client = new pg.Client({ connectionString: this.databaseUrl! });
+      this.client = new pg.Client({ connectionString: this.databaseUrl!, keepAlive: true });
       this.client.on("error", (e) => this.lost(e));
       this.client.connect().then(
         () => this.attempt(),
@@ -89,6 +123,7 @@ export class Leadership {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.heartbeat) clearInterval(this.heartbeat);
     await this.client?.end().catch(() => undefined);
   }
 }

@@ -54,13 +54,11 @@ export class ClusterLink {
           const answer = (answers ?? []).find((a) => a !== null);
           if (answer) return resolve(answer);
           this.log.warn({ command: name, err: error }, "no leader answered a forwarded command");
-          resolve({
-            ok: false,
-            error: new CommandError(
-              "internal",
-              "no region node is leading right now (one takes over within seconds); try again",
-            ).toBody(),
-          });
+          // A timeout is not "nobody leads": the leader may have run it. Do not invite a blind retry.
+          const message = error
+            ? `the leading region node did not answer "${name}" within 20 s; it may still have run it, so check the state before retrying`
+            : "no region node is leading right now (one takes over within seconds); try again";
+          resolve({ ok: false, error: new CommandError("internal", message).toBody() });
         },
       );
     });

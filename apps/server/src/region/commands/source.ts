@@ -21,7 +21,9 @@ export const sourceUpdate: Handler<"source:update"> = async ({ url, keyring }, a
     "source:update",
     `${result.source.url} (${armored ? "signed" : "unsigned"})`,
   );
-  // A region that never read a catalogue has no selection yet: the first import makes the default one.
-  if (!(await region.selection.initialised())) region.importer.request("selection");
+  // The images now come from elsewhere: import from the new source (a region that never read a
+  // catalogue makes its default selection then). With auto-import off, an admin starts it.
+  if (!(await region.selection.initialised()) || (await region.settings.get()).autoImport)
+    region.importer.request("manual");
   return result;
 };

@@ -18,7 +18,7 @@ import type { Dispatcher } from "undici";
 import { IsNull } from "typeorm";
 import type { Logger } from "../../log";
 import type { Database } from "../db/database";
-import { ImageFileEntity, ImportRunEntity, type ImageRow } from "../db/entities";
+import { ImageEntity, ImageFileEntity, ImportRunEntity, type ImageRow } from "../db/entities";
 import type { EventBus } from "../events";
 import { ImageRegistry } from "../services/images";
 import type { SelectionService } from "../services/selection";
@@ -46,6 +46,8 @@ export class Importer {
   private again: ImportTrigger | null = null;
   private abort: AbortController | null = null;
   private stoppedBy: string | null = null;
+  private closing = false;
+  private gcWanted = false;
   private current: ImportState = { ...IDLE_IMPORT };
   private readonly dispatcher: Dispatcher;
 
@@ -88,24 +90,55 @@ export class Importer {
   }
 
   request(trigger: ImportTrigger): ImportState {
+    if (this.closing) return this.current;
     if (this.running) {
       this.again ??= trigger;
       return this.current;
     }
-    this.stoppedBy = null;
-    this.running = this.loop(trigger).finally(() => {
+    this.start(trigger, false);
+    return this.current;
+  }
+
+  /**
+   * Drops store files nothing needs. Runs in the importer's slot, never beside an import, so it
+   * cannot see a plan half-applied or delete a file a plan just counted as stored.
+   */
+  requestGarbageCollection(): void {
+    if (this.closing) return;
+    if (this.running) {
+      this.gcWanted = true;
+      return;
+    }
+    this.start(null, true);
+  }
+
+  private start(trigger: ImportTrigger | null, gcFirst: boolean): void {
+    this.running = (async () => {
+      if (gcFirst) await this.collectGarbageLogged();
+      let next = trigger ?? this.again;
+      while (next && !this.closing) {
+        this.again = null;
+        await this.runOnce(next);
+        // Requests that came in during the run (after any stop began) run next; none are lost.
+        next = this.again;
+      }
+      if (this.gcWanted && !this.closing) {
+        this.gcWanted = false;
+        await this.collectGarbageLogged();
+      }
+    })().finally(() => {
       this.running = null;
     });
-    return this.current;
   }
 
   /** Aborts the downloads (their `.partial` files stay for the next import) and forgets queued re-runs. */
   async stop(by: string): Promise<ImportState> {
     this.again = null;
-    if (!this.running) return this.current;
+    if (!this.running || !this.abort) return this.current;
     this.stoppedBy = by;
-    this.abort?.abort(new Error(`stopped by ${by}`));
-    await this.running;
+    this.abort.abort(new Error(`stopped by ${by}`));
+    const running = this.running;
+    await running;
     return this.current;
   }
 
@@ -114,20 +147,16 @@ export class Importer {
     while (this.running) await this.running;
   }
 
+  /**
+   * Shutdown: the run is aborted but left unfinished in the database, so the next start resumes it
+   * exactly as after a crash; only the downloads' `.partial` files carry over.
+   */
   async close(): Promise<void> {
+    this.closing = true;
     this.again = null;
     this.abort?.abort(new Error("region shutting down"));
     await this.idle();
     await this.dispatcher.close();
-  }
-
-  private async loop(first: ImportTrigger): Promise<void> {
-    let trigger: ImportTrigger | null = first;
-    while (trigger) {
-      this.again = null;
-      await this.runOnce(trigger);
-      trigger = this.stoppedBy ? null : this.again;
-    }
   }
 
   private announce(state: ImportState): void {
@@ -138,6 +167,7 @@ export class Importer {
   private async runOnce(trigger: ImportTrigger): Promise<void> {
     const abort = new AbortController();
     this.abort = abort;
+    this.stoppedBy = null;
     const startedAt = now();
     // Announced before the first await, so the command that asked for it answers "running".
     this.announce({ running: true, trigger, startedAt, finishedAt: null, error: null });
@@ -152,7 +182,14 @@ export class Importer {
       await this.selection.ensureDefault(contents.catalogue);
       error = await this.importFrom(contents, abort.signal);
     } catch (caught) {
-      error = this.stoppedBy ? `stopped by ${this.stoppedBy}` : describeError(caught);
+      error = describeError(caught);
+    }
+    this.abort = null;
+    if (this.closing) {
+      // Left unfinished on purpose: recover() resumes it at the next start.
+      await this.requeueUnfinished();
+      this.log.info({ trigger }, "import interrupted by shutdown; it resumes at the next start");
+      return;
     }
     if (this.stoppedBy) {
       error = `stopped by ${this.stoppedBy}`;
@@ -162,7 +199,6 @@ export class Importer {
     await this.db.write((m) => m.update(ImportRunEntity, { id: run.id }, { finishedAt, error }));
     this.announce({ running: false, trigger, startedAt, finishedAt, error });
     this.log.info({ trigger, error }, "import finished");
-    this.abort = null;
     this.options.onFinished?.();
   }
 
@@ -180,28 +216,34 @@ export class Importer {
     await this.applyPlan(plan, contents);
     const failures = await this.download(plan, contents.url, signal);
     signal.throwIfAborted();
-    await this.collectGarbage();
+    await this.collectGarbageLogged();
     const unavailable = plan.unavailable.map((u) => u.id);
     const problems = [...failures, ...unavailable.map((id) => `${id} is not offered by the source`)];
     return problems.length ? `${problems.length} image(s) failed: ${problems.slice(0, 3).join("; ")}` : null;
   }
 
-  /** Records each image's target version and files, switches the ones already complete, fails the unavailable. */
+  /**
+   * Records each image's target version and files, switches the ones already complete, and marks
+   * what the source no longer offers. Images deselected since planning are left alone.
+   */
   private async applyPlan(plan: Plan, contents: SourceContents): Promise<void> {
     const changed: ImageRow[] = [];
     const unavailable = new Set(plan.unavailable.map((u) => u.id));
     for (const row of this.images.all()) {
-      if (unavailable.has(row.id)) {
-        changed.push(ImageRegistry.withState(row, "failed", { error: `not offered by ${contents.url}` }));
-      }
+      if (!unavailable.has(row.id)) continue;
+      const error = `not offered by ${contents.url}`;
+      // A held version stays whole and servable (and on the racks); it just cannot be updated.
+      if (row.state === "synced" && row.version)
+        changed.push({ ...row, targetVersion: null, error: `${error}; keeping ${row.version}` });
+      else changed.push(ImageRegistry.withState(row, "failed", { error }));
     }
     for (const image of plan.images) {
       const row = this.images.get(image.id);
-      if (!row) continue;
-      changed.push(this.planned(row, image));
+      if (row) changed.push(this.planned(row, image));
     }
-    await this.db.write(async (m) => {
+    const applied = await this.db.write(async (m) => {
       for (const image of plan.images) {
+        if (!(await m.exists(ImageEntity, { where: { id: image.id } }))) continue;
         const files = image.files.map((f) => ({
           imageId: image.id,
           version: image.version,
@@ -213,9 +255,9 @@ export class Importer {
         await m.delete(ImageFileEntity, { imageId: image.id, version: image.version });
         if (files.length) await m.insert(ImageFileEntity, files);
       }
-      await this.images.write(m, changed);
+      return this.images.updateExisting(m, changed);
     });
-    this.images.commit(changed);
+    this.images.commit(applied.filter((row) => this.images.get(row.id)));
     // Images that already hold every file switch now, in one write each.
     for (const image of plan.images) if (image.missing.length === 0) await this.switchVersion(image);
   }
@@ -236,27 +278,33 @@ export class Importer {
     });
   }
 
+  /**
+   * The one write that makes an image serve its new version. Checked against the database, not
+   * memory: an image deselected (or deselected and selected again) since this plan was made has no
+   * file list for this version any more, and must not be switched to files nobody keeps.
+   */
   private async switchVersion(image: ImagePlan): Promise<void> {
-    const row = this.images.get(image.id);
-    if (!row) return; // deselected meanwhile
-    const done = ImageRegistry.withState(row, "synced", {
-      version: image.version,
-      targetVersion: null,
-      title: image.title,
-      bytesTotal: image.bytesTotal,
-      bytesDone: image.bytesTotal,
-      error: null,
-      syncedAt: row.version === image.version && row.syncedAt ? row.syncedAt : now(),
-    });
-    if (
-      row.state === done.state &&
-      row.version === done.version &&
-      row.targetVersion === null &&
-      row.bytesDone === done.bytesDone &&
-      row.error === null
-    )
-      return;
-    await this.db.write(async (m) => {
+    const done = await this.db.write(async (m) => {
+      const row = await m.findOne(ImageEntity, { where: { id: image.id } });
+      if (!row || (row.targetVersion !== image.version && row.version !== image.version)) return null;
+      const files = await m.count(ImageFileEntity, { where: { imageId: image.id, version: image.version } });
+      if (files !== image.files.length) return null;
+      const next = ImageRegistry.withState(row, "synced", {
+        version: image.version,
+        targetVersion: null,
+        title: image.title,
+        bytesTotal: image.bytesTotal,
+        bytesDone: image.bytesTotal,
+        error: null,
+        syncedAt: row.version === image.version && row.syncedAt ? row.syncedAt : now(),
+      });
+      const unchanged =
+        row.state === "synced" &&
+        row.version === next.version &&
+        row.targetVersion === null &&
+        row.bytesDone === next.bytesDone &&
+        row.error === null;
+      if (unchanged) return null;
       // The old version's file list goes in the same transaction as the switch.
       await m
         .createQueryBuilder()
@@ -264,8 +312,10 @@ export class Importer {
         .from(ImageFileEntity)
         .where("image_id = :id AND version <> :version", { id: image.id, version: image.version })
         .execute();
-      await this.images.write(m, [done]);
+      await this.images.updateExisting(m, [next]);
+      return next;
     });
+    if (!done) return;
     this.images.commit([done]);
     this.log.info({ image: image.id, version: image.version }, "image synced");
   }
@@ -311,7 +361,19 @@ export class Importer {
         for (const id of waiting) {
           const left = (remaining.get(id) ?? 1) - 1;
           remaining.set(id, left);
-          if (left === 0 && !failed.has(id)) await this.switchVersion(byId.get(id)!);
+          if (left !== 0 || failed.has(id)) continue;
+          try {
+            await this.switchVersion(byId.get(id)!);
+          } catch (error) {
+            // The file is stored and verified; the database did not take the switch. Say so, and
+            // let the next import (which finds every file stored) switch it.
+            const message = `could not record the new version: ${describeError(error)}`;
+            this.log.error({ err: error, image: id }, "version switch failed");
+            failed.set(id, message);
+            await this.failImage(id, message).catch((e: unknown) =>
+              this.log.error({ err: e, image: id }, "could not mark the image failed"),
+            );
+          }
         }
       },
       signal,
@@ -361,13 +423,25 @@ export class Importer {
       await this.images.update(unfinished.map((row) => ImageRegistry.withState(row, "queued")));
   }
 
-  /** Deletes store files no image needs (held or target version) and no rack is still pulling. */
-  async collectGarbage(): Promise<void> {
+  private async collectGarbageLogged(): Promise<void> {
+    await this.collectGarbage().catch((error: unknown) =>
+      this.log.error({ err: error }, "garbage collection failed"),
+    );
+  }
+
+  /**
+   * Deletes store files (and `.partial`s) that no image needs — neither a held nor a target
+   * version — and that no rack is still pulling. Call it only from the importer's slot.
+   */
+  private async collectGarbage(): Promise<void> {
     const rows = await this.db.manager.find(ImageFileEntity, { select: { sha256: true } });
     const needed = new Set(rows.map((row) => row.sha256));
     for (const sha of (await this.options.pinned?.()) ?? []) needed.add(sha);
     const drop = unreferencedFiles(await this.store.list(), needed);
     for (const sha of drop) await this.store.remove(sha);
-    if (drop.length) this.log.info({ files: drop.length }, "removed files no image needs");
+    const partials = unreferencedFiles(await this.store.listPartials(), needed);
+    for (const sha of partials) await this.store.discardPartial(sha);
+    if (drop.length || partials.length)
+      this.log.info({ files: drop.length, partials: partials.length }, "removed files no image needs");
   }
 }

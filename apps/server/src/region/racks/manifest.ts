@@ -2,15 +2,34 @@ import { createHash } from "node:crypto";
 import type { Manifest, ManifestImage } from "@bootstream/protocol";
 import type { ImageFileRow, ImageRow } from "../db/entities";
 
+/** Simplestreams version directories: 20250615, 20231004.0, 20240604_01. */
+const VERSION_DIR = /^\d{8}([._]\d+)?$/;
+
 /**
- * A file's name in the rack's published tree: the upstream path below the version directory
- * (`ga-24.04/generic/boot-kernel`), so an image's kernels keep apart as they do upstream.
+ * A file's name in the rack's published tree: the upstream path below its version directory
+ * (`ga-24.04/generic/boot-kernel`), so an image's kernels keep apart as they do upstream. A
+ * product lagging behind the image's version has its own version directory, so this is cut at the
+ * path's version segment, not the image's version.
  */
-export function manifestName(path: string, version: string): string {
-  const marker = `/${version}/`;
-  const at = path.indexOf(marker);
-  const name = at >= 0 ? path.slice(at + marker.length) : path.split("/").at(-1)!;
-  return name.replace(/^\/+/, "") || "file";
+export function manifestName(path: string): string {
+  const segments = path.split("/").filter(Boolean);
+  const at = segments.findIndex((segment) => VERSION_DIR.test(segment));
+  const name = at >= 0 && at < segments.length - 1 ? segments.slice(at + 1) : segments;
+  return name.join("/") || "file";
+}
+
+/** Names unique within an image (racks refuse a manifest that lists a name twice): clashes keep the whole path. */
+function uniqueNames<T extends { path: string }>(files: readonly T[]): (T & { name: string })[] {
+  const counts = new Map<string, number>();
+  for (const file of files)
+    counts.set(manifestName(file.path), (counts.get(manifestName(file.path)) ?? 0) + 1);
+  return files.map((file) => {
+    const short = manifestName(file.path);
+    return {
+      ...file,
+      name: counts.get(short) === 1 ? short : file.path.split("/").filter(Boolean).join("/"),
+    };
+  });
 }
 
 /** The images racks must hold: every synced image at its held version. */
@@ -30,13 +49,8 @@ export function buildManifestImages(
     .map((image) => ({
       id: image.id,
       version: image.version!,
-      files: (byImage.get(`${image.id}\n${image.version}`) ?? [])
-        .map((f) => ({
-          sha256: f.sha256,
-          size: f.size,
-          ftype: f.ftype,
-          name: manifestName(f.path, image.version!),
-        }))
+      files: uniqueNames(byImage.get(`${image.id}\n${image.version}`) ?? [])
+        .map((f) => ({ sha256: f.sha256, size: f.size, ftype: f.ftype, name: f.name }))
         .sort((a, b) => a.name.localeCompare(b.name)),
     }))
     .sort((a, b) => a.id.localeCompare(b.id));

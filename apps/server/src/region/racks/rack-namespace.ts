@@ -55,7 +55,10 @@ export function attachRackNamespace(
     // A restarted rack reconnects before the old socket times out: the newest connection wins.
     for (const [id, other] of nsp.sockets)
       if (id !== socket.id && other.data.name === name) other.disconnect(true);
-    void racks.connected(name).then(() => socket.emit("manifest", racks.manifest));
+    racks.connected(name).then(
+      () => socket.emit("manifest", racks.manifest),
+      (error: unknown) => log.error({ err: error, rack: name }, "could not register the rack"),
+    );
 
     socket.on("report", (report, ack) => {
       const reply = typeof ack === "function" ? ack : () => undefined;
@@ -77,7 +80,12 @@ export function attachRackNamespace(
       const stillHere = [...nsp.sockets.values()].some(
         (other) => other.id !== socket.id && other.data.name === name,
       );
-      if (!stillHere) void racks.disconnected(name);
+      if (!stillHere)
+        racks
+          .disconnected(name)
+          .catch((error: unknown) =>
+            log.error({ err: error, rack: name }, "could not mark the rack offline"),
+          );
     });
   });
 

@@ -33,6 +33,7 @@ export class RackRegistry {
   /** Files of every manifest sent since all online racks last held the current one. */
   private readonly pinnedFiles = new Set<string>();
   private onManifest: (manifest: Manifest) => void = () => undefined;
+  private reports: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: Database,
@@ -57,7 +58,9 @@ export class RackRegistry {
       });
     }
     for (const file of files) this.racks.get(file.rackName)?.inventory.add(file.sha256);
-    if (rows.some((r) => r.online)) await this.db.write((m) => m.update(RackEntity, {}, { online: false }));
+    // A crash left some marked online; nothing is connected yet. (TypeORM refuses empty criteria.)
+    if (rows.some((r) => r.online))
+      await this.db.write((m) => m.update(RackEntity, { online: true }, { online: false }));
     this.images.setRackCounts((image) => this.counts(image));
     await this.refreshManifest();
   }
@@ -159,7 +162,14 @@ export class RackRegistry {
     this.checkCaughtUp();
   }
 
-  async report(name: string, report: RackReport): Promise<void> {
+  /** Reports are applied one at a time: two in flight must not both insert the same new files. */
+  report(name: string, report: RackReport): Promise<void> {
+    const next = this.reports.then(() => this.applyReport(name, report));
+    this.reports = next.catch(() => undefined);
+    return next;
+  }
+
+  private async applyReport(name: string, report: RackReport): Promise<void> {
     const rack = this.racks.get(name);
     if (!rack) return;
     const inventory = new Set(report.inventory);

@@ -97,9 +97,22 @@ export class ImageRegistry {
     };
   }
 
-  /** Writes rows inside the caller's transaction; call `commit` after it commits. */
-  async write(m: EntityManager, rows: ImageRow[]): Promise<void> {
-    if (rows.length) await m.save(ImageEntity, rows);
+  /** Inserts freshly selected rows inside the caller's transaction; call `commit` after it commits. */
+  async insert(m: EntityManager, rows: ImageRow[]): Promise<void> {
+    if (rows.length) await m.insert(ImageEntity, rows);
+  }
+
+  /**
+   * Updates rows that still exist, inside the caller's transaction, and returns those it updated.
+   * Never an upsert: an image deselected meanwhile must not come back because an import finished.
+   */
+  async updateExisting(m: EntityManager, rows: ImageRow[]): Promise<ImageRow[]> {
+    const applied: ImageRow[] = [];
+    for (const { id, ...change } of rows) {
+      const result = await m.update(ImageEntity, { id }, change);
+      if (result.affected) applied.push({ id, ...change });
+    }
+    return applied;
   }
 
   async delete(m: EntityManager, ids: string[]): Promise<void> {
@@ -122,10 +135,10 @@ export class ImageRegistry {
     if (changed.length || removed.length) this.changeListener();
   }
 
-  /** Persists and announces in one step. */
+  /** Persists (rows that still exist) and announces them, in one step. */
   async update(rows: ImageRow[]): Promise<void> {
-    await this.db.write((m) => this.write(m, rows));
-    this.commit(rows);
+    const applied = await this.db.write((m) => this.updateExisting(m, rows));
+    this.commit(applied.filter((row) => this.rows.has(row.id)));
   }
 
   /**
@@ -141,7 +154,7 @@ export class ImageRegistry {
     // Writes whatever is current when the queue gets to it, so it can never undo a later change.
     void this.db.write(async (m) => {
       const latest = this.rows.get(id);
-      if (latest) await this.write(m, [latest]);
+      if (latest) await this.updateExisting(m, [latest]);
     });
   }
 

@@ -104,7 +104,7 @@ export class SelectionService {
         );
       }
       await this.images.delete(m, removed);
-      await this.images.write(m, added);
+      await this.images.insert(m, added);
       const entry = await this.audit.record(
         m,
         by,

@@ -6,8 +6,6 @@ import type { EventBus } from "../events";
 import type { Logger } from "../../log";
 import { now } from "../clock";
 
-const EMPTY_CATALOGUE: Catalogue = { ubuntu: { releases: [], arches: [] }, other: [] };
-
 /**
  * The boot source: where images come from, the keyring that verifies it, and the catalogue it last
  * offered. A read either succeeds whole or changes nothing but `error`.
@@ -15,7 +13,6 @@ const EMPTY_CATALOGUE: Catalogue = { ubuntu: { releases: [], arches: [] }, other
 export class SourceService {
   private row: BootSourceRow | null = null;
   private cached: Catalogue | null = null;
-  private contents: SourceContents | null = null;
 
   constructor(
     private readonly db: Database,
@@ -53,11 +50,6 @@ export class SourceService {
     return this.cached;
   }
 
-  /** What the last successful read returned, for the importer. */
-  lastContents(): SourceContents | null {
-    return this.contents;
-  }
-
   async catalogue(): Promise<Catalogue> {
     if (this.cached) return this.cached;
     try {
@@ -72,14 +64,19 @@ export class SourceService {
   async read(signal?: AbortSignal): Promise<SourceContents> {
     const row = this.requireRow();
     try {
-      const contents = await readSource({ url: row.url, keyring: row.keyring });
+      const contents = await readSource({
+        url: row.url,
+        keyring: row.keyring,
+        ...(signal ? { signal } : {}),
+      });
       signal?.throwIfAborted();
+      // The source changed while we read the old one: what we read is not news about the new one.
+      if (this.row?.url !== row.url) return contents;
       for (const warning of contents.warnings) this.log.warn({ source: row.url }, warning);
-      this.contents = contents;
       await this.record({ lastFetch: now(), error: null, catalogue: contents.catalogue });
       return contents;
     } catch (error) {
-      if (error instanceof SourceError) {
+      if (error instanceof SourceError && this.row?.url === row.url) {
         this.log.warn({ source: row.url, error: error.message }, "boot source read failed");
         await this.record({ error: error.message });
       }
@@ -111,7 +108,6 @@ export class SourceService {
     await this.db.write((m) => m.save(BootSourceEntity, row));
     this.row = row;
     this.cached = contents.catalogue;
-    this.contents = contents;
     this.bus.emit("source", { source: this.state() });
     return { source: this.state(), catalogue: contents.catalogue };
   }
@@ -139,5 +135,3 @@ export class SourceService {
     return this.row;
   }
 }
-
-export { EMPTY_CATALOGUE };
