@@ -25,7 +25,9 @@ export class HttpClient {
   private async request(method: string, path: string, body?: unknown): Promise<unknown> {
     let response: Response;
     try {
-      response = await fetch(new URL(path, this.url), {
+      // Relative to the URL given, so a region behind a proxy at https://host/bootstream/ works.
+      const base = this.url.endsWith("/") ? this.url : `${this.url}/`;
+      response = await fetch(new URL(path.replace(/^\//, ""), base), {
         method,
         headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),

@@ -26,16 +26,16 @@ export function describeZodError(error: z.ZodError): string {
     .join("; ");
 }
 
-/**
- * The one path every command takes, from a socket or from HTTP: known name → role → schema →
- * handler. A handler either returns its result or throws a CommandError; anything else is a bug,
- * logged with a reference the person can quote.
- */
 /** Answered by any node from its own live state; every other command runs on the leader. */
 const LOCAL_COMMANDS: ReadonlySet<CommandName> = new Set(["state:get", "audit:list"]);
 
 type Forward = (name: CommandName, payload: unknown, actor: Actor) => Promise<AnyAck>;
 
+/**
+ * The one path every command takes, from a socket or from HTTP: known name → role → schema →
+ * handler. A handler either returns its result or throws a CommandError; anything else is a bug,
+ * logged with a reference the person can quote.
+ */
 export class CommandRunner {
   private routing: { isLeader: () => boolean; forward: Forward } | null = null;
 

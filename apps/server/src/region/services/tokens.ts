@@ -1,6 +1,6 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { CommandError, type PresenceUser, type Role } from "@bootstream/protocol";
-import { IsNull } from "typeorm";
+import { IsNull, type EntityManager } from "typeorm";
 import type { Database } from "../db/database";
 import { TokenEntity } from "../db/entities";
 import { now } from "../clock";
@@ -8,12 +8,6 @@ import { now } from "../clock";
 // Tokens are 32 random bytes, so a fast unsalted hash is enough: there is nothing to brute-force.
 export const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
 export const generateSecret = (): string => randomBytes(32).toString("base64url");
-
-export function secretsEqual(a: string, b: string): boolean {
-  const ha = createHash("sha256").update(a).digest();
-  const hb = createHash("sha256").update(b).digest();
-  return timingSafeEqual(ha, hb);
-}
 
 export class TokenService {
   constructor(private readonly db: Database) {}
@@ -45,9 +39,14 @@ export class TokenService {
     });
   }
 
-  async create(role: Role, name: string): Promise<string> {
+  /** `alsoInTransaction` records the change (the audit row) in the same transaction. */
+  async create<T>(
+    role: Role,
+    name: string,
+    alsoInTransaction: (m: EntityManager) => Promise<T>,
+  ): Promise<{ token: string; also: T }> {
     const token = generateSecret();
-    await this.db.write(async (m) => {
+    const also = await this.db.write(async (m) => {
       const existing = await m.findOne(TokenEntity, { where: { name } });
       if (existing && !existing.revokedAt) {
         throw new CommandError(
@@ -58,8 +57,9 @@ export class TokenService {
       const row = { name, role, hash: hashToken(token), createdAt: now(), revokedAt: null };
       if (existing) await m.update(TokenEntity, { name }, row);
       else await m.insert(TokenEntity, row);
+      return alsoInTransaction(m);
     });
-    return token;
+    return { token, also };
   }
 
   /** Makes (or replaces) the named token and returns it: the demo's fresh admin token on every run. */
@@ -71,8 +71,8 @@ export class TokenService {
     return token;
   }
 
-  async revoke(name: string): Promise<void> {
-    await this.db.write(async (m) => {
+  async revoke<T>(name: string, alsoInTransaction: (m: EntityManager) => Promise<T>): Promise<T> {
+    return this.db.write(async (m) => {
       const existing = await m.findOne(TokenEntity, { where: { name } });
       if (!existing || existing.revokedAt)
         throw new CommandError("not-found", `no active token named "${name}"`);
@@ -84,6 +84,7 @@ export class TokenService {
         );
       }
       await m.update(TokenEntity, { name }, { revokedAt: now() });
+      return alsoInTransaction(m);
     });
   }
 }
