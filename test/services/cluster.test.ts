@@ -24,6 +24,7 @@ const NOBLE = "ubuntu/noble/amd64";
 const JAMMY = "ubuntu/jammy/amd64";
 
 const leads = (region: RegionProcess) => region.output().includes("this region node leads");
+const follows = (region: RegionProcess) => region.output().includes("another region node leads; following");
 
 describe.skipIf(services.skip)("two region nodes on PostgreSQL and Redis", () => {
   let database: Awaited<ReturnType<typeof createScratchDatabase>>;
@@ -40,9 +41,9 @@ describe.skipIf(services.skip)("two region nodes on PostgreSQL and Redis", () =>
     const env = { DATABASE_URL: database.url, REDIS_URL, BOOT_SOURCE_URL: mirror.url };
     const first = await startRegion({ env, adminToken: "cluster-admin" });
     const second = await startRegion({ env, adminToken: "cluster-admin" });
-    // Leadership is settled just after "listening": give it a moment.
-    for (let i = 0; i < 100 && !leads(first) && !leads(second); i++)
-      await new Promise((resolve) => setTimeout(resolve, 50));
+    // Leadership is settled just after "listening": wait until one leads and the other follows.
+    const settled = () => (leads(first) && follows(second)) || (leads(second) && follows(first));
+    for (let i = 0; i < 200 && !settled(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     [leader, follower] = leads(first) ? [first, second] : [second, first];
     onLeader = await watch(leader.url, "cluster-admin");
     onFollower = await watch(follower.url, "cluster-admin");

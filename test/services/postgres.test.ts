@@ -49,11 +49,13 @@ describe.skipIf(postgres.skip)("region on PostgreSQL", () => {
   });
 
   it("shares tokens through the database; without Redis only the leader acts, and a follower says why", async () => {
-    for (let i = 0; i < 100 && !regions.some(leads); i++)
+    const follows = (r: RegionProcess) => r.output().includes("another region node leads; following");
+    // Leadership settles just after "listening": wait until one leads and the other follows.
+    for (let i = 0; i < 200 && !(regions.some(leads) && regions.some(follows)); i++)
       await new Promise((resolve) => setTimeout(resolve, 50));
     const leader = regions.find(leads)!;
     const follower = regions.find((r) => r !== leader)!;
-    expect(follower.output()).toContain("another region node leads; following");
+    expect(follows(follower)).toBe(true);
     const { json } = await post(leader.url, "pg-admin", "token:create", {
       role: "viewer",
       name: "pg-viewer",
