@@ -59,7 +59,14 @@ export async function startRack(options: RackOptions): Promise<RackProcess> {
     output
       .split("\n")
       .filter((line) => line.startsWith("{"))
-      .map((line) => JSON.parse(line) as { msg: string });
+      .flatMap((line) => {
+        // The last line may still be half-written.
+        try {
+          return [JSON.parse(line) as { msg: string }];
+        } catch {
+          return [];
+        }
+      });
   return {
     name: options.name,
     dataDir,

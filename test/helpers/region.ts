@@ -39,6 +39,8 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
       ADMIN_TOKEN: adminToken,
       RACK_SECRET: "test-rack-secret",
       BOOT_SOURCE_URL: "http://127.0.0.1:9/unreachable/",
+      // No unrequested hourly import in the middle of a test (tests of the schedule set their own).
+      IMPORT_SCHEDULE: "59 59 23 31 12 *",
       LOG_LEVEL: "info",
       ...options.env,
     },

@@ -128,7 +128,11 @@ export async function runSync(
   // Keep what the manifest wants (a failed sync resumes it) and what the published set links to.
   // After a successful publish the two are the same set.
   const keep = new Set<string>([...wanted.keys(), ...(outcome.published?.inventory ?? [])]);
-  await removeStaleSnapshots(deps.dataDir, outcome.published?.snapshot, published?.snapshot);
+  // Only a publish retires snapshots: the new set and the one before it stay (a machine may still be
+  // reading from it); an unchanged or failed sync leaves them all alone.
+  if (outcome.published && outcome.published !== published) {
+    await removeStaleSnapshots(deps.dataDir, outcome.published.snapshot, published?.snapshot);
+  }
   outcome.removedFiles = await removeUnwanted(store, keep, new Set(wanted.keys()));
   return outcome;
 }
