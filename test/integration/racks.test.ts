@@ -95,7 +95,7 @@ describe("rack controllers", () => {
       40_000,
       "rack-synced",
     );
-    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2 });
+    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0 });
     expect(state.racks.map((r) => [r.name, r.online, r.imagesSynced, r.imagesTotal])).toEqual([
       ["rack-1", true, 1, 1],
       ["rack-2", true, 1, 1],
@@ -171,6 +171,16 @@ describe("rack controllers", () => {
       "jammy on rack-1",
     );
     await rack2.waitForLog("sync started", 20_000, seen);
+    // While rack-2 pulls it, jammy says a rack is syncing it, and rack-2 shows how far it got.
+    const pulling = await waitFor(
+      client,
+      (s) =>
+        (s.images.get(JAMMY)?.racks.syncing ?? 0) >= 1 &&
+        (s.racks.find((r) => r.name === "rack-2")?.progress?.bytesDone ?? 0) > 0,
+      20_000,
+      "rack-2 pulling jammy",
+    );
+    expect(pulling.racks.find((r) => r.name === "rack-2")).toMatchObject({ syncing: true });
     await new Promise((resolve) => setTimeout(resolve, 1500));
     await rack2.kill();
     const partials = await readdir(path.join(rack2.dataDir, "partial")).catch(() => [] as string[]);
@@ -200,7 +210,7 @@ describe("rack controllers", () => {
       40_000,
       "both racks again",
     );
-    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2 });
+    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0 });
     const resumed = restarted
       .logs()
       .filter((l) => l.msg === "file downloaded" && (l.resumedFrom as number) > 0);

@@ -13,7 +13,8 @@ export type ImageState = {
   state: ImageStatus;
   bytesTotal: number;
   bytesDone: number;
-  racks: { synced: number; total: number };
+  /** `syncing` (added to the contract): online racks pulling this image right now. */
+  racks: { synced: number; total: number; syncing?: number };
   error: string | null;
   updatedAt: string;
 };

@@ -26,6 +26,9 @@ export type RackState = {
   imagesSynced: number;
   imagesTotal: number;
   error: string | null;
+  /** Added to the contract: whether the rack is pulling files now, and how far its sync is. */
+  syncing?: boolean;
+  progress?: { bytesDone: number; bytesTotal: number } | null;
 };
 export type PresenceUser = { name: string; role: Role };
 export type AuditEntry = { at: string; by: string; action: string; detail: string };

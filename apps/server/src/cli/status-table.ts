@@ -20,7 +20,7 @@ export function describeState(image: ImageState): string {
       return `Downloading ${image.bytesTotal ? Math.floor((image.bytesDone / image.bytesTotal) * 100) : 0}%`;
     case "synced":
       if (image.racks.total === 0) return "Synced";
-      return image.racks.synced > 0
+      return image.racks.synced > 0 || (image.racks.syncing ?? 0) > 0
         ? "Syncing to rack controller(s)"
         : "Waiting for rack controller(s) to sync";
     case "rack-synced":

@@ -59,6 +59,15 @@ describe("summary line and tab title", () => {
     image({ id: "f", state: "failed", error: "x" }),
   ];
 
+  it("says a region-synced image is syncing to the racks while a rack pulls it", () => {
+    expect(statusText(image({ state: "synced", racks: { synced: 0, total: 2, syncing: 1 } }))).toBe(
+      "Syncing to rack controller(s)",
+    );
+    expect(statusText(image({ state: "synced", racks: { synced: 0, total: 2, syncing: 0 } }))).toBe(
+      "Waiting for rack controller(s) to sync",
+    );
+  });
+
   it("reads like the wall screen wants it", () => {
     expect(summaryText(summarize(images))).toBe("6 images · 4 synced · 1 downloading 42% · 1 failed");
     expect(summaryText(summarize([]))).toBe("No images");

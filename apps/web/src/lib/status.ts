@@ -25,7 +25,8 @@ export function statusKind(image: ImageState): StatusKind {
     case "synced": {
       const { synced, total } = image.racks;
       if (total <= 0 || synced >= total) return "synced";
-      return synced > 0 ? "syncing" : "waiting";
+      // A rack pulling it now (or one that already has it) means it is on its way to the racks.
+      return synced > 0 || (image.racks.syncing ?? 0) > 0 ? "syncing" : "waiting";
     }
   }
 }

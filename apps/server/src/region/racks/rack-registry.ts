@@ -85,16 +85,16 @@ export class RackRegistry {
     return [...this.racks.values()].filter((rack) => rack.row.online);
   }
 
-  private counts(image: ImageRow): { synced: number; total: number } {
+  private counts(image: ImageRow): { synced: number; total: number; syncing: number } {
     const online = this.online();
     const entry = this.imageFiles.get(image.id);
     // Right after a version switch the manifest is not rebuilt yet: nobody holds the new version.
-    if (!entry || entry.version !== image.version || image.state !== "synced")
-      return { synced: 0, total: online.length };
-    return {
-      synced: online.filter((rack) => holdsAll(rack.inventory, entry.files)).length,
-      total: online.length,
-    };
+    if (!entry || entry.version !== image.version || image.state !== "synced") {
+      return { synced: 0, total: online.length, syncing: 0 };
+    }
+    const holding = online.filter((rack) => holdsAll(rack.inventory, entry.files));
+    const pulling = online.filter((rack) => rack.syncing && !holding.includes(rack));
+    return { synced: holding.length, total: online.length, syncing: pulling.length };
   }
 
   private toState(rack: LiveRack): RackState {
@@ -108,6 +108,8 @@ export class RackRegistry {
       imagesSynced: held,
       imagesTotal: this.imageFiles.size,
       error: rack.row.error,
+      syncing: rack.syncing,
+      progress: rack.syncing ? rack.progress : null,
     };
   }
 
@@ -181,10 +183,12 @@ export class RackRegistry {
       lastSync: report.lastSync ?? rack.row.lastSync,
       error: report.error,
     };
+    const wasSyncing = rack.syncing;
     rack.syncing = report.syncing;
     rack.progress = report.progress;
     rack.generation = report.generation;
-    const changed = added.length > 0 || removed.length > 0;
+    // Inventory, or whether the rack is pulling, changes what images say; progress alone only the rack.
+    const changed = added.length > 0 || removed.length > 0 || report.syncing !== wasSyncing;
     await this.db.write(async (m) => {
       await m.save(RackEntity, rack.row);
       for (const sha of removed) await m.delete(RackFileEntity, { rackName: name, sha256: sha });

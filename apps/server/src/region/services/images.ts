@@ -175,7 +175,8 @@ export class ImageRegistry {
         !told ||
         told.state !== next.state ||
         told.racks.synced !== next.racks.synced ||
-        told.racks.total !== next.racks.total
+        told.racks.total !== next.racks.total ||
+        told.racks.syncing !== next.racks.syncing
       ) {
         this.bus.emit("image", { image: next });
       }
