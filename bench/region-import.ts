@@ -1,84 +1,21 @@
 // The region side of the import benches: a fresh region brought to the point where one `import:start`
 // downloads the whole selection, and the timing of that import. Used by import.ts and racks.ts.
-import { spawn } from "node:child_process";
-import { mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import { createClient, type BootstreamClient, type ClientState } from "@bootstream/protocol/client";
 import { BIN, startRegion, type RegionProcess } from "../test/helpers/region";
 import { command, killOnExit, resetPeakRss, statusMiB, threadCpuSeconds, waitForQuiet, withCpu } from "./lib";
 
 export type Region = RegionProcess;
 
-/**
- * test/helpers/region's startRegion, plus node flags for the region (`--cpu-prof` is not allowed in
- * NODE_OPTIONS) and another entry script (a bundle: see bundle-region.ts). Without either it is that helper.
- */
+/** A real region (test/helpers/region), optionally from another entry script with node flags. */
 export async function startBenchRegion(
   env: Record<string, string>,
   nodeFlags: string[] = [],
   script: string = BIN,
 ): Promise<Region> {
-  if (nodeFlags.length === 0 && script === BIN) {
-    const region = await startRegion({ env });
-    killOnExit(region.child);
-    return region;
-  }
-  const dataDir = await mkdtemp(path.join(tmpdir(), "bootstream-region-"));
-  const adminToken = "test-admin-token";
-  const child = spawn(process.execPath, [...nodeFlags, script, "region"], {
-    env: {
-      ...process.env,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      DATA_DIR: dataDir,
-      ADMIN_TOKEN: adminToken,
-      RACK_SECRET: "test-rack-secret",
-      BOOT_SOURCE_URL: "http://127.0.0.1:9/unreachable/",
-      LOG_LEVEL: "info",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  killOnExit(child);
-  let output = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`region did not listen within 20 s:\n${output}`)),
-      20_000,
-    );
-    const onData = () => {
-      const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)".*"msg":"region listening"/.exec(output);
-      if (!match) return;
-      clearTimeout(timer);
-      child.stdout.off("data", onData);
-      resolve(match[1]!);
-    };
-    child.stdout.on("data", onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`region exited with ${code} before listening:\n${output}`));
-    });
-  });
-  const alive = () => child.exitCode === null && child.signalCode === null;
-  return {
-    url,
-    adminToken,
-    dataDir,
-    child,
-    output: () => output,
-    stop: async () => {
-      if (alive()) child.kill("SIGTERM");
-      return exited;
-    },
-    kill: async () => {
-      if (alive()) child.kill("SIGKILL");
-      await exited;
-    },
-  };
+  const region = await startRegion({ env, script, nodeArgs: nodeFlags });
+  killOnExit(region.child);
+  return region;
 }
 
 /** What import.ts selects: the 4 images of makeBenchMirror. */

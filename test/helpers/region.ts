@@ -24,13 +24,16 @@ export type RegionOptions = {
   /** Reuse a data dir (restart tests); a fresh temp dir otherwise. */
   dataDir?: string;
   adminToken?: string;
+  /** Another entry script (the benches run a bundle) and node flags such as `--cpu-prof`. */
+  script?: string;
+  nodeArgs?: string[];
 };
 
 /** Starts a real `bootstream region` process on an ephemeral port and waits until it listens. */
 export async function startRegion(options: RegionOptions = {}): Promise<RegionProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "bootstream-region-")));
   const adminToken = options.adminToken ?? "test-admin-token";
-  const child = spawn(process.execPath, [BIN, "region"], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? BIN, "region"], {
     env: {
       ...process.env,
       PORT: "0",
