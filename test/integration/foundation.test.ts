@@ -31,7 +31,7 @@ describe("region foundation", () => {
   it("answers /healthz when the database answers", async () => {
     const response = await fetch(`${region.url}/healthz`);
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ status: "ok" });
+    expect(await response.json()).toMatchObject({ status: "ok", role: "single", checks: { database: "ok" } });
   });
 
   it("refuses a socket without a token, or with a wrong one, as unauthorized", async () => {

@@ -98,6 +98,7 @@ const FOLDED_EVENTS: Record<EventName, true> = {
   "rack:removed": true,
   presence: true,
   audit: true,
+  health: true,
 };
 const SERVER_EVENTS = Object.keys(FOLDED_EVENTS) as EventName[];
 

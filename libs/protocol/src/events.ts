@@ -2,6 +2,7 @@ import type { ErrorBody } from "./errors";
 import type { CommandName, CommandPayload, CommandResults } from "./commands";
 import type {
   AuditEntry,
+  HealthState,
   ImageState,
   ImportState,
   PresenceUser,
@@ -28,13 +29,19 @@ export type EventPayloads = {
   "rack:removed": { name: string };
   presence: { users: PresenceUser[] };
   audit: { entry: AuditEntry };
+  /**
+   * Added to the contract: the health of the node the client is connected to changed. Per node, so it
+   * carries no `seq` (it is not one of the cluster's numbered events) and applies whenever it comes.
+   */
+  health: { health: HealthState };
 };
 export type EventName = keyof EventPayloads;
 export type Sequenced<T> = T & { seq: number };
 
 export type ServerToClientEvents = {
-  [E in EventName]: (payload: Sequenced<EventPayloads[E]>) => void;
+  [E in Exclude<EventName, "health">]: (payload: Sequenced<EventPayloads[E]>) => void;
 } & {
+  health: (payload: EventPayloads["health"]) => void;
   /** Sent when a command arrives without an ack callback, so the mistake is visible rather than silent. */
   "command:error": (payload: { command: string; error: ErrorBody }) => void;
 };

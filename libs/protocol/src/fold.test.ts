@@ -55,6 +55,29 @@ function ready(seq = 10): ClientState {
 }
 
 describe("foldEvent", () => {
+  it("takes a node's health from the snapshot and from unnumbered health events, without a gap", () => {
+    const degraded = {
+      status: "degraded",
+      role: "single",
+      checks: { database: "failing", redis: "n/a" },
+      errors: { database: "writes failing: SQLITE_FULL" },
+    } as const;
+    const ok = { ...degraded, status: "ok", checks: { database: "ok", redis: "n/a" }, errors: {} } as const;
+    expect(initialState().health).toBeNull();
+    const withSnapshot = foldEvent(initialState(), "snapshot", {
+      ...snapshot({ health: ok }),
+      seq: 10,
+    }).state;
+    expect(withSnapshot.health).toEqual(ok);
+    // Health events carry no seq (they are per node): applied, seq kept, no gap.
+    const result = foldEvent(withSnapshot, "health", { health: degraded } as never);
+    expect(result).toMatchObject({ gap: false, changed: true });
+    expect(result.state.health).toEqual(degraded);
+    expect(result.state.seq).toBe(10);
+    // A snapshot from an older region without health keeps what we knew.
+    expect(foldEvent(result.state, "snapshot", { ...snapshot(), seq: 11 }).state.health).toEqual(degraded);
+  });
+
   it("starts empty and takes everything from a snapshot", () => {
     const state = ready(10);
     expect(state.ready).toBe(true);

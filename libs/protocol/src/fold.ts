@@ -9,6 +9,7 @@ import type { EventName, EventPayloads, Sequenced } from "./events";
 import type {
   AuditEntry,
   Catalogue,
+  HealthState,
   ImageState,
   ImportState,
   PresenceUser,
@@ -48,6 +49,8 @@ export type ClientState = {
   audit: readonly AuditEntry[];
   /** What can be selected; null until `catalogue:get` (or `source:update`) answered. */
   catalogue: Catalogue | null;
+  /** The connected node's health (null until a snapshot or `health` event told it). */
+  health: HealthState | null;
 };
 
 export type FoldResult = {
@@ -77,6 +80,7 @@ export function initialState(): ClientState {
     users: [],
     audit: [],
     catalogue: null,
+    health: null,
   };
 }
 
@@ -140,6 +144,7 @@ export function applySnapshot(
     racks: sortRacks(snapshot.racks),
     import: snapshot.import,
     you: snapshot.you,
+    health: snapshot.health ?? state.health,
     // A snapshot does not list who is here; keep the last presence, but never forget ourselves.
     users: state.users.length > 0 ? state.users : [snapshot.you],
   };
@@ -160,6 +165,14 @@ export function foldEvent<E extends EventName>(
     return { state: applySnapshot(state, snapshot, seqOf(snapshot)), gap: false, changed: true };
   }
   if (!state.ready || state.seq === null) return { state, gap: false, changed: false };
+  // Per node and unnumbered: applies whenever it comes, and says nothing about gaps.
+  if (event === "health") {
+    return {
+      state: { ...state, health: (payload as EventPayloads["health"]).health },
+      gap: false,
+      changed: true,
+    };
+  }
   const seq = seqOf(payload);
   if (seq !== null && seq <= state.seq) return { state, gap: false, changed: false };
   const gap = seq !== null && seq !== state.seq + 1;

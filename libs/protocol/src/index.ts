@@ -3,3 +3,4 @@ export * from "./state";
 export * from "./commands";
 export * from "./events";
 export * from "./rack";
+export * from "./health";

@@ -31,6 +31,19 @@ export type RackState = {
   progress?: { bytesDone: number; bytesTotal: number } | null;
 };
 export type PresenceUser = { name: string; role: Role };
+
+/** Added to the contract: what `GET /healthz` answers, per region node. */
+export type HealthCheckName = "database" | "redis";
+/** "ok"; "n/a" (redis on a node without REDIS_URL); "failing" (the reason is in `HealthState.errors`). */
+export type HealthCheckValue = "ok" | "n/a" | "failing";
+export type RegionRole = "leader" | "follower" | "single";
+export type HealthState = {
+  status: "ok" | "degraded";
+  role: RegionRole;
+  checks: Record<HealthCheckName, HealthCheckValue>;
+  /** Why each failing check fails, written for a person (only failing checks appear). */
+  errors: Partial<Record<HealthCheckName, string>>;
+};
 export type AuditEntry = { at: string; by: string; action: string; detail: string };
 
 export type Snapshot = {
@@ -41,6 +54,8 @@ export type Snapshot = {
   racks: RackState[];
   import: ImportState;
   you: PresenceUser;
+  /** Added to the contract: the health of the node this client is connected to. */
+  health?: HealthState;
 };
 
 export const IDLE_IMPORT: ImportState = {

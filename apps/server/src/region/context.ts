@@ -3,6 +3,7 @@ import type { Logger } from "../log";
 import type { RegionConfig } from "../config";
 import type { Database } from "./db/database";
 import type { EventBus } from "./events";
+import type { Health } from "./health";
 import type { AuditLog } from "./services/audit";
 import type { SettingsStore } from "./services/settings";
 import type { TokenService } from "./services/tokens";
@@ -19,6 +20,7 @@ export type RegionContext = {
   log: Logger;
   db: Database;
   bus: EventBus;
+  health: Health;
   tokens: TokenService;
   audit: AuditLog;
   settings: SettingsStore;

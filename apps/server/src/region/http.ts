@@ -68,12 +68,15 @@ export function createHttpApp(
   router.get("/healthz", async (ctx) => {
     try {
       await region.db.ping();
-      ctx.body = { status: "ok" };
+      region.health.pingSucceeded();
     } catch (error) {
       region.log.warn({ err: error }, "health check: database does not answer");
-      ctx.status = 503;
-      ctx.body = { status: "unavailable", error: "database does not answer" };
+      region.health.pingFailed(error);
     }
+    const health = region.health.state();
+    ctx.status = health.status === "ok" ? 200 : 503;
+    ctx.set("Cache-Control", "no-store");
+    ctx.body = health;
   });
 
   router.get("/metrics", async (ctx) => {

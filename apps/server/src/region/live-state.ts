@@ -2,6 +2,7 @@ import {
   IDLE_IMPORT,
   type EventName,
   type EventPayloads,
+  type HealthState,
   type ImageState,
   type ImportState,
   type PresenceUser,
@@ -24,6 +25,13 @@ export class LiveState {
   settings: Settings = { autoImport: true };
   source: SourceState = { url: "", keyringSet: false, lastFetch: null, error: null };
   importState: ImportState = { ...IDLE_IMPORT };
+  /** This node's health (set by region/health.ts; per node, never replicated). */
+  health: HealthState = {
+    status: "ok",
+    role: "single",
+    checks: { database: "ok", redis: "n/a" },
+    errors: {},
+  };
 
   apply<E extends EventName>(event: E, payload: EventPayloads[E]): void {
     switch (event) {
@@ -69,6 +77,7 @@ export class LiveState {
       racks: [...this.racks.values()].sort((a, b) => a.name.localeCompare(b.name)),
       import: this.importState,
       you,
+      health: this.health,
     };
   }
 }

@@ -67,6 +67,17 @@ export class Metrics {
         this.set({ online: "false" }, live.racks.size - online);
       },
     });
+    new Gauge({
+      name: "bootstream_health_degraded",
+      help: "1 while this node's check fails (database, redis); /healthz answers 503 then",
+      labelNames: ["check"] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [check, value] of Object.entries(live.health.checks)) {
+          this.set({ check }, value === "failing" ? 1 : 0);
+        }
+      },
+    });
     this.sockets.set({ role: "admin" }, 0);
     this.sockets.set({ role: "viewer" }, 0);
   }

@@ -6,7 +6,9 @@ import { CommandError } from "@bootstream/protocol";
 import type { RegionConfig } from "../config";
 import type { Logger } from "../log";
 import { Database } from "./db/database";
-import { EventBus } from "./events";
+import { EventBus, PEOPLE_ROOM } from "./events";
+import { Health, probePayload } from "./health";
+import { SettingEntity } from "./db/entities";
 import { AuditLog } from "./services/audit";
 import { SettingsStore } from "./services/settings";
 import { TokenService, generateSecret, hashToken } from "./services/tokens";
@@ -44,6 +46,19 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   await mkdir(config.dataDir, { recursive: true });
   const db = await Database.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const bus = new EventBus();
+  const health = new Health({
+    redis: Boolean(config.redisUrl),
+    role: config.databaseUrl ? "follower" : "single",
+    // A write that needs fresh pages, undone in the same transaction: it succeeds once space returns.
+    probe: () =>
+      db.write(async (m) => {
+        await m.upsert(SettingEntity, { key: "health.probe", value: probePayload() }, ["key"]);
+        await m.delete(SettingEntity, { key: "health.probe" });
+      }),
+  });
+  db.observe(health);
+  bus.seed((live) => (live.health = health.state()));
+  health.subscribe((state) => bus.seed((live) => (live.health = state)));
   const store = await ContentStore.open(config.dataDir);
   const audit = new AuditLog(db, bus);
   const source = new SourceService(db, bus, log);
@@ -74,6 +89,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     log,
     db,
     bus,
+    health,
     tokens: new TokenService(db),
     audit,
     settings: new SettingsStore(db),
@@ -110,6 +126,8 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     ? await attachRedisAdapter(io, config.redisUrl, config.databaseUrl ?? config.dataDir, log)
     : null;
   bus.attach(io);
+  // Health is this node's own: its clients only, unnumbered (see docs/protocol.md, `health`).
+  health.subscribe((state) => io.local.to(PEOPLE_ROOM).emit("health", { health: state }));
   region.sessions.attach(io);
   const rackNamespace = attachRackNamespace(
     io,
@@ -121,7 +139,10 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const engine = new Engine(region, rackNamespace);
   engineRef.current = engine;
 
-  const leadership = new Leadership(config.databaseUrl, log, () => engine.start());
+  const leadership = new Leadership(config.databaseUrl, log, async () => {
+    await engine.start();
+    if (config.databaseUrl) health.setRole("leader");
+  });
   const isLeader = () => leadership.isLeader;
   if (config.databaseUrl && config.redisUrl) {
     const link = new ClusterLink(io, bus, isLeader, log);
@@ -156,6 +177,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       await new Promise<void>((resolve) => io.close(() => resolve()));
       httpServer.closeAllConnections();
       bus.close();
+      health.close();
       region.sessions.close();
       await closeRedis?.();
       await db.close();

@@ -47,6 +47,8 @@ export class Live {
   you = $state.raw<PresenceUser | null>(null);
   users = $state.raw<readonly PresenceUser[]>([]);
   audit = $state.raw<ClientState["audit"]>([]);
+  /** The connected region node's health (the banner when degraded). */
+  health = $state.raw<ClientState["health"]>(null);
   catalogue = $state.raw<Catalogue | null>(null);
   catalogueStatus = $state<CatalogueStatus>("idle");
   catalogueError = $state<string | null>(null);
@@ -219,6 +221,7 @@ export class Live {
     this.you = s.you;
     this.users = s.users;
     this.audit = s.audit;
+    this.health = s.health;
   }
 
   #syncImages(prev: ClientState, next: ClientState): void {

@@ -6,6 +6,9 @@ import { WriteQueue } from "./write-queue";
 
 export type DatabaseOptions = { dataDir: string; databaseUrl: string | null };
 
+/** Told the outcome of every write transaction (the region's health listens). */
+export type WriteObserver = { writeSucceeded(): void; writeFailed(error: unknown): void };
+
 // Any constant works; it only has to be the same on every region node.
 const MIGRATION_LOCK_KEY = 52400001;
 
@@ -15,6 +18,7 @@ const MIGRATION_LOCK_KEY = 52400001;
  */
 export class Database {
   private readonly queue = new WriteQueue();
+  private observer: WriteObserver | null = null;
 
   private constructor(
     readonly source: DataSource,
@@ -78,7 +82,21 @@ export class Database {
   /** One transaction; on SQLite, queued behind every other write. */
   write<T>(job: (manager: EntityManager) => Promise<T>): Promise<T> {
     const tx = () => this.source.transaction(job);
-    return this.kind === "sqlite" ? this.queue.run(tx) : tx();
+    const result = this.kind === "sqlite" ? this.queue.run(tx) : tx();
+    return result.then(
+      (value) => {
+        this.observer?.writeSucceeded();
+        return value;
+      },
+      (error: unknown) => {
+        this.observer?.writeFailed(error);
+        throw error;
+      },
+    );
+  }
+
+  observe(observer: WriteObserver): void {
+    this.observer = observer;
   }
 
   async ping(): Promise<void> {
