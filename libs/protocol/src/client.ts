@@ -27,6 +27,7 @@ import {
 } from "./fold";
 
 export * from "./fold";
+export { degradedText } from "./health";
 export { CommandError } from "./errors";
 export type { ErrorCode } from "./errors";
 
