@@ -60,6 +60,42 @@ describe("planImport", () => {
     ]);
   });
 
+  it("keeps every path of a sha256 two paths share, and fetches and counts it once", () => {
+    const kernel = { sha256: sha("k"), size: 9, ftype: "boot-kernel" };
+    const image: OfferedImage = {
+      ...noble,
+      files: [
+        { ...kernel, path: "noble/amd64/20250615/ga-24.04/generic/boot-kernel" },
+        { ...kernel, path: "noble/amd64/20250615/hwe-24.04/generic/boot-kernel" },
+        file("c", 100, "squashfs"),
+      ],
+    };
+    const plan = planImport({
+      selection: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }],
+      offered: [image],
+      held: new Map(),
+      stored: new Set(),
+    });
+    expect(plan.images[0]!.files.map((f) => f.path)).toEqual([
+      "noble/amd64/20250615/ga-24.04/generic/boot-kernel",
+      "noble/amd64/20250615/hwe-24.04/generic/boot-kernel",
+      "x/c",
+    ]);
+    expect(plan.images[0]!.missing.map((f) => f.sha256[0])).toEqual(["k", "c"]);
+    expect(plan.images[0]).toMatchObject({ bytesTotal: 109, bytesStored: 0 });
+    expect(plan.fetch.map((f) => f.file.sha256[0])).toEqual(["c", "k"]);
+    // Once the kernel is stored, neither path is missing.
+    const later = planImport({
+      selection: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }],
+      offered: [image],
+      held: new Map(),
+      stored: new Set([sha("k")]),
+    });
+    expect(later.images[0]).toMatchObject({ bytesStored: 9 });
+    expect(later.images[0]!.files).toHaveLength(3);
+    expect(later.fetch.map((f) => f.file.sha256[0])).toEqual(["c"]);
+  });
+
   it("fetches only what the store lacks", () => {
     const plan = planImport({
       selection: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }],

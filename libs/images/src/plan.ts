@@ -17,9 +17,11 @@ export type ImagePlan = {
   title: string;
   /** The newest upstream version: what the image will hold when this plan is done. */
   version: string;
+  /** Every path of `version`, once per path: two paths may name one sha256 (ga and hwe kernels). */
   files: PlannedFile[];
-  /** Files of `version` the store does not hold yet. */
+  /** Contents of `version` the store does not hold yet, once per sha256 (each is downloaded once). */
   missing: PlannedFile[];
+  /** Bytes the image's distinct contents take (a sha256 two paths share counts once). */
   bytesTotal: number;
   bytesStored: number;
 };
@@ -48,9 +50,10 @@ export function selectedImageIds(selection: readonly SelectionItem[]): string[] 
   return [...ids].sort();
 }
 
-function dedupeBySha(files: readonly PlannedFile[]): PlannedFile[] {
+/** One entry per distinct `key`, the first one listed. */
+function firstBy(files: readonly PlannedFile[], key: (file: PlannedFile) => string): PlannedFile[] {
   const seen = new Map<string, PlannedFile>();
-  for (const file of files) if (!seen.has(file.sha256)) seen.set(file.sha256, file);
+  for (const file of files) if (!seen.has(key(file))) seen.set(key(file), file);
   return [...seen.values()];
 }
 
@@ -72,14 +75,16 @@ export function planImport({ selection, offered, held, stored }: PlanInput): Pla
       unavailable.push({ id, os, release, arch });
       continue;
     }
-    const files = dedupeBySha(image.files);
-    const missing = files.filter((file) => !stored.has(file.sha256));
+    // Every path reaches the image (and the racks' trees); every content is downloaded and stored once.
+    const files = firstBy(image.files, (file) => file.path);
+    const contents = firstBy(files, (file) => file.sha256);
+    const missing = contents.filter((file) => !stored.has(file.sha256));
     for (const file of missing) {
       const entry = waiting.get(file.sha256) ?? { file, images: [] };
       entry.images.push(id);
       waiting.set(file.sha256, entry);
     }
-    const bytesTotal = files.reduce((sum, file) => sum + file.size, 0);
+    const bytesTotal = contents.reduce((sum, file) => sum + file.size, 0);
     images.push({
       id,
       os: image.os,

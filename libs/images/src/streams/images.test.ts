@@ -132,6 +132,45 @@ describe("collectImages", () => {
     ).toThrow(/sha256 a{64} is listed with sizes 1 \(s\) and 2 \(s\)/);
   });
 
+  it("keeps every path of a sha256 two products share (ga and hwe kernels at release time)", () => {
+    const kernel = (subarch: string) => ({
+      os: "ubuntu",
+      release: "noble",
+      arch: "amd64",
+      subarch,
+      versions: {
+        "20240423": {
+          items: {
+            "boot-kernel": item("boot-kernel", `noble/amd64/20240423/${subarch}/generic/boot-kernel`, "e", 9),
+            squashfs: item("squashfs", "noble/amd64/20240423/squashfs", "d", 50),
+          },
+        },
+      },
+    });
+    const { images, warnings } = collect({ products: { ga: kernel("ga-24.04"), hwe: kernel("hwe-24.04") } });
+    expect(warnings).toEqual([]);
+    expect(images[0]?.files.map((f) => [f.path, f.sha256[0]])).toEqual([
+      ["noble/amd64/20240423/ga-24.04/generic/boot-kernel", "e"],
+      ["noble/amd64/20240423/hwe-24.04/generic/boot-kernel", "e"],
+      // One path two products both list: once.
+      ["noble/amd64/20240423/squashfs", "d"],
+    ]);
+  });
+
+  it("keeps the first of one path listed with two contents, with a warning", () => {
+    const product = (c: string) => ({
+      os: "ubuntu",
+      release: "noble",
+      arch: "amd64",
+      versions: { "1": { items: { s: item("squashfs", "s", c, 1) } } },
+    });
+    const { images, warnings } = collect({ products: { a: product("a"), b: product("b") } });
+    expect(images[0]?.files.map((f) => f.sha256[0])).toEqual(["a"]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/path s is listed with sha256 a{64} \(a\) and b{64} \(b\); kept the first/),
+    ]);
+  });
+
   it("skips, with a warning, products that are not plain os/release/arch images", () => {
     const { images, warnings } = collect({
       products: {

@@ -33,14 +33,30 @@ function toSourceFile(product: StreamProduct, item: StreamItem): SourceFile {
   };
 }
 
-/** One file per sha256; the same sha256 with two sizes means the source contradicts itself. */
-function addFile(files: Map<string, SourceFile>, file: SourceFile, where: string): void {
-  const known = files.get(file.sha256);
-  if (known === undefined) {
-    files.set(file.sha256, file);
-  } else if (known.size !== file.size) {
+/**
+ * One file per path: two paths with one sha256 are both kept (at release time noble's hwe-24.04
+ * kernel is byte-identical to ga-24.04's, and a rack needs both paths). One sha256 with two sizes
+ * is a contradiction that stops the read; one path with two contents keeps the first, with a warning.
+ */
+function addFile(
+  files: Map<string, SourceFile>,
+  sizes: Map<string, SourceFile>,
+  file: SourceFile,
+  where: string,
+  warnings: string[],
+): void {
+  const sameSha = sizes.get(file.sha256);
+  if (sameSha === undefined) sizes.set(file.sha256, file);
+  else if (sameSha.size !== file.size) {
     throw new SourceError(
-      `${where}: sha256 ${file.sha256} is listed with sizes ${known.size} (${known.path}) and ${file.size} (${file.path})`,
+      `${where}: sha256 ${file.sha256} is listed with sizes ${sameSha.size} (${sameSha.path}) and ${file.size} (${file.path})`,
+    );
+  }
+  const samePath = files.get(file.path);
+  if (samePath === undefined) files.set(file.path, file);
+  else if (samePath.sha256 !== file.sha256) {
+    warnings.push(
+      `${where}: path ${file.path} is listed with sha256 ${samePath.sha256} (${samePath.product}) and ${file.sha256} (${file.product}); kept the first`,
     );
   }
 }
@@ -68,12 +84,13 @@ function toImage(id: string, group: ImageGroup, warnings: string[]): SourceImage
   const { os, release, arch, members } = group;
   const first = members[0] as StreamProduct;
   const files = new Map<string, SourceFile>();
+  const sizes = new Map<string, SourceFile>();
   for (const product of members) {
     const items = imageItems(product.items);
     if (items.length === 0) {
       warnings.push(`${product.file}: ${product.id} ${product.version} has no image files`);
     }
-    for (const item of items) addFile(files, toSourceFile(product, item), product.file);
+    for (const item of items) addFile(files, sizes, toSourceFile(product, item), product.file, warnings);
   }
   if (files.size === 0) return null;
   const eols = members.flatMap((p) =>

@@ -28,7 +28,7 @@ export type SourceImage = {
   eol: string | null;
   /** Kernel flavours included (`ga-24.04`, `hwe-24.04`…), sorted. */
   subarches: string[];
-  /** Deduplicated by sha256, sorted by path. */
+  /** One per path, sorted by path; two paths may share a sha256 (it is downloaded once). */
   files: SourceFile[];
 };
 

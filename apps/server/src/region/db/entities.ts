@@ -121,10 +121,11 @@ export const ImageFileEntity = new EntitySchema<ImageFileRow>({
   columns: {
     imageId: { name: "image_id", type: "varchar", length: 200, primary: true },
     version: { type: "varchar", length: 64, primary: true },
-    sha256: { type: "varchar", length: 64, primary: true },
+    // One row per path (migration 0002): two paths of an image may name one sha256.
+    path: { type: "text", primary: true },
+    sha256: { type: "varchar", length: 64 },
     size: { type: "bigint", transformer: bigintAsNumber },
     ftype: { type: "varchar", length: 32 },
-    path: { type: "text" },
   },
 });
 

@@ -50,4 +50,20 @@ describe("manifest names", () => {
     expect(names).toContain("ga-24.04/generic/boot-kernel");
     expect(names).toContain("noble/amd64/20250601/squashfs");
   });
+
+  it("lists every path of a sha256 two paths share, each under its own name", () => {
+    const [noble] = buildManifestImages(
+      [image("ubuntu/noble/amd64", "20250615")],
+      [
+        file("noble/amd64/20250615/ga-24.04/generic/boot-kernel", "a"),
+        file("noble/amd64/20250615/hwe-24.04/generic/boot-kernel", "a"),
+        file("noble/amd64/20250615/squashfs", "b"),
+      ],
+    );
+    expect(noble!.files.map((f) => [f.name, f.sha256[0]])).toEqual([
+      ["ga-24.04/generic/boot-kernel", "a"],
+      ["hwe-24.04/generic/boot-kernel", "a"],
+      ["squashfs", "b"],
+    ]);
+  });
 });
