@@ -55,5 +55,6 @@ export class Engine {
     this.scheduler?.stop();
     this.running = false;
     await this.region.importer.close();
+    await this.region.racks.close();
   }
 }

@@ -8,8 +8,18 @@ import type { ImageRegistry } from "../services/images";
 import { now } from "../clock";
 import { buildManifestImages, manifestDigest, manifestFiles } from "./manifest";
 
+/** Per rack, at most one report is applied per this interval; what comes between replaces what waits. */
+export const RACK_REPORT_INTERVAL_MS = 250;
+/** A rack's `last_seen` (all a report changes while files download) is written at most this often. */
+export const RACK_SEEN_WRITE_MS = 5_000;
+
+type Waiter = { resolve: () => void; reject: (error: unknown) => void };
+type PendingReport = { report: RackReport; waiters: Waiter[]; timer: NodeJS.Timeout | null };
+
 type LiveRack = {
   row: RackRow;
+  /** The row as last written (lastSeen may run ahead of it by up to RACK_SEEN_WRITE_MS). */
+  stored: RackRow;
   inventory: Set<string>;
   generation: number;
   syncing: boolean;
@@ -34,6 +44,12 @@ export class RackRegistry {
   private readonly pinnedFiles = new Set<string>();
   private onManifest: (manifest: Manifest) => void = () => undefined;
   private reports: Promise<void> = Promise.resolve();
+  /** The refresh running now and the one queued behind it (callers meanwhile share the queued one). */
+  private refreshRunning: Promise<void> | null = null;
+  private refreshQueued: Promise<void> | null = null;
+  private readonly pendingReports = new Map<string, PendingReport>();
+  private readonly lastApplied = new Map<string, number>();
+  private seenTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly db: Database,
@@ -51,6 +67,7 @@ export class RackRegistry {
       // No socket is connected yet: every rack starts offline until it says hello.
       this.racks.set(row.name, {
         row: { ...row, online: false },
+        stored: { ...row, online: false },
         inventory: new Set(),
         generation: 0,
         syncing: false,
@@ -113,8 +130,29 @@ export class RackRegistry {
     };
   }
 
-  /** Re-reads which images racks must hold; a change makes a new manifest generation. */
-  async refreshManifest(): Promise<void> {
+  /**
+   * Re-reads which images racks must hold; a change makes a new manifest generation. One at a time,
+   * and a call made while one runs gets a fresh one after it: a slow refresh that read older state can
+   * never publish after a newer one (generations only grow, and the last one sent is the newest).
+   */
+  refreshManifest(): Promise<void> {
+    if (this.refreshQueued) return this.refreshQueued;
+    const before = this.refreshRunning ?? Promise.resolve();
+    const run: Promise<void> = before
+      .catch(() => undefined)
+      .then(() => {
+        this.refreshQueued = null;
+        this.refreshRunning = run;
+        return this.rebuildManifest();
+      })
+      .finally(() => {
+        if (this.refreshRunning === run) this.refreshRunning = null;
+      });
+    this.refreshQueued = run;
+    return run;
+  }
+
+  private async rebuildManifest(): Promise<void> {
     const synced = this.images.all().filter((image) => image.state === "synced");
     const files = synced.length ? await this.db.manager.find(ImageFileEntity) : [];
     const images = buildManifestImages(synced, files);
@@ -145,8 +183,8 @@ export class RackRegistry {
     this.racks.set(
       name,
       existing
-        ? { ...existing, row }
-        : { row, inventory: new Set(), generation: 0, syncing: false, progress: null },
+        ? { ...existing, row, stored: row }
+        : { row, stored: row, inventory: new Set(), generation: 0, syncing: false, progress: null },
     );
     this.log.info({ rack: name }, existing ? "rack reconnected" : "rack registered");
     this.announceAll();
@@ -155,20 +193,59 @@ export class RackRegistry {
   async disconnected(name: string): Promise<void> {
     const rack = this.racks.get(name);
     if (!rack) return;
-    rack.row = { ...rack.row, online: false, lastSeen: now() };
+    this.dropPending(name);
+    const row = { ...rack.row, online: false, lastSeen: now() };
+    await this.db.write((m) => m.save(RackEntity, row));
+    rack.row = row;
+    rack.stored = row;
     rack.syncing = false;
     rack.progress = null;
-    await this.db.write((m) => m.save(RackEntity, rack.row));
     this.log.warn({ rack: name }, "rack offline");
     this.announceAll();
     this.checkCaughtUp();
   }
 
-  /** Reports are applied one at a time: two in flight must not both insert the same new files. */
+  /**
+   * Reports are applied one at a time (two in flight must not both insert the same new files), and
+   * per rack at most one per RACK_REPORT_INTERVAL_MS. A report is the rack's whole state, so one that
+   * arrives while another waits replaces it; both are answered when the newer one is applied.
+   */
   report(name: string, report: RackReport): Promise<void> {
-    const next = this.reports.then(() => this.applyReport(name, report));
+    return new Promise<void>((resolve, reject) => {
+      const waiting = this.pendingReports.get(name);
+      if (waiting) {
+        waiting.report = report;
+        waiting.waiters.push({ resolve, reject });
+        return;
+      }
+      const pending: PendingReport = { report, waiters: [{ resolve, reject }], timer: null };
+      this.pendingReports.set(name, pending);
+      const wait = (this.lastApplied.get(name) ?? 0) + RACK_REPORT_INTERVAL_MS - Date.now();
+      if (wait <= 0) this.applyPending(name, pending);
+      else pending.timer = setTimeout(() => this.applyPending(name, pending), wait);
+    });
+  }
+
+  private applyPending(name: string, pending: PendingReport): void {
+    pending.timer = null;
+    if (this.pendingReports.get(name) === pending) this.pendingReports.delete(name);
+    this.lastApplied.set(name, Date.now());
+    const next = this.reports.then(() => this.applyReport(name, pending.report));
     this.reports = next.catch(() => undefined);
-    return next;
+    next.then(
+      () => pending.waiters.forEach((w) => w.resolve()),
+      (error: unknown) => pending.waiters.forEach((w) => w.reject(error)),
+    );
+  }
+
+  /** A rack that went away: what it sent last no longer matters (it sends its state again on connect). */
+  private dropPending(name: string, refusal: Error | null = null): void {
+    const pending = this.pendingReports.get(name);
+    if (!pending) return;
+    if (pending.timer) clearTimeout(pending.timer);
+    this.pendingReports.delete(name);
+    // Its socket is gone (nobody reads the ack), or the region stops: then say it was not applied.
+    pending.waiters.forEach((w) => (refusal ? w.reject(refusal) : w.resolve()));
   }
 
   private async applyReport(name: string, report: RackReport): Promise<void> {
@@ -177,31 +254,75 @@ export class RackRegistry {
     const inventory = new Set(report.inventory);
     const added = [...inventory].filter((sha) => !rack.inventory.has(sha));
     const removed = [...rack.inventory].filter((sha) => !inventory.has(sha));
-    rack.row = {
+    const row: RackRow = {
       ...rack.row,
       lastSeen: now(),
       lastSync: report.lastSync ?? rack.row.lastSync,
       error: report.error,
     };
+    // Only what changed is written: the inventory and the sync outcome at once; lastSeen (all that
+    // changes while a rack downloads) at most every RACK_SEEN_WRITE_MS. Memory changes after the write.
+    const rowChanged = row.lastSync !== rack.stored.lastSync || row.error !== rack.stored.error;
+    if (rowChanged || added.length > 0 || removed.length > 0) {
+      await this.db.write(async (m) => {
+        await m.save(RackEntity, row);
+        for (const sha of removed) await m.delete(RackFileEntity, { rackName: name, sha256: sha });
+        if (added.length)
+          await m.insert(
+            RackFileEntity,
+            added.map((sha256) => ({ rackName: name, sha256 })),
+          );
+      });
+      rack.stored = row;
+    } else {
+      this.scheduleSeenWrite();
+    }
     const wasSyncing = rack.syncing;
+    rack.row = row;
     rack.syncing = report.syncing;
     rack.progress = report.progress;
     rack.generation = report.generation;
+    rack.inventory = inventory;
     // Inventory, or whether the rack is pulling, changes what images say; progress alone only the rack.
     const changed = added.length > 0 || removed.length > 0 || report.syncing !== wasSyncing;
-    await this.db.write(async (m) => {
-      await m.save(RackEntity, rack.row);
-      for (const sha of removed) await m.delete(RackFileEntity, { rackName: name, sha256: sha });
-      if (added.length)
-        await m.insert(
-          RackFileEntity,
-          added.map((sha256) => ({ rackName: name, sha256 })),
-        );
-    });
-    rack.inventory = inventory;
     if (changed) this.announceAll();
     else this.announce(rack);
     this.checkCaughtUp();
+  }
+
+  private scheduleSeenWrite(): void {
+    if (this.seenTimer) return;
+    this.seenTimer = setTimeout(() => {
+      this.seenTimer = null;
+      this.writeSeen().catch((error: unknown) =>
+        this.log.warn({ err: error }, "could not record racks' last seen"),
+      );
+    }, RACK_SEEN_WRITE_MS);
+    this.seenTimer.unref();
+  }
+
+  /** Writes the lastSeen of racks whose row ran ahead of the database. */
+  async writeSeen(): Promise<void> {
+    const behind = [...this.racks.values()].filter((rack) => rack.row.lastSeen !== rack.stored.lastSeen);
+    if (behind.length === 0) return;
+    const rows = behind.map((rack) => ({ rack, seen: rack.row.lastSeen }));
+    await this.db.write(async (m) => {
+      for (const { rack, seen } of rows)
+        await m.update(RackEntity, { name: rack.row.name }, { lastSeen: seen });
+    });
+    for (const { rack, seen } of rows) rack.stored = { ...rack.stored, lastSeen: seen };
+  }
+
+  /** Stops the timers; what lastSeen ran ahead is written (a shutdown loses no more than that). */
+  async close(): Promise<void> {
+    if (this.seenTimer) clearTimeout(this.seenTimer);
+    this.seenTimer = null;
+    for (const name of [...this.pendingReports.keys()])
+      this.dropPending(name, new Error("the region is stopping; the report was not applied"));
+    await this.reports;
+    await this.writeSeen().catch((error: unknown) =>
+      this.log.warn({ err: error }, "could not record racks' last seen"),
+    );
   }
 
   async remove(name: string): Promise<void> {

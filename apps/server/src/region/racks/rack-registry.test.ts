@@ -1,0 +1,169 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Manifest, RackReport } from "@bootstream/protocol";
+import { createLogger } from "../../log";
+import { Database } from "../db/database";
+import { ImageEntity, ImageFileEntity, RackEntity, RackFileEntity, type ImageRow } from "../db/entities";
+import { EventBus } from "../events";
+import { ImageRegistry } from "../services/images";
+import { RackRegistry } from "./rack-registry";
+
+const sha = (c: string) => c.repeat(64);
+const NOBLE: ImageRow = {
+  id: "ubuntu/noble/amd64",
+  os: "ubuntu",
+  release: "noble",
+  arch: "amd64",
+  title: "24.04 LTS",
+  version: "20250615",
+  targetVersion: null,
+  state: "synced",
+  bytesTotal: 2,
+  bytesDone: 2,
+  error: null,
+  syncedAt: "2026-12-01T00:00:00.000Z",
+  updatedAt: "2026-12-01T00:00:00.000Z",
+};
+const report = (patch: Partial<RackReport> = {}): RackReport => ({
+  inventory: [],
+  generation: 1,
+  syncing: false,
+  progress: null,
+  lastSync: null,
+  error: null,
+  ...patch,
+});
+
+// Real SQLite in a temp dir, the real registries: only the sockets are left out.
+describe("RackRegistry", () => {
+  let dir: string;
+  let db: Database;
+  let images: ImageRegistry;
+  let racks: RackRegistry;
+  let writes: number;
+  let bus: EventBus;
+  const manifests: Manifest[] = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "bootstream-racks-"));
+    db = await Database.open({ dataDir: dir, databaseUrl: null });
+    writes = 0;
+    db.observe({ writeSucceeded: () => writes++, writeFailed: () => undefined });
+    bus = new EventBus();
+    images = new ImageRegistry(db, bus);
+    await images.load();
+    racks = new RackRegistry(db, bus, images, createLogger("silent", "test"), () => undefined);
+    manifests.length = 0;
+    racks.setManifestListener((manifest) => manifests.push(manifest));
+    await racks.load();
+  });
+  afterEach(async () => {
+    await racks.close();
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("runs two refreshes at once one after the other: generations grow and the last one sent is current", async () => {
+    await db.write(async (m) => {
+      await m.insert(ImageEntity, NOBLE);
+      await m.insert(ImageFileEntity, [
+        {
+          imageId: NOBLE.id,
+          version: NOBLE.version!,
+          path: "k",
+          sha256: sha("a"),
+          size: 1,
+          ftype: "boot-kernel",
+        },
+        {
+          imageId: NOBLE.id,
+          version: NOBLE.version!,
+          path: "s",
+          sha256: sha("b"),
+          size: 1,
+          ftype: "squashfs",
+        },
+      ]);
+    });
+    // noble is synced; a refresh starts and reads the image_file rows...
+    images.commit([NOBLE]);
+    const first = racks.refreshManifest();
+    // ...while noble is deselected and a second refresh starts, which needs no read at all.
+    images.commit([], [NOBLE.id]);
+    const second = racks.refreshManifest();
+    await Promise.all([first, second]);
+
+    const generations = manifests.map((m) => m.generation);
+    expect(generations).toEqual([...generations].sort((a, b) => a - b));
+    expect(new Set(generations).size).toBe(generations.length);
+    // Without serialising, the slower first refresh published noble after the second had dropped it.
+    expect(manifests.at(-1)!.images).toEqual([]);
+    expect(racks.manifest.images).toEqual([]);
+  });
+
+  it("writes a report's inventory at once, coalesces lastSeen and progress, and changes memory after the write", async () => {
+    await racks.connected("rack-1");
+    const afterConnect = writes;
+
+    // Progress-only reports: answered, shown, but no write per report; the last one stands.
+    const progress = Array.from({ length: 20 }, (_, i) =>
+      racks.report("rack-1", report({ syncing: true, progress: { bytesDone: i, bytesTotal: 100 } })),
+    );
+    await Promise.all(progress);
+    expect(writes).toBe(afterConnect);
+    expect(racks.states()[0]).toMatchObject({ syncing: true, progress: { bytesDone: 19, bytesTotal: 100 } });
+
+    // A report that changes the inventory is written before it is answered.
+    await racks.report("rack-1", report({ inventory: [sha("a")], lastSync: "2026-12-01T01:00:00.000Z" }));
+    expect(writes).toBe(afterConnect + 1);
+    const files = await db.manager.find(RackFileEntity, { where: { rackName: "rack-1" } });
+    expect(files.map((f) => f.sha256)).toEqual([sha("a")]);
+
+    // lastSeen alone ran ahead of the database; it is written later (here: on close), once.
+    await racks.report("rack-1", report({ inventory: [sha("a")], lastSync: "2026-12-01T01:00:00.000Z" }));
+    expect(writes).toBe(afterConnect + 1);
+    const seen = racks.states();
+    await racks.writeSeen();
+    expect(writes).toBe(afterConnect + 2);
+    const row = await db.manager.findOneByOrFail(RackEntity, { name: "rack-1" });
+    expect(row.lastSync).toBe("2026-12-01T01:00:00.000Z");
+    expect(seen).toHaveLength(1);
+
+    // A write that fails changes nothing in memory: the report is refused, the old inventory stands.
+    await db.source.query("PRAGMA query_only = ON");
+    try {
+      await expect(
+        racks.report("rack-1", report({ inventory: [sha("a"), sha("b")], error: "disk" })),
+      ).rejects.toThrow();
+    } finally {
+      await db.source.query("PRAGMA query_only = OFF");
+    }
+    expect(racks.states()[0]).toMatchObject({ error: null });
+    await racks.report("rack-1", report({ inventory: [sha("a"), sha("b")] }));
+    const after = await db.manager.find(RackFileEntity, { where: { rackName: "rack-1" } });
+    expect(after.map((f) => f.sha256).sort()).toEqual([sha("a"), sha("b")]);
+  });
+
+  it("applies at most one report per interval per rack; the newest of those waiting wins", async () => {
+    await racks.connected("rack-1");
+    let rackEvents = 0;
+    bus.subscribe((event) => {
+      if (event === "rack") rackEvents++;
+    });
+    const applied: number[] = [];
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) =>
+        racks
+          .report("rack-1", report({ syncing: true, progress: { bytesDone: i, bytesTotal: 50 } }))
+          .then(() => applied.push(i)),
+      ),
+    );
+    expect(answers).toHaveLength(50);
+    // The first is applied at once, the 49 behind it as one (the newest), not 49 times.
+    expect(racks.states()[0]!.progress).toEqual({ bytesDone: 49, bytesTotal: 50 });
+    expect(applied).toHaveLength(50);
+    expect(rackEvents).toBe(2);
+  });
+});
