@@ -23,6 +23,8 @@ export type RegionConfig = {
   importSchedule: string;
   rackSyncSchedule: string;
   downloadConcurrency: number;
+  /** DOWNLOAD_MIN_RATE; `bytesPerSecond: 0` when off. */
+  downloadMinRate: { bytesPerSecond: number; windowMs: number };
   logLevel: string;
 };
 
@@ -51,6 +53,7 @@ const SETTINGS = {
   IMPORT_SCHEDULE: { flag: "import-schedule", fallback: "0 * * * *" },
   RACK_SYNC_SCHEDULE: { flag: "rack-sync-schedule", fallback: "*/5 * * * *" },
   DOWNLOAD_CONCURRENCY: { flag: "download-concurrency", fallback: "4" },
+  DOWNLOAD_MIN_RATE: { flag: "download-min-rate", fallback: "1KiB/60s" },
   LOG_LEVEL: { flag: "log-level", fallback: "info" },
 } as const;
 type SettingName = keyof typeof SETTINGS;
@@ -86,6 +89,7 @@ export function loadRegionConfig(argv: string[], env: NodeJS.ProcessEnv): Region
     importSchedule: parseCron("IMPORT_SCHEDULE", raw("IMPORT_SCHEDULE")),
     rackSyncSchedule: parseCron("RACK_SYNC_SCHEDULE", raw("RACK_SYNC_SCHEDULE")),
     downloadConcurrency: parseInteger("DOWNLOAD_CONCURRENCY", raw("DOWNLOAD_CONCURRENCY"), 1, 64),
+    downloadMinRate: parseMinRate(raw("DOWNLOAD_MIN_RATE")),
     logLevel: parseLogLevel(raw("LOG_LEVEL")),
   };
 }
@@ -96,6 +100,35 @@ export function parseInteger(setting: string, value: string, min: number, max: n
     throw new ConfigError(setting, `"${value}" is not a whole number from ${min} to ${max}`);
   }
   return Number(trimmed);
+}
+
+const RATE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1000,
+  mb: 1000 ** 2,
+  gb: 1000 ** 3,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/**
+ * DOWNLOAD_MIN_RATE: `SIZE[/s][/WINDOWs]` such as `1KiB`, `512B/s`, `10KB/30s` (a rate a second,
+ * over a window of 60 s unless given), or `off` / `0`.
+ */
+export function parseMinRate(value: string): { bytesPerSecond: number; windowMs: number } {
+  const text = value.trim().toLowerCase();
+  if (text === "off" || text === "0") return { bytesPerSecond: 0, windowMs: 60_000 };
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?(?:\/s)?(?:\/(\d+)s)?$/.exec(text);
+  const amount = match === null ? NaN : Number(match[1]) * RATE_UNITS[match[2] ?? "b"]!;
+  const windowS = match?.[3] === undefined ? 60 : Number(match[3]);
+  if (!Number.isFinite(amount) || amount < 1 || windowS < 1 || windowS > 3600) {
+    throw new ConfigError(
+      "DOWNLOAD_MIN_RATE",
+      `"${value}" is not a rate such as 1KiB, 10KB/30s (window 1 to 3600 s) or off`,
+    );
+  }
+  return { bytesPerSecond: Math.floor(amount), windowMs: windowS * 1000 };
 }
 
 function parseHost(value: string): string {

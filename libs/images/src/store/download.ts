@@ -43,7 +43,21 @@ export type DownloadOptions = {
   highWaterMark?: number;
   /** Flush the `.partial` to disk in the background every this many bytes (default 32 MiB). */
   syncEveryBytes?: number;
+  /**
+   * DOWNLOAD_MIN_RATE: a response that brings fewer than `bytesPerSecond` over a `windowMs` window
+   * is cut and retried (default 1 KiB/s over 60 s; `bytesPerSecond: 0` turns it off). Cuts for
+   * slowness never reset the retry budget, so a file that keeps trickling fails after `retries + 1`
+   * windows plus backoff.
+   */
+  minRate?: MinRate;
+  /** Bytes of an error response's body read before the connection is cut (default 64 KiB). */
+  maxErrorBodyBytes?: number;
 };
+
+export type MinRate = { bytesPerSecond: number; windowMs: number };
+
+export const DEFAULT_MIN_RATE: MinRate = { bytesPerSecond: 1024, windowMs: 60_000 };
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 export type DownloadResult = {
   sha256: string;
@@ -64,6 +78,8 @@ const DEFAULTS = {
   freeSpaceMarginBytes: 64 * 1024 * 1024,
   highWaterMark: 4 * 1024 * 1024,
   syncEveryBytes: 32 * 1024 * 1024,
+  minRate: DEFAULT_MIN_RATE,
+  maxErrorBodyBytes: MAX_ERROR_BODY_BYTES,
 };
 
 const TIMEOUT_CODES = new Set(["UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
@@ -175,7 +191,8 @@ class Download {
           if (++integrityFailures > 1) throw this.final(error, false);
           continue;
         }
-        if (this.lastAttemptWrote > 0) failures = 0;
+        // Progress earns the retries back, unless it came too slowly: a trickle must not retry for ever.
+        if (this.lastAttemptWrote > 0 && !(error instanceof SlowTransferError)) failures = 0;
         if (++failures > retries) throw this.final(error, true);
         const retryAfterMs = error instanceof RetryAfterError ? error.retryAfterMs : null;
         if (retryAfterMs !== null && retryAfterMs > maxRetryAfterMs) {
@@ -209,7 +226,7 @@ class Download {
     let restart = false;
     let discard = false;
     const factory = ({ statusCode, headers: h }: Dispatcher.StreamFactoryData): Writable => {
-      const plan = this.planResponse(statusCode, h, from);
+      const plan = this.planResponse(statusCode, h, from, guard.count);
       if (plan.kind === "write") {
         writer = plan.writer;
         return plan.writer;
@@ -220,10 +237,20 @@ class Download {
         refusal = plan.error;
         discard = plan.discard;
       }
-      // Error statuses: read the (small) body so the connection can be reused. Unusable 2xx: cut it off.
-      return plan.kind === "refuse" && plan.cutOff ? failingSink(plan.error) : drainSink();
+      // Error statuses: read a small body so the connection can be reused. Unusable 2xx: cut it off.
+      if (plan.kind === "refuse" && plan.cutOff) return failingSink(plan.error);
+      const cut =
+        plan.kind === "refuse"
+          ? plan.error
+          : new DownloadError("http", `GET ${this.o.url}: HTTP ${statusCode} body too long`, {
+              url: this.o.url,
+              status: statusCode,
+              retryable: true,
+            });
+      return drainSink(this.o.maxErrorBodyBytes ?? DEFAULTS.maxErrorBodyBytes, guard.count, cut);
     };
 
+    const guard = new RateGuard(this.o.minRate ?? DEFAULTS.minRate, this.o.signal);
     let streamError: unknown = null;
     try {
       await stream(
@@ -232,7 +259,7 @@ class Download {
           method: "GET",
           headers,
           dispatcher: this.dispatcher,
-          signal: this.o.signal,
+          signal: guard.signal,
           headersTimeout: this.idleTimeoutMs,
           bodyTimeout: this.idleTimeoutMs,
         },
@@ -240,9 +267,19 @@ class Download {
       );
     } catch (err) {
       streamError = err;
+    } finally {
+      guard.stop();
     }
     const used = writer as PartialWriter | null;
     if (used !== null) await this.settle(used);
+    if (guard.tripped !== null && !this.o.signal?.aborted) {
+      const { bytesPerSecond, windowMs } = guard.tripped;
+      throw new SlowTransferError(
+        `GET ${this.o.url}: slower than ${formatBytes(bytesPerSecond)}/s over ${windowMs / 1000} s ` +
+          `(after ${this.offset} of ${this.o.size} bytes)`,
+        this.o.url,
+      );
+    }
 
     if (refusal !== null) {
       if (discard) await this.restartFromZero();
@@ -282,6 +319,7 @@ class Download {
     status: number,
     h: Dispatcher.StreamFactoryData["headers"],
     from: number,
+    count: (n: number) => void,
   ):
     | { kind: "write"; writer: PartialWriter }
     | { kind: "restart" }
@@ -314,7 +352,7 @@ class Download {
         this.hash = createHash("sha256");
         this.offset = 0;
       }
-      return { kind: "write", writer: this.writer(0, responseMeta(url, h)) };
+      return { kind: "write", writer: this.writer(0, responseMeta(url, h), count) };
     }
 
     if (status === 206) {
@@ -339,7 +377,7 @@ class Download {
           true,
         );
       }
-      return { kind: "write", writer: this.writer(from, responseMeta(url, h)) };
+      return { kind: "write", writer: this.writer(from, responseMeta(url, h), count) };
     }
 
     // Only sent when our `.partial` is not a prefix of what the server has now (it shrank, or changed).
@@ -348,7 +386,7 @@ class Download {
     return refuse(httpError(url, status, h), false);
   }
 
-  private writer(from: number, meta: PartialMeta): PartialWriter {
+  private writer(from: number, meta: PartialMeta, count: (n: number) => void): PartialWriter {
     const store = this.o.store;
     const previous = this.meta;
     const changed =
@@ -366,7 +404,10 @@ class Download {
       highWaterMark: this.o.highWaterMark ?? DEFAULTS.highWaterMark,
       syncEveryBytes: this.o.syncEveryBytes ?? DEFAULTS.syncEveryBytes,
       prepare: changed ? () => store.writePartialMeta(this.sha, meta) : undefined,
-      onWritten: (n) => this.progress(n),
+      onWritten: (n) => {
+        count(n);
+        this.progress(n);
+      },
       onOverflow: () =>
         new DownloadError("integrity", `GET ${this.o.url}: server sent more than ${this.o.size} bytes`, {
           url: this.o.url,
@@ -505,6 +546,66 @@ class Download {
   }
 }
 
+/** A response cut for staying under the minimum rate; retryable, but it never earns retries back. */
+class SlowTransferError extends DownloadError {
+  constructor(message: string, url: string) {
+    super("timeout", message, { url, retryable: true });
+  }
+}
+
+/**
+ * Cuts one response that brings fewer than `bytesPerSecond` over a sliding `windowMs`: samples the
+ * byte count a few times a window and compares with the newest sample at least a window old.
+ */
+class RateGuard {
+  readonly signal: AbortSignal | undefined;
+  tripped: MinRate | null = null;
+  private bytes = 0;
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout | null = null;
+  private readonly samples: { at: number; bytes: number }[] = [];
+
+  constructor(
+    private readonly rate: MinRate,
+    outer: AbortSignal | undefined,
+  ) {
+    if (!(rate.bytesPerSecond > 0 && rate.windowMs > 0)) {
+      this.signal = outer;
+      return;
+    }
+    this.signal =
+      outer === undefined ? this.controller.signal : AbortSignal.any([outer, this.controller.signal]);
+    this.samples.push({ at: performance.now(), bytes: 0 });
+    this.timer = setInterval(() => this.check(), Math.max(1, Math.floor(rate.windowMs / 4)));
+    this.timer.unref();
+  }
+
+  readonly count = (n: number): void => {
+    this.bytes += n;
+  };
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+  }
+
+  private check(): void {
+    const now = performance.now();
+    const { bytesPerSecond, windowMs } = this.rate;
+    while (this.samples.length > 1 && (this.samples[1]?.at ?? now) <= now - windowMs) this.samples.shift();
+    const oldest = this.samples[0];
+    if (oldest !== undefined && oldest.at <= now - windowMs) {
+      const needed = (bytesPerSecond * (now - oldest.at)) / 1000;
+      if (this.bytes - oldest.bytes < needed) {
+        this.tripped = this.rate;
+        this.stop();
+        this.controller.abort(new Error("slower than the minimum rate"));
+        return;
+      }
+    }
+    this.samples.push({ at: now, bytes: this.bytes });
+  }
+}
+
 class RetryAfterError extends DownloadError {
   readonly retryAfterMs: number;
   constructor(message: string, url: string, status: number, retryAfterMs: number) {
@@ -577,10 +678,14 @@ function parseContentRange(
   return { start: Number(start), end: Number(end), total: total === "*" ? null : Number(total) };
 }
 
-function drainSink(): Writable {
+/** Reads and drops an error body, up to `maxBytes`: past that the connection is cut with `error`. */
+function drainSink(maxBytes: number, count: (n: number) => void, error: Error): Writable {
+  let seen = 0;
   return new Writable({
-    write(_chunk, _encoding, callback) {
-      callback();
+    write(chunk: Buffer, _encoding, callback) {
+      seen += chunk.length;
+      count(chunk.length);
+      callback(seen > maxBytes ? error : null);
     },
   });
 }

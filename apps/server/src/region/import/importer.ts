@@ -28,6 +28,8 @@ import { copyLocalFile } from "./local-copy";
 
 export type ImporterOptions = {
   concurrency: number;
+  /** DOWNLOAD_MIN_RATE: a slower transfer is cut and retried (downloadFile's default otherwise). */
+  minRate?: { bytesPerSecond: number; windowMs: number };
   /** Files that must stay although no image needs them (a rack is still pulling them). */
   pinned?: () => Promise<ReadonlySet<string>>;
   /** Called after an import finished, so racks can sync at once. */
@@ -400,6 +402,7 @@ export class Importer {
       signal,
       onProgress,
       dispatcher: this.dispatcher,
+      ...(this.options.minRate === undefined ? {} : { minRate: this.options.minRate }),
     });
   }
 

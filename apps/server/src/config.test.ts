@@ -1,0 +1,28 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadRegionConfig, parseMinRate } from "./config";
+
+describe("parseMinRate (DOWNLOAD_MIN_RATE)", () => {
+  it.each([
+    ["1KiB", 1024, 60_000],
+    ["1KiB/60s", 1024, 60_000],
+    ["512B/s", 512, 60_000],
+    ["10KB/30s", 10_000, 30_000],
+    ["2MiB/s/5s", 2 * 1024 * 1024, 5_000],
+    ["100", 100, 60_000],
+    ["off", 0, 60_000],
+    ["0", 0, 60_000],
+  ])("%s → %d B/s over %d ms", (text, bytesPerSecond, windowMs) => {
+    expect(parseMinRate(text)).toEqual({ bytesPerSecond, windowMs });
+  });
+
+  it.each(["", "fast", "-1KiB", "1TB", "1KiB/0s", "1KiB/4000s", "0.5B"])("refuses %j", (text) => {
+    expect(() => parseMinRate(text)).toThrow(ConfigError);
+  });
+
+  it("defaults to 1 KiB/s over 60 s, and the flag wins over the environment", () => {
+    expect(loadRegionConfig([], {}).downloadMinRate).toEqual({ bytesPerSecond: 1024, windowMs: 60_000 });
+    expect(
+      loadRegionConfig(["--download-min-rate", "4KiB/10s"], { DOWNLOAD_MIN_RATE: "off" }).downloadMinRate,
+    ).toEqual({ bytesPerSecond: 4096, windowMs: 10_000 });
+  });
+});
