@@ -24,7 +24,7 @@ export type RegionConfig = {
   rackSyncSchedule: string;
   downloadConcurrency: number;
   /** DOWNLOAD_MIN_RATE; `bytesPerSecond: 0` when off. */
-  downloadMinRate: { bytesPerSecond: number; windowMs: number };
+  downloadMinRate?: { bytesPerSecond: number; windowMs: number };
   logLevel: string;
 };
 

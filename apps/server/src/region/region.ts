@@ -68,7 +68,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const racksRef: { current: RackRegistry | null } = { current: null };
   const importer = new Importer(db, bus, log.child({ part: "importer" }), store, source, selection, images, {
     concurrency: config.downloadConcurrency,
-    minRate: config.downloadMinRate,
+    ...(config.downloadMinRate === undefined ? {} : { minRate: config.downloadMinRate }),
     // The manifest is brought up to date first, so the pins reflect the images as they are now.
     pinned: async () => {
       await racksRef.current?.refreshManifest();
