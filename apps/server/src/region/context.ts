@@ -4,6 +4,7 @@ import type { RegionConfig } from "../config";
 import type { Database } from "./db/database";
 import type { EventBus } from "./events";
 import type { Health } from "./health";
+import type { InternalEvents } from "./internal-events";
 import type { AuditLog } from "./services/audit";
 import type { SettingsStore } from "./services/settings";
 import type { TokenService } from "./services/tokens";
@@ -20,6 +21,8 @@ export type RegionContext = {
   log: Logger;
   db: Database;
   bus: EventBus;
+  /** How the parts tell each other what happened (internal-events.ts). */
+  internal: InternalEvents;
   health: Health;
   tokens: TokenService;
   audit: AuditLog;

@@ -28,7 +28,6 @@ export class EventBus {
     { lastSent: number; timer: NodeJS.Timeout | null; image: ImageState }
   >();
   private broadcast: Broadcast = () => undefined;
-  private replicate: Broadcast = () => undefined;
   readonly live = new LiveState();
 
   attach(io: PeopleServer): void {
@@ -39,11 +38,6 @@ export class EventBus {
 
   get currentSeq(): number {
     return this.seq;
-  }
-
-  /** On a cluster, the leader's events also go to the other nodes' live state. */
-  setReplicator(replicate: (event: EventName, payload: unknown) => void): void {
-    this.replicate = replicate as Broadcast;
   }
 
   /** A follower folds in an event the leader sent (its clients got it through the adapter already). */
@@ -124,7 +118,6 @@ export class EventBus {
     this.live.apply(event, payload);
     const sequenced = { ...payload, seq: ++this.seq };
     this.broadcast(event, sequenced);
-    this.replicate(event, sequenced);
     for (const listener of this.listeners) listener(event, sequenced);
   }
 

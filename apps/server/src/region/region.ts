@@ -27,6 +27,7 @@ import { Importer } from "./import/importer";
 import { RackRegistry } from "./racks/rack-registry";
 import { attachRackNamespace } from "./racks/rack-namespace";
 import { Engine } from "./engine";
+import { InternalEvents } from "./internal-events";
 import { Leadership } from "./cluster/leadership";
 import { ClusterLink } from "./cluster/link";
 import { attachRedisAdapter } from "./cluster/redis";
@@ -62,34 +63,24 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const store = await ContentStore.open(config.dataDir);
   const audit = new AuditLog(db, bus);
   const source = new SourceService(db, bus, log);
-  const images = new ImageRegistry(db, bus);
+  const internal = new InternalEvents(log);
+  const images = new ImageRegistry(db, bus, internal);
   const selection = new SelectionService(db, bus, audit, images, source);
-  const engineRef: { current: Engine | null } = { current: null };
-  const racksRef: { current: RackRegistry | null } = { current: null };
   const importer = new Importer(db, bus, log.child({ part: "importer" }), store, source, selection, images, {
     concurrency: config.downloadConcurrency,
     ...(config.downloadMinRate === undefined ? {} : { minRate: config.downloadMinRate }),
-    // The manifest is brought up to date first, so the pins reflect the images as they are now.
-    pinned: async () => {
-      await racksRef.current?.refreshManifest();
-      return racksRef.current?.pinned() ?? new Set();
-    },
-    onFinished: () => engineRef.current?.notifyRacks(),
+    events: internal,
   });
-  const racks = new RackRegistry(db, bus, images, log.child({ part: "racks" }), () =>
-    importer.requestGarbageCollection(),
-  );
-  racksRef.current = racks;
-  images.setChangeListener(() => {
-    void racks
-      .refreshManifest()
-      .catch((error: unknown) => log.error({ err: error }, "manifest refresh failed"));
-  });
+  const racks = new RackRegistry(db, bus, images, log.child({ part: "racks" }), internal);
+  // Who listens to what (see internal-events.ts). The manifest is an ordered consumer: one at a time.
+  internal.on("image.committed", () => racks.refreshManifest(), { ordered: true });
+  internal.on("racks.caughtUp", () => importer.requestGarbageCollection());
   const region: RegionContext = {
     config,
     log,
     db,
     bus,
+    internal,
     health,
     tokens: new TokenService(db),
     audit,
@@ -138,7 +129,10 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     log.child({ part: "racks" }),
   );
   const engine = new Engine(region, rackNamespace);
-  engineRef.current = engine;
+  internal.on("import.finished", () => engine.notifyRacks());
+  internal.on("manifest.changed", ({ manifest }) => {
+    rackNamespace.emit("manifest", manifest);
+  });
 
   const leadership = new Leadership(config.databaseUrl, log, async () => {
     await engine.start();
@@ -174,6 +168,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       log.info("region stopping");
       httpServer.closeIdleConnections();
       await engine.stop();
+      await internal.settle();
       await leadership.stop();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       httpServer.closeAllConnections();

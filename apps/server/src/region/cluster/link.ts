@@ -30,7 +30,8 @@ export class ClusterLink {
   }
 
   attach(commands: CommandRunner, presenceChanged: () => void): void {
-    this.bus.setReplicator((event, payload) => this.node.serverSideEmit("bus:event", event, payload));
+    // On a cluster, the leader's events also go to the other nodes' live state.
+    this.bus.subscribe((event, payload) => this.node.serverSideEmit("bus:event", event, payload));
     this.node.on("bus:event", (name: EventName, payload: EventPayloads[EventName] & { seq: number }) => {
       if (!this.isLeader()) this.bus.applyRemote(name, payload);
     });

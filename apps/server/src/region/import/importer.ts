@@ -25,15 +25,14 @@ import type { SelectionService } from "../services/selection";
 import type { SourceService } from "../services/source";
 import { now } from "../clock";
 import { copyLocalFile } from "./local-copy";
+import type { InternalEvents } from "../internal-events";
 
 export type ImporterOptions = {
   concurrency: number;
   /** DOWNLOAD_MIN_RATE: a slower transfer is cut and retried (downloadFile's default otherwise). */
   minRate?: { bytesPerSecond: number; windowMs: number };
-  /** Files that must stay although no image needs them (a rack is still pulling them). */
-  pinned?: () => Promise<ReadonlySet<string>>;
-  /** Called after an import finished, so racks can sync at once. */
-  onFinished?: () => void;
+  /** Asked for the files racks still pull (`racks.pinned`); told `import.finished`. */
+  events?: InternalEvents;
 };
 
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
@@ -201,7 +200,7 @@ export class Importer {
     await this.db.write((m) => m.update(ImportRunEntity, { id: run.id }, { finishedAt, error }));
     this.announce({ running: false, trigger, startedAt, finishedAt, error });
     this.log.info({ trigger, error }, "import finished");
-    this.options.onFinished?.();
+    this.options.events?.emit("import.finished", { error });
   }
 
   /** Returns the import's error summary, or null when every image made it. */
@@ -439,7 +438,7 @@ export class Importer {
   private async collectGarbage(): Promise<void> {
     const rows = await this.db.manager.find(ImageFileEntity, { select: { sha256: true } });
     const needed = new Set(rows.map((row) => row.sha256));
-    for (const sha of (await this.options.pinned?.()) ?? []) needed.add(sha);
+    for (const sha of (await this.options.events?.ask("racks.pinned")) ?? []) needed.add(sha);
     const drop = unreferencedFiles(await this.store.list(), needed);
     for (const sha of drop) await this.store.remove(sha);
     const partials = unreferencedFiles(await this.store.listPartials(), needed);

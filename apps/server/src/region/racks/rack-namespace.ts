@@ -89,6 +89,5 @@ export function attachRackNamespace(
     });
   });
 
-  racks.setManifestListener((manifest) => nsp.emit("manifest", manifest));
   return nsp;
 }

@@ -7,6 +7,7 @@ import { createLogger } from "../../log";
 import { Database } from "../db/database";
 import { ImageEntity, ImageFileEntity, RackEntity, RackFileEntity, type ImageRow } from "../db/entities";
 import { EventBus } from "../events";
+import { InternalEvents } from "../internal-events";
 import { ImageRegistry } from "../services/images";
 import { RackRegistry } from "./rack-registry";
 
@@ -52,11 +53,13 @@ describe("RackRegistry", () => {
     writes = 0;
     db.observe({ writeSucceeded: () => writes++, writeFailed: () => undefined });
     bus = new EventBus();
-    images = new ImageRegistry(db, bus);
+    const log = createLogger("silent", "test");
+    const internal = new InternalEvents(log);
+    images = new ImageRegistry(db, bus, internal);
     await images.load();
-    racks = new RackRegistry(db, bus, images, createLogger("silent", "test"), () => undefined);
+    racks = new RackRegistry(db, bus, images, log, internal);
     manifests.length = 0;
-    racks.setManifestListener((manifest) => manifests.push(manifest));
+    internal.on("manifest.changed", ({ manifest }) => void manifests.push(manifest));
     await racks.load();
   });
   afterEach(async () => {

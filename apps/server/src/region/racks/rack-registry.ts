@@ -6,6 +6,7 @@ import { ImageFileEntity, RackEntity, RackFileEntity, type ImageRow, type RackRo
 import type { EventBus } from "../events";
 import type { ImageRegistry } from "../services/images";
 import { now } from "../clock";
+import type { InternalEvents } from "../internal-events";
 import { buildManifestImages, manifestDigest, manifestFiles } from "./manifest";
 
 /** Per rack, at most one report is applied per this interval; what comes between replaces what waits. */
@@ -42,7 +43,6 @@ export class RackRegistry {
   private imageFiles = new Map<string, { version: string; files: Set<string> }>();
   /** Files of every manifest sent since all online racks last held the current one. */
   private readonly pinnedFiles = new Set<string>();
-  private onManifest: (manifest: Manifest) => void = () => undefined;
   private reports: Promise<void> = Promise.resolve();
   /** The refresh running now and the one queued behind it (callers meanwhile share the queued one). */
   private refreshRunning: Promise<void> | null = null;
@@ -56,9 +56,16 @@ export class RackRegistry {
     private readonly bus: EventBus,
     private readonly images: ImageRegistry,
     private readonly log: Logger,
-    /** Called when racks caught up, so files only they were pinning can go. */
-    private readonly onCaughtUp: () => void,
-  ) {}
+    /** Answers `racks.counts` and `racks.pinned`; tells `manifest.changed`, `racks.caughtUp`. */
+    private readonly events: InternalEvents,
+  ) {
+    events.answer("racks.counts", (image) => this.counts(image));
+    // The manifest is brought up to date first, so the pins reflect the images as they are now.
+    events.answer("racks.pinned", async () => {
+      await this.refreshManifest();
+      return this.pinnedFiles;
+    });
+  }
 
   async load(): Promise<void> {
     const rows = await this.db.manager.find(RackEntity);
@@ -78,12 +85,7 @@ export class RackRegistry {
     // A crash left some marked online; nothing is connected yet. (TypeORM refuses empty criteria.)
     if (rows.some((r) => r.online))
       await this.db.write((m) => m.update(RackEntity, { online: true }, { online: false }));
-    this.images.setRackCounts((image) => this.counts(image));
     await this.refreshManifest();
-  }
-
-  setManifestListener(listener: (manifest: Manifest) => void): void {
-    this.onManifest = listener;
   }
 
   get manifest(): Manifest {
@@ -167,7 +169,7 @@ export class RackRegistry {
       ]),
     );
     for (const sha of manifestFiles(this.current)) this.pinnedFiles.add(sha);
-    this.onManifest(this.current);
+    this.events.emit("manifest.changed", { manifest: this.current });
     this.announceAll();
     // With no rack online (or none yet) nobody is pulling the old generation: no pin is needed.
     this.checkCaughtUp();
@@ -346,7 +348,7 @@ export class RackRegistry {
     if (this.pinnedFiles.size === wanted.size) return;
     this.pinnedFiles.clear();
     for (const sha of wanted) this.pinnedFiles.add(sha);
-    this.onCaughtUp();
+    this.events.emit("racks.caughtUp", {});
   }
 
   /** Tells clients about racks whose state changed (a report that changes nothing says nothing). */

@@ -4,8 +4,7 @@ import type { Database } from "../db/database";
 import { ImageEntity, ImageFileEntity, type ImageRow } from "../db/entities";
 import type { EventBus } from "../events";
 import { now } from "../clock";
-
-export type RackCounts = (image: ImageRow) => { synced: number; total: number };
+import type { InternalEvents } from "../internal-events";
 
 /** The title the catalogue gives a release ("24.04 LTS"), or the release name when it has none. */
 export function titleFor(catalogue: Catalogue | null, os: string, release: string): string {
@@ -21,26 +20,17 @@ export function titleFor(catalogue: Catalogue | null, os: string, release: strin
  */
 export class ImageRegistry {
   private readonly rows = new Map<string, ImageRow>();
-  private rackCounts: RackCounts = () => ({ synced: 0, total: 0 });
-  private changeListener: () => void = () => undefined;
 
   constructor(
     private readonly db: Database,
     private readonly bus: EventBus,
+    /** Asks `racks.counts`; tells `image.committed`. */
+    private readonly events: InternalEvents,
   ) {}
 
   async load(): Promise<void> {
     this.rows.clear();
     for (const row of await this.db.manager.find(ImageEntity)) this.rows.set(row.id, row);
-  }
-
-  setRackCounts(counts: RackCounts): void {
-    this.rackCounts = counts;
-  }
-
-  /** Told after every committed change of state, version or membership (racks rebuild their manifest). */
-  setChangeListener(listener: () => void): void {
-    this.changeListener = listener;
   }
 
   all(): ImageRow[] {
@@ -52,7 +42,7 @@ export class ImageRegistry {
   }
 
   toState(row: ImageRow): ImageState {
-    const racks = this.rackCounts(row);
+    const racks = this.events.ask("racks.counts", row);
     // An image is rack-synced once every rack that counts holds all of it; the database keeps "synced".
     const state: ImageStatus =
       row.state === "synced" && racks.total > 0 && racks.synced === racks.total
@@ -132,7 +122,8 @@ export class ImageRegistry {
       this.rows.set(row.id, row);
       this.bus.emit("image", { image: this.toState(row) });
     }
-    if (changed.length || removed.length) this.changeListener();
+    if (changed.length || removed.length)
+      this.events.emit("image.committed", { changed: changed.map((row) => row.id), removed });
   }
 
   /** Persists (rows that still exist) and announces them, in one step. */
