@@ -89,11 +89,12 @@ describe("rack controllers", () => {
   it("brings the selected image to rack-synced on two racks, each holding every file", async () => {
     racks.push(await startRack({ regionUrl: region.url, name: "rack-1" }));
     racks.push(await startRack({ regionUrl: slowLink.url.replace(/\/$/, ""), name: "rack-2" }));
+    // Both racks online and holding it (rack-1 alone can make it rack-synced before rack-2 connects).
     const state = await waitFor(
       client,
-      (s) => s.images.get(NOBLE)?.state === "rack-synced",
+      (s) => s.images.get(NOBLE)?.state === "rack-synced" && s.images.get(NOBLE)!.racks.total === 2,
       40_000,
-      "rack-synced",
+      "rack-synced on both racks",
     );
     expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0 });
     expect(state.racks.map((r) => [r.name, r.online, r.imagesSynced, r.imagesTotal])).toEqual([
