@@ -1,4 +1,4 @@
-import type { ImageState, Snapshot } from "@bootstream/protocol";
+import { degradedText, type ImageState, type Snapshot } from "@bootstream/protocol";
 
 export function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -49,6 +49,9 @@ export function renderStatus(s: Snapshot): string {
     `Selection (revision ${s.selection.revision}): ${s.selection.items.map((i) => `${i.os}/${i.release} [${i.arches.join(",")}]`).join("  ") || "(empty)"}`,
     "",
   ];
+  // The dashboard's banner, in the same words (a region that cannot write says so first).
+  const degraded = degradedText(s.health);
+  if (degraded) lines.unshift(`${degraded}.`);
   if (s.images.length === 0) lines.push("No images.");
   else {
     lines.push(
