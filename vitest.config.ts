@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config";
 // One list of suites; root package.json scripts pick them with --project.
 export default defineConfig({
   test: {
+    // Spawned regions and racks run the compiled bin: build it from the sources under test first.
+    globalSetup: ["test/helpers/build.ts"],
     projects: [
       {
         test: {

@@ -1,13 +1,12 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Cron } from "croner";
 
 export const DEFAULT_SOURCE_URL = "http://images.maas.io/ephemeral-v3/stable/";
-export const BUNDLED_KEYRING_PATH = fileURLToPath(
-  new URL("../assets/ubuntu-cloudimage.pub", import.meta.url),
-);
+import { BUNDLED_KEYRING_PATH } from "./paths";
+
+export { BUNDLED_KEYRING_PATH };
 
 export type RegionConfig = {
   port: number;

@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ConfigError, loadRegionConfig, parseInteger } from "../config";
 import { createLogger } from "../log";
@@ -12,8 +11,8 @@ import { startRegion } from "../region/region";
 import { generateSecret } from "../region/services/tokens";
 import { UsageError } from "../cli/usage";
 import { ThrottleProxy } from "./throttle-proxy";
+import { BIN } from "../paths";
 
-const BIN = fileURLToPath(new URL("../../bin/bootstream.js", import.meta.url));
 const MiB = 1024 * 1024;
 
 /** Big enough that "Downloading 42%" is there to see, small enough to write in seconds. */

@@ -1,5 +1,4 @@
 import { existsSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import Koa from "koa";
 import Router from "@koa/router";
 import { bodyParser } from "@koa/bodyparser";
@@ -11,7 +10,9 @@ import type { Metrics } from "./metrics";
 import { COMMANDS_BURST, COMMANDS_PER_SECOND, MAX_PAYLOAD_BYTES } from "./sockets";
 import { TokenBucket } from "./rate-limit";
 
-export const WEB_DIST = fileURLToPath(new URL("../../../web/dist", import.meta.url));
+import { WEB_DIST } from "../paths";
+
+export { WEB_DIST };
 
 type State = { user?: PresenceUser };
 
