@@ -24,12 +24,16 @@ const BENCHES = {
     file: "bench/racks.ts",
     about: "issue 5: three real racks syncing ~1 GiB from the region at once against one curl; region CPU",
   },
+  "dashboard-scale": {
+    file: "bench/dashboard-scale.ts",
+    about: "the dashboard with 500 images and live progress in Chromium: frames/s and blocking time vs idle",
+  },
   sockets: {
     file: "bench/sockets.ts",
     about: "issue 6: 1,000 viewers on the region against a bare Socket.IO server; latency, memory, CPU",
   },
 };
-const ALL = ["import", "racks", "sockets", "parse-products", "download"];
+const ALL = ["import", "racks", "sockets", "parse-products", "download", "dashboard-scale"];
 
 function usage() {
   const width = Math.max(...Object.keys(BENCHES).map((name) => name.length));

@@ -255,9 +255,8 @@ describe("realtime protocol", () => {
     const limited = answers.filter((a) => a.error?.code === "rate-limited").length;
     expect(limited).toBeGreaterThan(100);
     expect(answers.filter((a) => a.ok).length).toBeGreaterThanOrEqual(40);
-    const started = Date.now();
-    await admin.command("state:get", {});
-    expect(Date.now() - started).toBeLessThan(1000);
+    // Another client is not limited by this socket's flood.
+    await expect(admin.command("state:get", {})).resolves.toHaveProperty("snapshot");
     socket.close();
   });
 
