@@ -13,8 +13,9 @@ Processes:
   bootstream rack --region URL --name NAME --secret S --data-dir DIR
                                                             run one rack controller agent
   bootstream demo                                           offline demo: local mirror, region, two racks
-  bootstream mirror create DIR [--sign KEY.asc] [...]       write a simplestreams mirror with synthetic payloads
-  bootstream mirror add-version DIR [--sign KEY.asc]       publish a newer version of every product in DIR
+  bootstream mirror sync SOURCE_URL DIR [FILTER...] [...]   copy a real source (verified, filtered, resumable) for air-gapped sites
+  bootstream mirror create DIR [--sign KEY.asc] [...]       write a SYNTHETIC mirror (made-up payloads, for tests and demos)
+  bootstream mirror add-version DIR [--sign KEY.asc]       publish a newer synthetic version of every product in DIR
   bootstream mirror keygen DIR                              write a signing key pair for --sign
 
 Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):

@@ -27,6 +27,30 @@ afterAll(async () => {
 });
 
 describe("bootstream mirror", () => {
+  it.each([
+    ["create", "--help"],
+    ["sync", "--help"],
+    ["add-version", "-h"],
+    ["keygen", "--help"],
+  ])("%s %s prints the usage and exits 0 (no parser error)", async (...argv) => {
+    const result = await run(...argv);
+    expect(result).toMatchObject({ code: 0, stderr: "" });
+    expect(result.stdout).toMatch(/mirror sync SOURCE_URL DIR/);
+    expect(result.stdout).toMatch(/SYNTHETIC/);
+  });
+
+  it.each([
+    [["sync", "http://x/"], /give SOURCE_URL and DIR/],
+    [["sync", "http://x/", "d", "arch"], /filter "arch" is not key=value/],
+    [["sync", "http://x/", "d", "--max", "0"], /--max: "0"/],
+    [["sync", "http://x/", "d", "--keyring", "/nonexistent.asc"], /--keyring: cannot read/],
+    [["sync", "http://x/", "d", "--progress", "--json"], /--progress or --json/],
+  ])("sync %j is a usage error", async (argv, message) => {
+    const result = await run(...argv);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+
   it("keygen, then create --sign: a mirror that verifies with the written public key", async () => {
     const keys = join(root, "keys");
     expect((await run("keygen", keys)).code).toBe(0);

@@ -7,15 +7,29 @@ import { addVersion, createMirror } from "./create-mirror";
 import type { MirrorSummary } from "./create-mirror";
 import { MirrorOptionsError } from "./options";
 import type { MirrorOptions, PayloadSizes } from "./options";
-import { generateSigningKey } from "./signing";
+import { BUNDLED_KEYRING_PATH, DEFAULT_SOURCE_URL } from "../config";
+import { generateSigningKey, readSigningKey } from "./signing";
+import { syncMirror } from "./sync";
+import type { SyncEvent } from "./sync";
+import { FilterError, parseFilter } from "./sync-plan";
 import { parseSize } from "./sizes";
 
 export const MIRROR_USAGE = `usage:
+  bootstream mirror sync SOURCE_URL DIR [FILTER...] [--max N] [--keyring FILE|none] [--sign KEY.asc]
+                               [--dry-run] [--progress|--json]
+      copy a real simplestreams source (e.g. ${DEFAULT_SOURCE_URL}) for an air-gapped site;
+      FILTER: key=value, key!=value, key~regex, key!~regex on product fields (all must match;
+      bootloaders are kept unless a filter on a field they have excludes them), e.g.
+      'arch=amd64' 'release~(jammy|noble)'. --max N keeps the newest N versions of each product.
+      The source is verified with --keyring (default: the bundled Ubuntu cloud image key);
+      --keyring none reads an unsigned source. --sign clearsigns the copy; without it the copy is
+      unsigned: point a region at it with --boot-source-keyring none (BOOT_SOURCE_KEYRING=none).
   bootstream mirror create DIR [--sign KEY.asc] [--releases jammy,noble,oracular] [--arches amd64,arm64]
                                [--kernels ga,hwe] [--versions 2] [--centos centos70,8|none]
                                [--payload-size 64KiB] [--kernel-size S] [--initrd-size S]
                                [--squashfs-size S] [--root-size S]
-  bootstream mirror add-version DIR [--sign KEY.asc]     publish one newer version of every product
+      write a SYNTHETIC mirror (made-up payloads, for tests and demos; use sync for real images)
+  bootstream mirror add-version DIR [--sign KEY.asc]     publish one newer synthetic version of every product
   bootstream mirror keygen DIR                           write signing.key.asc and signing.pub.asc
 `;
 
@@ -38,13 +52,20 @@ const CREATE_OPTIONS = {
   "root-size": { type: "string" },
 } as const;
 
-function parse(args: string[], options: NonNullable<ParseArgsConfig["options"]>) {
+class HelpRequested extends Error {}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig["options"]>, positionals = 1) {
+  if (args.includes("--help") || args.includes("-h")) throw new HelpRequested();
   try {
     const parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
-    if (parsed.positionals.length !== 1) throw new UsageError("give exactly one directory");
+    if (positionals === 1 && parsed.positionals.length !== 1)
+      throw new UsageError("give exactly one directory");
+    if (parsed.positionals.length < positionals) throw new UsageError("give SOURCE_URL and DIR");
     return {
+      positionals: parsed.positionals,
       dir: parsed.positionals[0] as string,
-      values: parsed.values as Record<string, string | undefined>,
+      values: parsed.values as Record<string, string | undefined> &
+        Record<string, string | boolean | undefined>,
     };
   } catch (error) {
     if (error instanceof UsageError) throw error;
@@ -135,6 +156,121 @@ async function keygen(dir: string, io: CommandIo): Promise<number> {
   return 0;
 }
 
+const SYNC_OPTIONS = {
+  max: { type: "string" },
+  keyring: { type: "string" },
+  sign: { type: "string" },
+  "dry-run": { type: "boolean" },
+  progress: { type: "boolean" },
+  json: { type: "boolean" },
+} as const;
+
+function rate(bytes: number, seconds: number): string {
+  return seconds > 0 ? `${formatBytes(bytes / seconds)}/s` : "-";
+}
+
+async function sync(
+  parsed: { positionals: string[]; values: Record<string, string | boolean | undefined> },
+  io: CommandIo,
+): Promise<number> {
+  const [source, dir, ...filterTexts] = parsed.positionals as [string, string, ...string[]];
+  const values = parsed.values;
+  const filters = filterTexts.map(parseFilter);
+  const maxText = values.max as string | undefined;
+  if (maxText !== undefined && !/^[1-9]\d{0,5}$/.test(maxText)) {
+    throw new UsageError(`--max: "${maxText}" is not a whole number from 1`);
+  }
+  if (values.progress === true && values.json === true)
+    throw new UsageError("give --progress or --json, not both");
+  const keyringOption = (values.keyring as string | undefined) ?? BUNDLED_KEYRING_PATH;
+  let keyring: string | null = null;
+  if (keyringOption !== "none") {
+    try {
+      keyring = await readFile(keyringOption, "utf8");
+    } catch (error) {
+      throw new UsageError(
+        `--keyring: cannot read ${keyringOption} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+  }
+  const armored = await readKeyFile(values.sign as string | undefined);
+  const signingKey = armored === undefined ? undefined : await readSigningKey(armored);
+  const json = values.json === true;
+  const started = Date.now();
+  let lastLine = 0;
+  const onEvent = (event: SyncEvent) => {
+    if (json) {
+      if (event.event !== "progress" || Date.now() - lastLine >= 1000 || event.files === event.totalFiles) {
+        lastLine = Date.now();
+        io.stdout.write(`${JSON.stringify(event)}\n`);
+      }
+      return;
+    }
+    if (values.progress !== true || event.event !== "progress") return;
+    if (Date.now() - lastLine < 500 && event.files !== event.totalFiles) return;
+    lastLine = Date.now();
+    const seconds = (Date.now() - started) / 1000;
+    const speed = seconds > 0 ? event.bytes / seconds : 0;
+    const eta = speed > 0 ? Math.ceil((event.totalBytes - event.bytes) / speed) : null;
+    io.stderr.write(
+      `files ${event.files}/${event.totalFiles}  ${formatBytes(event.bytes)} of ${formatBytes(event.totalBytes)}  ` +
+        `${rate(event.bytes, seconds)}  ETA ${eta === null ? "-" : `${eta}s`}\n`,
+    );
+  };
+  const summary = await syncMirror({
+    source,
+    dir,
+    filters,
+    ...(maxText === undefined ? {} : { max: Number(maxText) }),
+    keyring,
+    ...(signingKey === undefined ? {} : { signingKey }),
+    dryRun: values["dry-run"] === true,
+    onEvent,
+  });
+  const { plan } = summary;
+  const seconds = (Date.now() - started) / 1000;
+  if (json) {
+    io.stdout.write(
+      `${JSON.stringify({
+        event: "summary",
+        dryRun: summary.dryRun,
+        products: summary.products,
+        add: plan.add.map((f) => ({ path: f.path, size: f.size })),
+        remove: plan.remove.map((f) => ({ path: f.path, size: f.size })),
+        addBytes: plan.addBytes,
+        removeBytes: plan.removeBytes,
+        kept: plan.keep.length,
+        fetchedBytes: summary.fetchedBytes,
+        requests: summary.requests,
+        signed: summary.signed,
+      })}\n`,
+    );
+    return 0;
+  }
+  const lines: string[] = [];
+  if (summary.dryRun) {
+    for (const file of plan.add) lines.push(`  add     ${file.path} (${formatBytes(file.size)})`);
+    for (const file of plan.remove) lines.push(`  remove  ${file.path} (${formatBytes(file.size)})`);
+    lines.push(
+      `dry run: would add ${plan.add.length} files (${formatBytes(plan.addBytes)}), keep ${plan.keep.length}, ` +
+        `remove ${plan.remove.length} (${formatBytes(plan.removeBytes)}); nothing fetched or changed`,
+    );
+  } else {
+    lines.push(
+      `mirror ${summary.signed ? "(signed) " : "(unsigned) "}synced to ${dir}: ${summary.products} products; ` +
+        `added ${plan.add.length} files (${formatBytes(summary.fetchedBytes)} fetched in ${seconds.toFixed(1)} s, ` +
+        `${rate(summary.fetchedBytes, seconds)}), kept ${plan.keep.length}, removed ${plan.remove.length} (${formatBytes(plan.removeBytes)})`,
+    );
+    lines.push(
+      summary.signed
+        ? "  serve DIR over HTTP and give the region its URL with the public half of --sign as --boot-source-keyring"
+        : "  unsigned: serve DIR over HTTP and start the region with --boot-source-url URL --boot-source-keyring none",
+    );
+  }
+  io.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
+
 /** `bootstream mirror …`: argv is what follows `mirror`. Exit code 0, 1 (failed) or 2 (usage). */
 export async function mirrorCommand(
   argv: string[],
@@ -154,6 +290,8 @@ export async function mirrorCommand(
         io.stdout.write(describe(await addVersion(dir, signingKey === undefined ? {} : { signingKey })));
         return 0;
       }
+      case "sync":
+        return await sync(parse(rest, SYNC_OPTIONS, 2), io);
       case "keygen": {
         const { dir } = parse(rest, {});
         return await keygen(dir, io);
@@ -169,7 +307,11 @@ export async function mirrorCommand(
         );
     }
   } catch (error) {
-    if (error instanceof UsageError || error instanceof MirrorOptionsError) {
+    if (error instanceof HelpRequested) {
+      io.stdout.write(MIRROR_USAGE);
+      return 0;
+    }
+    if (error instanceof UsageError || error instanceof MirrorOptionsError || error instanceof FilterError) {
       io.stderr.write(`bootstream mirror: ${error.message}\n${MIRROR_USAGE}`);
       return 2;
     }

@@ -7,3 +7,7 @@ export { isImageFileType } from "./file-types";
 export { readSource } from "./read-source";
 export type { ReadSourceOptions } from "./read-source";
 export type { SourceBootloader, SourceContents, SourceFile, SourceImage } from "./types";
+export { decodeText, parseIndexDocument, parseJson, parseProductsDocument } from "./documents";
+export type { IndexDocument, ProductsDocument } from "./documents";
+export { readKeyring, verifyClearsigned } from "./signature";
+export type { Keyring } from "./signature";
