@@ -19,20 +19,18 @@ const KiB = 1024;
 
 async function measure(page: Page): Promise<{ fps: number; blockingMs: number }> {
   await page.evaluate(() => ((window as unknown as { longTasks: number[] }).longTasks = []));
-  const frames = await page.evaluate(
-    (ms) =>
-      new Promise<number>((resolve) => {
-        let n = 0;
-        const start = performance.now();
-        const tick = () => {
-          n++;
-          if (performance.now() - start < ms) requestAnimationFrame(tick);
-          else resolve(n);
-        };
-        requestAnimationFrame(tick);
-      }),
-    SECONDS * 1000,
-  );
+  // A string, not a function: tsx (esbuild keepNames) would wrap a named function with a __name helper
+  // the page does not have.
+  const frames = (await page.evaluate(`new Promise((resolve) => {
+    let n = 0;
+    const start = performance.now();
+    const tick = () => {
+      n++;
+      if (performance.now() - start < ${SECONDS * 1000}) requestAnimationFrame(tick);
+      else resolve(n);
+    };
+    requestAnimationFrame(tick);
+  })`)) as number;
   const longTasks = await page.evaluate(() => (window as unknown as { longTasks: number[] }).longTasks);
   return {
     fps: frames / SECONDS,
@@ -71,13 +69,12 @@ try {
     "500 images, downloading",
   );
   const page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
-  await page.addInitScript(() => {
-    const w = window as unknown as { longTasks: number[] };
-    w.longTasks = [];
+  await page.addInitScript(`
+    window.longTasks = [];
     new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) w.longTasks.push(entry.duration);
+      for (const entry of list.getEntries()) window.longTasks.push(entry.duration);
     }).observe({ type: "longtask", buffered: false });
-  });
+  `);
   await page.goto(`${stack.region.url}/#token=${encodeURIComponent(stack.region.adminToken)}`);
   await page.locator("table.images tbody tr").nth(499).waitFor();
   await page.waitForTimeout(1000);
