@@ -55,4 +55,45 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The presentation entry is bundled by the dashboard: only the domain's pure modules, no Node built-ins.
+    files: ["libs/images/src/present/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            "node:*",
+            "undici",
+            "openpgp",
+            "zod",
+            "../streams*",
+            "../store*",
+            "../plan*",
+            "../catalogue*",
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The dashboard takes the domain through its browser-safe entry only.
+    files: ["apps/web/src/**/*.ts", "apps/web/src/**/*.svelte"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            { name: "@bootstream/images", allowTypeImports: true, message: "use @bootstream/images/present" },
+            {
+              name: "@bootstream/protocol",
+              allowTypeImports: true,
+              message: "use @bootstream/protocol/client",
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -107,7 +107,7 @@ describe.skipIf(!run)("dashboard: an import, live", () => {
     await expect(page.title()).resolves.toMatch(/^\(\d{1,2}%\) Images · Bootstream$/);
     await row(page, JAMMY)
       .locator(".rate")
-      .filter({ hasText: /\d (KB|MB)\/s$/ })
+      .filter({ hasText: /\d (KiB|MiB)\/s$/ })
       .waitFor();
 
     // Synced in the region and on both racks.

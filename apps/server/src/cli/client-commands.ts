@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { deselectArches, selectArches } from "@bootstream/images/present";
 import { CommandError, type SelectionItem, type Snapshot } from "@bootstream/protocol";
 import { HttpClient, RemoteError } from "./http-client";
 import { UsageError } from "./usage";
@@ -105,27 +106,14 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     const { flags, positionals, client } = parse(argv, { arch: { type: "string" } });
     const { os, release } = splitImage(positionals[0]);
     const arches = splitArches(flags.arch) ?? ["amd64"];
-    await editSelection(client(), (items) => {
-      const existing = items.find((i) => i.os === os && i.release === release);
-      if (!existing) return [...items, { os, release, arches }];
-      return items.map((i) =>
-        i === existing ? { ...i, arches: [...new Set([...i.arches, ...arches])].sort() } : i,
-      );
-    });
+    await editSelection(client(), (items) => selectArches(items, os, release, arches));
   },
 
   async deselect(argv) {
     const { flags, positionals, client } = parse(argv, { arch: { type: "string" } });
     const { os, release } = splitImage(positionals[0]);
     const arches = splitArches(flags.arch);
-    await editSelection(client(), (items) =>
-      items.flatMap((i) => {
-        if (i.os !== os || i.release !== release) return [i];
-        if (!arches) return [];
-        const left = i.arches.filter((a) => !arches.includes(a));
-        return left.length ? [{ ...i, arches: left }] : [];
-      }),
-    );
+    await editSelection(client(), (items) => deselectArches(items, os, release, arches));
   },
 
   async import(argv) {

@@ -40,3 +40,26 @@ describe("renderStatus", () => {
     expect(renderStatus(snapshot())).not.toContain("degraded");
   });
 });
+
+describe("renderStatus speaks the dashboard's words and units", () => {
+  it("shows the shared status wording and IEC sizes", () => {
+    const image = {
+      id: "ubuntu/noble/amd64",
+      os: "ubuntu",
+      release: "noble",
+      arch: "amd64",
+      title: "24.04 LTS",
+      version: "20250709",
+      state: "downloading" as const,
+      bytesTotal: 58_700_000,
+      bytesDone: 24_654_000,
+      racks: { synced: 0, total: 1 },
+      error: null,
+      updatedAt: "2025-07-09T10:00:00.000Z",
+    };
+    const row = renderStatus(snapshot({ images: [image] }))
+      .split("\n")
+      .find((line) => line.startsWith("ubuntu/noble/amd64"));
+    expect(row).toMatch(/ 56\.0 MiB +0\/1 +Downloading 42%$/);
+  });
+});

@@ -1,34 +1,5 @@
-import { degradedText, type ImageState, type Snapshot } from "@bootstream/protocol";
-
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
-
-/** The contract's wording for an image's state, as the dashboard shows it. */
-export function describeState(image: ImageState): string {
-  switch (image.state) {
-    case "queued":
-      return "Queued for download";
-    case "downloading":
-      return `Downloading ${image.bytesTotal ? Math.floor((image.bytesDone / image.bytesTotal) * 100) : 0}%`;
-    case "synced":
-      if (image.racks.total === 0) return "Synced";
-      return image.racks.synced > 0 || (image.racks.syncing ?? 0) > 0
-        ? "Syncing to rack controller(s)"
-        : "Waiting for rack controller(s) to sync";
-    case "rack-synced":
-      return "Synced";
-    case "failed":
-      return `Failed: ${image.error ?? "unknown error"}`;
-  }
-}
+import { formatBytes, statusText } from "@bootstream/images/present";
+import { degradedText, type Snapshot } from "@bootstream/protocol";
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length)));
@@ -62,7 +33,7 @@ export function renderStatus(s: Snapshot): string {
           i.version ?? "-",
           formatBytes(i.bytesTotal),
           `${i.racks.synced}/${i.racks.total}`,
-          describeState(i),
+          statusText(i),
         ]),
       ]),
     );

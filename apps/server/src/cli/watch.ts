@@ -1,6 +1,13 @@
 import { createClient, imageList, type ClientState } from "@bootstream/protocol/client";
 import { RemoteError } from "./http-client";
-import { describeState, formatBytes } from "./status-table";
+import {
+  RateTracker,
+  etaSeconds,
+  formatBytes,
+  formatEta,
+  formatRate,
+  statusText,
+} from "@bootstream/images/present";
 
 const BAR = 24;
 
@@ -9,16 +16,21 @@ function bar(done: number, total: number): string {
   return `[${"#".repeat(filled)}${"-".repeat(BAR - filled)}]`;
 }
 
-function render(state: ClientState, status: string): string {
+function render(state: ClientState, status: string, rates: RateTracker, now: number): string {
   const lines = [
     `Bootstream — ${status} — import ${state.import.running ? `running (${state.import.trigger})` : "idle"} — auto-import ${state.settings.autoImport ? "on" : "off"}`,
     `Source: ${state.source.url}${state.source.error ? `  ERROR: ${state.source.error}` : ""}`,
     "",
   ];
   for (const image of imageList(state)) {
-    const progress = image.state === "downloading" ? ` ${bar(image.bytesDone, image.bytesTotal)}` : "";
+    let progress = "";
+    if (image.state === "downloading") {
+      const rate = rates.rate(image.id, now);
+      const speed = [formatRate(rate), formatEta(etaSeconds(image.bytesDone, image.bytesTotal, rate))];
+      progress = ` ${bar(image.bytesDone, image.bytesTotal)} ${speed.filter(Boolean).join(" · ")}`.trimEnd();
+    }
     lines.push(
-      `${image.id.padEnd(28)} ${formatBytes(image.bytesTotal).padStart(10)}  racks ${image.racks.synced}/${image.racks.total}  ${describeState(image)}${progress}`,
+      `${image.id.padEnd(28)} ${formatBytes(image.bytesTotal).padStart(10)}  racks ${image.racks.synced}/${image.racks.total}  ${statusText(image)}${progress}`,
     );
   }
   if (state.images.size === 0) lines.push("No images selected.");
@@ -48,6 +60,8 @@ export async function watchStatus(url: string, token: string, json: boolean): Pr
   }
   const tty = process.stdout.isTTY && !json;
   let timer: NodeJS.Timeout | null = null;
+  // The dashboard's rate and ETA, from how bytesDone moves between events.
+  const rates = new RateTracker();
   const draw = () => {
     timer = null;
     const state = client.state;
@@ -57,7 +71,12 @@ export async function watchStatus(url: string, token: string, json: boolean): Pr
       );
       return;
     }
-    const text = render(state, client.status);
+    const now = Date.now();
+    for (const image of state.images.values()) {
+      if (image.state === "downloading") rates.sample(image.id, image.bytesDone, now);
+      else rates.forget(image.id);
+    }
+    const text = render(state, client.status, rates, now);
     process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
   };
   draw();

@@ -2,7 +2,7 @@ import { access, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
-import { formatBytes } from "../cli/status-table";
+import { formatBytes } from "@bootstream/images/present";
 import { addVersion, createMirror } from "./create-mirror";
 import type { MirrorSummary } from "./create-mirror";
 import { MirrorOptionsError } from "./options";

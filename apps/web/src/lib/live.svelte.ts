@@ -21,8 +21,7 @@ import type {
   ImageState,
   PresenceUser,
 } from "@bootstream/protocol";
-import { RateTracker } from "./rate";
-import { statusKind, statusText } from "./status";
+import { RateTracker, statusKind, statusText } from "@bootstream/images/present";
 
 const AUDIT = 200;
 

@@ -1,3 +1,5 @@
+import { formatBytes } from "../present/format";
+
 export type DownloadErrorKind = "http" | "network" | "integrity" | "no-space" | "aborted" | "timeout";
 
 export type DownloadErrorOptions = {
@@ -51,15 +53,4 @@ export function isAbortError(err: unknown): boolean {
   return (
     err instanceof Error && (err.name === "AbortError" || (err as { code?: unknown }).code === "ABORT_ERR")
   );
-}
-
-export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = n;
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

@@ -2,7 +2,7 @@ import { open } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Agent, interceptors, request } from "undici";
 import type { Dispatcher } from "undici";
-import { formatBytes } from "../store/errors";
+import { formatBytes } from "../present/format";
 import { SourceError, errorMessage } from "./source-error";
 import { displayUrl } from "./source-url";
 

@@ -1,45 +1,72 @@
-// The selection editor's model. An edit is a set of image keys ("os/release/arch"); the contract's
-// items ({ os, release, arches }) convert to and from it. Rebasing someone else's save under our
-// unsaved edits is set arithmetic on those keys.
+// Selection keys: an image is "os/release/arch"; a selection is a set of keys. The contract's items
+// ({ os, release, arches }) convert to and from it, and an edit (the CLI's select/deselect, the
+// dashboard's checkboxes) is set arithmetic on keys, then normalised back to items.
 
-import type { Selection, SelectionItem } from "@bootstream/protocol";
+import type { SelectionItem } from "../model";
+import { normaliseSelectionItems } from "../selection";
 
 export type Keys = ReadonlySet<string>;
 
-export const key = (os: string, release: string, arch: string): string => `${os}/${release}/${arch}`;
+/** The protocol's limit on one item's arches (selectionItemSchema); the region merges items of one release. */
+export const MAX_ARCHES_PER_ITEM = 32;
+
+export const imageKey = (os: string, release: string, arch: string): string => `${os}/${release}/${arch}`;
 
 export function splitKey(k: string): [os: string, release: string, arch: string] {
   const [os = "", release = "", arch = ""] = k.split("/");
   return [os, release, arch];
 }
 
-export function selectionKeys(selection: Pick<Selection, "items">): Set<string> {
+export function selectionKeys(selection: { readonly items: readonly SelectionItem[] }): Set<string> {
   const keys = new Set<string>();
   for (const item of selection.items)
-    for (const arch of item.arches) keys.add(key(item.os, item.release, arch));
+    for (const arch of item.arches) keys.add(imageKey(item.os, item.release, arch));
   return keys;
 }
 
-/** The protocol's limit on one item's arches (selectionItemSchema); the region merges items of one release. */
-export const MAX_ARCHES_PER_ITEM = 32;
-
-/** Keys → items, grouped by os/release (at most MAX_ARCHES_PER_ITEM arches an item), in a stable order. */
+/**
+ * Keys → items: normalised (one per os/release, arches sorted, items sorted by os then release),
+ * then split so no item has more than MAX_ARCHES_PER_ITEM arches.
+ */
 export function keysToItems(keys: Iterable<string>): SelectionItem[] {
-  const groups = new Map<string, string[]>();
-  for (const k of [...keys].sort()) {
-    const [os, release, arch] = splitKey(k);
-    const id = `${os}/${release}`;
-    let arches = groups.get(id);
-    if (!arches) groups.set(id, (arches = []));
-    arches.push(arch);
-  }
   const items: SelectionItem[] = [];
-  for (const [id, arches] of groups) {
-    const [os = "", release = ""] = id.split("/");
-    for (let i = 0; i < arches.length; i += MAX_ARCHES_PER_ITEM)
-      items.push({ os, release, arches: arches.slice(i, i + MAX_ARCHES_PER_ITEM) });
+  for (const k of keys) {
+    const [os, release, arch] = splitKey(k);
+    items.push({ os, release, arches: [arch] });
   }
-  return items;
+  return normaliseSelectionItems(items).flatMap((item) => {
+    const parts: SelectionItem[] = [];
+    for (let i = 0; i < item.arches.length; i += MAX_ARCHES_PER_ITEM)
+      parts.push({ ...item, arches: item.arches.slice(i, i + MAX_ARCHES_PER_ITEM) });
+    return parts;
+  });
+}
+
+/** `items` with `arches` of os/release added. */
+export function selectArches(
+  items: readonly SelectionItem[],
+  os: string,
+  release: string,
+  arches: readonly string[],
+): SelectionItem[] {
+  const keys = selectionKeys({ items });
+  for (const arch of arches) keys.add(imageKey(os, release, arch));
+  return keysToItems(keys);
+}
+
+/** `items` without `arches` of os/release, or without the whole release when `arches` is null. */
+export function deselectArches(
+  items: readonly SelectionItem[],
+  os: string,
+  release: string,
+  arches: readonly string[] | null,
+): SelectionItem[] {
+  const keys = selectionKeys({ items });
+  for (const k of [...keys]) {
+    const [o, r, a] = splitKey(k);
+    if (o === os && r === release && (arches === null || arches.includes(a))) keys.delete(k);
+  }
+  return keysToItems(keys);
 }
 
 export function sameKeys(a: Keys, b: Keys): boolean {
@@ -108,7 +135,7 @@ export type ArchState = "on" | "off" | "mixed";
 export function archState(keys: Keys, os: string, arch: string): ArchState {
   const releases = selectedReleases(keys, os);
   let n = 0;
-  for (const release of releases) if (keys.has(key(os, release, arch))) n++;
+  for (const release of releases) if (keys.has(imageKey(os, release, arch))) n++;
   return n === 0 ? "off" : n === releases.size ? "on" : "mixed";
 }
 
@@ -125,7 +152,7 @@ export function toggleRelease(
     const [o, r] = splitKey(k);
     if (o === os && r === release) next.delete(k);
   }
-  if (on) for (const arch of arches) next.add(key(os, release, arch));
+  if (on) for (const arch of arches) next.add(imageKey(os, release, arch));
   return next;
 }
 
@@ -133,8 +160,8 @@ export function toggleRelease(
 export function toggleArch(keys: Keys, os: string, arch: string, on: boolean): Set<string> {
   const next = new Set(keys);
   for (const release of selectedReleases(keys, os)) {
-    if (on) next.add(key(os, release, arch));
-    else next.delete(key(os, release, arch));
+    if (on) next.add(imageKey(os, release, arch));
+    else next.delete(imageKey(os, release, arch));
   }
   return next;
 }
@@ -146,7 +173,7 @@ export function lastArchOf(keys: Keys, os: string, arch: string): string[] {
     const [o, r] = splitKey(k);
     if (o === os) count.set(r, (count.get(r) ?? 0) + 1);
   }
-  return [...count].filter(([r, n]) => n === 1 && keys.has(key(os, r, arch))).map(([r]) => r);
+  return [...count].filter(([r, n]) => n === 1 && keys.has(imageKey(os, r, arch))).map(([r]) => r);
 }
 
 export function toggleKey(keys: Keys, k: string, on: boolean): Set<string> {

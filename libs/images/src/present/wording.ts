@@ -1,7 +1,7 @@
-// Status wording (MAAS's words), the summary line, the tab title and number formatting.
-// Pure functions: the dashboard renders them, the unit tests pin them.
+// Status wording (MAAS's words) and the summary line: one copy, rendered by the dashboard and the CLI.
+// Pure functions over the contract's plain values; no I/O, no clock (callers pass `now`).
 
-import type { ImageState } from "@bootstream/protocol";
+import type { ImageState } from "../model";
 
 export type StatusKind = "queued" | "downloading" | "waiting" | "syncing" | "synced" | "failed";
 
@@ -31,6 +31,7 @@ export function statusKind(image: ImageState): StatusKind {
   }
 }
 
+/** "Queued for download", "Downloading 42%", "Waiting for rack controller(s) to sync", … */
 export function statusText(image: ImageState): string {
   switch (statusKind(image)) {
     case "queued":
@@ -108,7 +109,7 @@ export function summarize(images: Iterable<ImageState>): Summary {
   return s;
 }
 
-const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
+export const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 /** "6 images · 4 synced · 1 downloading 42% · 1 failed" */
 export function summaryText(s: Summary): string {
@@ -124,51 +125,6 @@ export function summaryText(s: Summary): string {
 
 export function tabTitle(progress: number | null): string {
   return progress === null ? "Images · Bootstream" : `(${progress}%) Images · Bootstream`;
-}
-
-const UNITS = ["B", "KB", "MB", "GB", "TB"];
-
-/** Decimal units, as MAAS shows sizes: "512 MB", "1.2 GB". */
-export function formatBytes(bytes: number): string {
-  if (!(bytes > 0)) return "—";
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < UNITS.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  const digits = unit === 0 || value >= 100 ? 0 : 1;
-  return `${value.toFixed(digits)} ${UNITS[unit]}`;
-}
-
-export function formatRate(bytesPerSecond: number | null): string {
-  if (bytesPerSecond === null) return "";
-  if (bytesPerSecond <= 0) return "stalled";
-  return `${formatBytes(bytesPerSecond)}/s`;
-}
-
-const pad = (n: number): string => String(n).padStart(2, "0");
-
-/** Local "YYYY-MM-DD HH:MM": steady width, sorts, reads the same on a wall screen. */
-export function formatTime(iso: string | null): string {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  if (Number.isNaN(d.getTime())) return "—";
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
-}
-
-/** "just now", "5 min ago", "3 h ago", "2 days ago" */
-export function formatAgo(iso: string | null, now: number): string {
-  if (!iso) return "never";
-  const t = new Date(iso).getTime();
-  if (Number.isNaN(t)) return "never";
-  const s = Math.max(0, Math.round((now - t) / 1000));
-  if (s < 45) return "just now";
-  const m = Math.round(s / 60);
-  if (m < 60) return `${m} min ago`;
-  const h = Math.round(m / 60);
-  if (h < 36) return `${h} h ago`;
-  return plural(Math.round(h / 24), "day") + " ago";
 }
 
 const OS_NAMES: Record<string, string> = {

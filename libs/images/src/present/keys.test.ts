@@ -1,16 +1,19 @@
 import { describe, expect, it } from "vitest";
+import type { SelectionItem } from "../model";
 import {
   archState,
+  deselectArches,
   describeDiff,
   diffKeys,
   keysToItems,
   lastArchOf,
   rebase,
   sameKeys,
+  selectArches,
   selectionKeys,
   toggleArch,
   toggleRelease,
-} from "./selection";
+} from "./keys";
 
 const keys = (...k: string[]) => new Set(k);
 
@@ -104,5 +107,48 @@ describe("Ubuntu releases × architectures", () => {
   it("finds releases an unchecked arch would strand", () => {
     expect(lastArchOf(start, "ubuntu", "amd64")).toEqual(["noble"]);
     expect(lastArchOf(start, "ubuntu", "arm64")).toEqual([]);
+  });
+});
+
+type Edit = [string, SelectionItem[], [string, string, string[] | null], SelectionItem[]];
+
+describe("select and deselect (the CLI's edits)", () => {
+  const noble = { os: "ubuntu", release: "noble", arches: ["amd64"] };
+  const jammy = { os: "ubuntu", release: "jammy", arches: ["amd64", "arm64"] };
+  it.each([
+    ["adds a release", [noble], ["ubuntu", "jammy", ["arm64"]], [{ ...jammy, arches: ["arm64"] }, noble]],
+    [
+      "merges arches",
+      [noble],
+      ["ubuntu", "noble", ["arm64", "amd64"]],
+      [{ ...noble, arches: ["amd64", "arm64"] }],
+    ],
+    ["is idempotent", [noble], ["ubuntu", "noble", ["amd64"]], [noble]],
+    [
+      "normalises what it read",
+      [noble, { ...noble, arches: ["s390x"] }],
+      ["centos", "centos70", ["amd64"]],
+      [
+        { os: "centos", release: "centos70", arches: ["amd64"] },
+        { ...noble, arches: ["amd64", "s390x"] },
+      ],
+    ],
+  ] as Edit[])("select %s", (_, items, [os, release, arches], expected) => {
+    expect(selectArches(items, os, release, arches ?? [])).toEqual(expected);
+  });
+
+  it.each([
+    ["drops a whole release", [jammy, noble], ["ubuntu", "jammy", null], [noble]],
+    [
+      "drops one arch",
+      [jammy, noble],
+      ["ubuntu", "jammy", ["arm64"]],
+      [{ ...jammy, arches: ["amd64"] }, noble],
+    ],
+    ["drops the release with its last arch", [noble], ["ubuntu", "noble", ["amd64"]], []],
+    ["leaves other releases alone", [noble], ["ubuntu", "jammy", null], [noble]],
+    ["ignores an arch not selected", [noble], ["ubuntu", "noble", ["arm64"]], [noble]],
+  ] as Edit[])("deselect %s", (_, items, [os, release, arches], expected) => {
+    expect(deselectArches(items, os, release, arches)).toEqual(expected);
   });
 });

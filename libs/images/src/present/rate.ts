@@ -1,4 +1,4 @@
-// Download rate, computed in the browser from how bytesDone moves over time.
+// Download rate, computed by a client (dashboard, `status --watch`) from how bytesDone moves over time.
 
 type Sample = { t: number; bytes: number };
 

@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
-import type { ImageState } from "@bootstream/protocol";
+import type { ImageState } from "../model";
 import {
+  etaSeconds,
   formatAgo,
   formatBytes,
+  formatEta,
   formatRate,
   isEol,
   percent,
@@ -11,7 +13,7 @@ import {
   summarize,
   summaryText,
   tabTitle,
-} from "./status";
+} from "./index";
 
 function image(patch: Partial<ImageState> = {}): ImageState {
   return {
@@ -90,14 +92,57 @@ describe("formatting", () => {
     expect(percent(5, 0)).toBe(0);
   });
 
-  it("sizes and rates", () => {
-    expect(formatBytes(0)).toBe("—");
-    expect(formatBytes(512)).toBe("512 B");
-    expect(formatBytes(365_000_000)).toBe("365 MB");
-    expect(formatBytes(1_234_000_000)).toBe("1.2 GB");
-    expect(formatRate(null)).toBe("");
-    expect(formatRate(0)).toBe("stalled");
-    expect(formatRate(12_300_000)).toBe("12.3 MB/s");
+  it.each([
+    [0, "0 B"],
+    [512, "512 B"],
+    [1023, "1023 B"],
+    [1024, "1.0 KiB"],
+    [1536, "1.5 KiB"],
+    [1024 * 1024 - 1, "1.0 MiB"],
+    [58_700_000, "56.0 MiB"],
+    [365_000_000, "348.1 MiB"],
+    [1_234_000_000, "1.1 GiB"],
+    [5 * 1024 ** 4, "5.0 TiB"],
+    [-1, "—"],
+    [Number.NaN, "—"],
+    [Number.POSITIVE_INFINITY, "—"],
+  ])("formatBytes(%d) → %s (IEC, as the CLI's flags)", (bytes, text) => {
+    expect(formatBytes(bytes)).toBe(text);
+  });
+
+  it.each([
+    [null, ""],
+    [Number.NaN, ""],
+    [0, "stalled"],
+    [-5, "stalled"],
+    [12_300_000, "11.7 MiB/s"],
+    [800, "800 B/s"],
+  ])("formatRate(%s) → %o", (rate, text) => {
+    expect(formatRate(rate)).toBe(text);
+  });
+
+  it.each([
+    [0, 1000, null, null],
+    [0, 1000, 0, null],
+    [0, 0, 100, null],
+    [500, 1000, 100, 5],
+    [1200, 1000, 100, 0],
+  ])("etaSeconds(%d of %d at %s B/s) → %s", (done, total, rate, eta) => {
+    expect(etaSeconds(done, total, rate)).toBe(eta);
+  });
+
+  it.each([
+    [null, ""],
+    [-1, ""],
+    [Number.POSITIVE_INFINITY, ""],
+    [0, "less than a minute left"],
+    [59, "less than a minute left"],
+    [60, "1 min left"],
+    [29 * 60 + 40, "30 min left"],
+    [3600, "1 h left"],
+    [2 * 3600 + 10 * 60, "2 h 10 min left"],
+  ])("formatEta(%s) → %o", (seconds, text) => {
+    expect(formatEta(seconds)).toBe(text);
   });
 
   it("relative times", () => {
