@@ -22,6 +22,7 @@ const result = await build({
   packages: "external",
   // The workspace libraries export TypeScript sources: compile them into the bundle.
   alias: {
+    "@bootstream/images/present": path.join(root, "libs/images/src/present/index.ts"),
     "@bootstream/images": path.join(root, "libs/images/src/index.ts"),
     "@bootstream/protocol/client": path.join(root, "libs/protocol/src/client.ts"),
     "@bootstream/protocol": path.join(root, "libs/protocol/src/index.ts"),
