@@ -24,6 +24,8 @@ export type RegionConfig = {
   downloadConcurrency: number;
   /** DOWNLOAD_MIN_RATE; `bytesPerSecond: 0` when off. */
   downloadMinRate?: { bytesPerSecond: number; windowMs: number };
+  /** On a cluster: how long a leader that stops renewing keeps its lease, in ms. */
+  leaderLeaseMs?: number;
   logLevel: string;
 };
 
@@ -53,6 +55,7 @@ const SETTINGS = {
   RACK_SYNC_SCHEDULE: { flag: "rack-sync-schedule", fallback: "*/5 * * * *" },
   DOWNLOAD_CONCURRENCY: { flag: "download-concurrency", fallback: "4" },
   DOWNLOAD_MIN_RATE: { flag: "download-min-rate", fallback: "1KiB/60s" },
+  LEADER_LEASE: { flag: "leader-lease", fallback: "15s" },
   LOG_LEVEL: { flag: "log-level", fallback: "info" },
 } as const;
 type SettingName = keyof typeof SETTINGS;
@@ -89,6 +92,7 @@ export function loadRegionConfig(argv: string[], env: NodeJS.ProcessEnv): Region
     rackSyncSchedule: parseCron("RACK_SYNC_SCHEDULE", raw("RACK_SYNC_SCHEDULE")),
     downloadConcurrency: parseInteger("DOWNLOAD_CONCURRENCY", raw("DOWNLOAD_CONCURRENCY"), 1, 64),
     downloadMinRate: parseMinRate(raw("DOWNLOAD_MIN_RATE")),
+    leaderLeaseMs: parseDuration("LEADER_LEASE", raw("LEADER_LEASE"), 1000, 600_000),
     logLevel: parseLogLevel(raw("LOG_LEVEL")),
   };
 }
@@ -128,6 +132,19 @@ export function parseMinRate(value: string): { bytesPerSecond: number; windowMs:
     );
   }
   return { bytesPerSecond: Math.floor(amount), windowMs: windowS * 1000 };
+}
+
+/** `15s`, `1500ms` or `2m` (a bare number is seconds), from `min` to `max` ms. */
+export function parseDuration(setting: string, value: string, min: number, max: number): number {
+  const match = /^(\d+)(ms|s|m)?$/.exec(value.trim());
+  const ms = match ? Number(match[1]) * (match[2] === "ms" ? 1 : match[2] === "m" ? 60_000 : 1000) : NaN;
+  if (!(ms >= min && ms <= max)) {
+    throw new ConfigError(
+      setting,
+      `"${value}" is not a duration from ${min / 1000}s to ${max / 1000}s (e.g. 15s)`,
+    );
+  }
+  return ms;
 }
 
 function parseHost(value: string): string {

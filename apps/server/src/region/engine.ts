@@ -9,6 +9,8 @@ import { Scheduler } from "./scheduler";
  */
 export class Engine {
   private scheduler: Scheduler | null = null;
+  /** Starts and stops run one after the other: a start is a no-op while running (no double schedule). */
+  private transition: Promise<void> = Promise.resolve();
   running = false;
 
   constructor(
@@ -16,7 +18,17 @@ export class Engine {
     private readonly rackNamespace: RackNamespace,
   ) {}
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    return this.serially(() => (this.running ? Promise.resolve() : this.begin()));
+  }
+
+  private serially(step: () => Promise<void>): Promise<void> {
+    const next = this.transition.then(step);
+    this.transition = next.catch(() => undefined);
+    return next;
+  }
+
+  private async begin(): Promise<void> {
     const { region } = this;
     const { importer, images, racks, selection, source, settings, bus, log, config } = region;
     await source.reload();
@@ -38,6 +50,7 @@ export class Engine {
     // Clients that followed an old leader may hold stale rows: a fresh snapshot for everyone.
     await region.sessions.resnapshot();
 
+    this.scheduler?.stop();
     this.scheduler = new Scheduler(log);
     this.scheduler.every("region-import", config.importSchedule, async () => {
       if ((await settings.get()).autoImport) importer.request("schedule");
@@ -51,9 +64,25 @@ export class Engine {
     if (this.running) this.rackNamespace.emit("sync:now");
   }
 
+  /**
+   * Stepping down: the schedule stops and the import is aborted but left unfinished in the
+   * database, so whichever node leads next resumes it. This node may lead again later.
+   */
+  halt(): Promise<void> {
+    return this.serially(async () => {
+      this.scheduler?.stop();
+      this.scheduler = null;
+      this.running = false;
+      await this.region.importer.halt();
+    });
+  }
+
   async stop(): Promise<void> {
-    this.scheduler?.stop();
-    this.running = false;
+    await this.serially(async () => {
+      this.scheduler?.stop();
+      this.scheduler = null;
+      this.running = false;
+    });
     await this.region.importer.close();
     await this.region.racks.close();
   }

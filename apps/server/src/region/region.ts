@@ -31,6 +31,7 @@ import { InternalEvents } from "./internal-events";
 import { Leadership } from "./cluster/leadership";
 import { ClusterLink } from "./cluster/link";
 import { attachRedisAdapter } from "./cluster/redis";
+import { leaderMetric } from "./cluster/metrics";
 
 export type RegionHandle = {
   url: string;
@@ -45,7 +46,11 @@ export type RegionHandle = {
  */
 export async function startRegion(config: RegionConfig, log: Logger): Promise<RegionHandle> {
   await mkdir(config.dataDir, { recursive: true });
-  const db = await Database.open({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  const db = await Database.open({
+    dataDir: config.dataDir,
+    databaseUrl: config.databaseUrl,
+    leaseMs: config.leaderLeaseMs,
+  });
   const bus = new EventBus();
   const health = new Health({
     redis: Boolean(config.redisUrl),
@@ -134,11 +139,22 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     rackNamespace.emit("manifest", manifest);
   });
 
-  const leadership = new Leadership(config.databaseUrl, log, async () => {
-    await engine.start();
-    if (config.databaseUrl) health.setRole("leader");
+  const leadership = new Leadership({
+    db,
+    leaseMs: config.leaderLeaseMs ?? 15_000,
+    log: log.child({ part: "leadership" }),
+    onLead: () => engine.start(),
+    onFollow: () => engine.halt(),
+    onChange: () => {
+      health.setRole(leadership.role);
+      if (leadership.databaseReachable) health.pingSucceeded();
+      else health.pingFailed(new Error("the leader lease cannot be read or renewed"));
+    },
   });
-  const isLeader = () => leadership.isLeader;
+  leaderMetric(metrics, () => leadership.role);
+  // Commands run here only once the engine has loaded what the last leader committed; until then a
+  // new leader answers like a follower (no node leads yet), so a command never meets a half-loaded state.
+  const isLeader = () => leadership.isLeader && engine.running;
   if (config.databaseUrl && config.redisUrl) {
     const link = new ClusterLink(io, bus, isLeader, log);
     link.attach(commands, () => region.sessions.changed());
@@ -167,9 +183,9 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     (closing ??= (async () => {
       log.info("region stopping");
       httpServer.closeIdleConnections();
+      await leadership.stop();
       await engine.stop();
       await internal.settle();
-      await leadership.stop();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       httpServer.closeAllConnections();
       bus.close();

@@ -4,7 +4,15 @@ import { ENTITIES } from "./entities";
 import { MIGRATIONS } from "./migrations";
 import { WriteQueue } from "./write-queue";
 
-export type DatabaseOptions = { dataDir: string; databaseUrl: string | null };
+export type DatabaseOptions = {
+  dataDir: string;
+  databaseUrl: string | null;
+  /** The cluster's leader lease: no PostgreSQL statement or idle transaction may outlive it. */
+  leaseMs?: number;
+};
+
+/** Checks, inside a write's transaction, that this node may still write (the leader lease's fence). */
+export type WriteFence = (manager: EntityManager) => Promise<void>;
 
 /** Told the outcome of every write transaction (the region's health listens). */
 export type WriteObserver = { writeSucceeded(): void; writeFailed(error: unknown): void };
@@ -19,6 +27,7 @@ const MIGRATION_LOCK_KEY = 52400001;
 export class Database {
   private readonly queue = new WriteQueue();
   private observer: WriteObserver | null = null;
+  private fence: WriteFence | null = null;
 
   private constructor(
     readonly source: DataSource,
@@ -36,7 +45,18 @@ export class Database {
             migrations: MIGRATIONS,
             synchronize: false,
             connectTimeoutMS: 5000,
-            extra: { max: 10, query_timeout: 15_000 },
+            // A dead peer or a paused node must not hold a connection, a lock or a lease for hours:
+            // TCP keepalives notice a vanished server, and no statement, client wait or idle
+            // transaction lasts longer than the leader lease (so a paused leader's row locks go too).
+            extra: {
+              max: 10,
+              keepAlive: true,
+              keepAliveInitialDelayMillis: 1000,
+              connectionTimeoutMillis: 5000,
+              query_timeout: Math.max(options.leaseMs ?? 15_000, 5000),
+              statement_timeout: Math.max(options.leaseMs ?? 15_000, 5000),
+              idle_in_transaction_session_timeout: Math.max(options.leaseMs ?? 15_000, 2000),
+            },
           })
         : new DataSource({
             type: "better-sqlite3",
@@ -79,9 +99,21 @@ export class Database {
     return this.source.manager;
   }
 
+  /**
+   * While this node leads a cluster, every write first checks (and share-locks) the leader lease in
+   * its own transaction: a leader that lost its lease, however long it was paused, writes nothing.
+   */
+  setFence(fence: WriteFence | null): void {
+    this.fence = fence;
+  }
+
   /** One transaction; on SQLite, queued behind every other write. */
   write<T>(job: (manager: EntityManager) => Promise<T>): Promise<T> {
-    const tx = () => this.source.transaction(job);
+    const tx = () =>
+      this.source.transaction(async (manager) => {
+        if (this.fence) await this.fence(manager);
+        return job(manager);
+      });
     const result = this.kind === "sqlite" ? this.queue.run(tx) : tx();
     return result.then(
       (value) => {

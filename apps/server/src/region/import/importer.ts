@@ -127,9 +127,14 @@ export class Importer {
         this.gcWanted = false;
         await this.collectGarbageLogged();
       }
-    })().finally(() => {
-      this.running = null;
-    });
+    })()
+      .catch((error: unknown) => {
+        // A write refused (lease lost) or a database gone: the run stays unfinished for the next leader.
+        this.log.error({ err: error }, "import stopped by an error");
+      })
+      .finally(() => {
+        this.running = null;
+      });
   }
 
   /** Aborts the downloads (their `.partial` files stay for the next import) and forgets queued re-runs. */
@@ -156,8 +161,25 @@ export class Importer {
     this.closing = true;
     this.again = null;
     this.abort?.abort(new Error("region shutting down"));
-    await this.idle();
+    await this.idle().catch((error: unknown) => this.log.warn({ err: error }, "import ended with an error"));
     await this.dispatcher.close();
+  }
+
+  /**
+   * This node stops leading: like a shutdown (the run stays unfinished, so the next leader resumes
+   * it), but this importer may run again if the node leads again.
+   */
+  async halt(): Promise<void> {
+    this.closing = true;
+    this.again = null;
+    this.abort?.abort(new Error("this region node stopped leading"));
+    try {
+      await this.idle();
+    } catch (error) {
+      this.log.warn({ err: error }, "import ended with an error while stepping down");
+    } finally {
+      this.closing = false;
+    }
   }
 
   private announce(state: ImportState): void {
