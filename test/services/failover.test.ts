@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readFileSync } from "node:fs";
 import pg from "pg";
 import { createScratchDatabase, gate, probePostgres, probeRedis, REDIS_URL } from "../helpers/services";
 import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
@@ -101,6 +102,12 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
     const before = await lease(database.url);
     try {
       leader.child.kill("SIGSTOP");
+      // The signal is asynchronous: wait until the kernel says the process is stopped.
+      await expect
+        .poll(() => readFileSync(`/proc/${leader.child.pid}/stat`, "utf8").split(") ")[1]?.[0], {
+          timeout: 5000,
+        })
+        .toBe("T");
       // Sent while it is paused: it reaches the process only when it wakes, long after its lease.
       const late = onLeader.command("settings:update", { autoImport: false }, { timeoutMs: 60_000 });
       const stoppedAt = Date.now();
@@ -126,8 +133,6 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
       const onNext = await watch(next.url, "cluster-admin");
       const { snapshot } = await onNext.command("state:get", {});
       const { entries } = await onNext.command("audit:list", {});
-      const { writeFileSync } = await import("node:fs");
-      regions.forEach((r, i) => writeFileSync(`/tmp/cluster-node${i}.log`, `${r === leader ? "OLD" : r === next ? "NEW" : "OTHER"} ${answer}\n${r.output()}`));
       const updates = entries.filter((e) => e.action === "settings:update");
       expect(snapshot.settings.autoImport).toBe(answer !== "ran");
       expect(updates).toHaveLength(answer === "ran" ? 1 : 0);
