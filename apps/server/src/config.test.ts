@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadRegionConfig, parseMinRate } from "./config";
+import { ConfigError, loadRegionConfig, parseDuration, parseMinRate } from "./config";
 
 describe("parseMinRate (DOWNLOAD_MIN_RATE)", () => {
   it.each([
@@ -24,5 +24,25 @@ describe("parseMinRate (DOWNLOAD_MIN_RATE)", () => {
     expect(
       loadRegionConfig(["--download-min-rate", "4KiB/10s"], { DOWNLOAD_MIN_RATE: "off" }).downloadMinRate,
     ).toEqual({ bytesPerSecond: 4096, windowMs: 10_000 });
+  });
+});
+
+describe("parseDuration (LEADER_LEASE)", () => {
+  it.each([
+    ["15s", 15_000],
+    ["15", 15_000],
+    ["1500ms", 1500],
+    ["2m", 120_000],
+  ])("%s → %d ms", (text, ms) => {
+    expect(parseDuration("LEADER_LEASE", text, 1000, 600_000)).toBe(ms);
+  });
+
+  it.each(["", "fast", "-3s", "1.5s", "999ms", "11m", "15 h"])("refuses %j", (text) => {
+    expect(() => parseDuration("LEADER_LEASE", text, 1000, 600_000)).toThrow(ConfigError);
+  });
+
+  it("defaults to 15 s, and the flag wins over the environment", () => {
+    expect(loadRegionConfig([], {}).leaderLeaseMs).toBe(15_000);
+    expect(loadRegionConfig(["--leader-lease", "3s"], { LEADER_LEASE: "30s" }).leaderLeaseMs).toBe(3000);
   });
 });

@@ -109,9 +109,12 @@ export class Database {
 
   /** One transaction; on SQLite, queued behind every other write. */
   write<T>(job: (manager: EntityManager) => Promise<T>): Promise<T> {
+    // The fence in force when the write was asked for: a leader stepping down while the write waits
+    // for a connection must not let it through because the fence has been lifted meanwhile.
+    const fence = this.fence;
     const tx = () =>
       this.source.transaction(async (manager) => {
-        if (this.fence) await this.fence(manager);
+        if (fence) await fence(manager);
         return job(manager);
       });
     const result = this.kind === "sqlite" ? this.queue.run(tx) : tx();
