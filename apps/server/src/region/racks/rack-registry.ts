@@ -1,5 +1,5 @@
 import type { Manifest, RackReport, RackState } from "@bootstream/protocol";
-import { CommandError } from "@bootstream/protocol";
+import { CommandError, parseManifest } from "@bootstream/protocol";
 import type { Logger } from "../../log";
 import type { Database } from "../db/database";
 import { ImageFileEntity, RackEntity, RackFileEntity, type ImageRow, type RackRow } from "../db/entities";
@@ -160,8 +160,15 @@ export class RackRegistry {
     const images = buildManifestImages(synced, files);
     const digest = manifestDigest(images);
     if (digest === this.digest) return;
+    const next: Manifest = { generation: this.current.generation + 1, images };
+    // The rack's own schema: a manifest a rack would refuse is never sent; the racks keep the last one.
+    const checked = parseManifest(next);
+    if (!checked.ok) {
+      this.log.error({ generation: next.generation }, `manifest not sent: ${checked.error}`);
+      return;
+    }
     this.digest = digest;
-    this.current = { generation: this.current.generation + 1, images };
+    this.current = next;
     this.imageFiles = new Map(
       images.map((image) => [
         image.id,
