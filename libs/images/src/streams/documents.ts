@@ -40,7 +40,11 @@ export function parseJson(text: string, shown: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new SourceError(`${shown}: malformed JSON (${errorMessage(error)})`, { cause: error });
+    // V8's message quotes the text around the error: never repeat what the server sent.
+    const at = /position (\d+)/.exec(errorMessage(error))?.[1];
+    throw new SourceError(`${shown}: malformed JSON${at === undefined ? "" : ` at byte ${at}`}`, {
+      cause: error,
+    });
   }
 }
 
@@ -52,7 +56,7 @@ function parseDocument<T>(schema: z.ZodType<T>, format: string, value: unknown, 
   const actual = (value as { format?: unknown }).format;
   if (actual !== format) {
     throw new SourceError(
-      `${shown}: wrong format ${JSON.stringify(actual) ?? "(none)"}, expected "${format}"`,
+      `${shown}: wrong format ${typeof actual === "string" ? JSON.stringify(actual.slice(0, 40)) : "(none)"}, expected "${format}"`,
     );
   }
   const parsed = schema.safeParse(value);

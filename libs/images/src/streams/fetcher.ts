@@ -1,16 +1,17 @@
 import { open } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { Agent, interceptors, request } from "undici";
+import { Agent, request } from "undici";
 import type { Dispatcher } from "undici";
 import { formatBytes } from "../present/format";
 import { SourceError, errorMessage } from "./source-error";
+import { MAX_REDIRECTS, REDIRECT_STATUSES, redirectRefusal } from "./redirect";
 import { displayUrl } from "./source-url";
 
 /**
  * Reads one whole document (an index or a product file). Rejects with SourceError, or with the
  * signal's reason once `signal` aborts.
  */
-export type Fetcher = (url: URL, signal?: AbortSignal) => Promise<Uint8Array>;
+export type Fetcher = (url: URL, signal?: AbortSignal, maxBytes?: number) => Promise<Uint8Array>;
 
 export type FetcherOptions = {
   /** TCP/TLS connect. */
@@ -36,14 +37,15 @@ const DEFAULTS: Required<FetcherOptions> = {
 /** http(s):// through undici, file:// from disk; the same size cap for both. */
 export function createFetcher(options: FetcherOptions = {}): Fetcher {
   const limits = { ...DEFAULTS, ...options };
-  const dispatcher = new Agent({ connect: { timeout: limits.connectTimeoutMs } }).compose(
-    interceptors.redirect({ maxRedirections: 5 }),
-  );
-  return (url, signal) => {
+  // Redirects are followed by hand, so every hop is checked (see redirectRefusal).
+  const dispatcher = new Agent({ connect: { timeout: limits.connectTimeoutMs } });
+  return (url, signal, maxBytes) => {
     if (signal?.aborted === true) return Promise.reject(signal.reason);
-    if (url.protocol === "file:") return readLocalFile(url, limits.maxBytes);
+    // A caller's cap (the index is smaller than a product file) can only lower the fetcher's own.
+    const capped = { ...limits, maxBytes: Math.min(limits.maxBytes, maxBytes ?? Infinity) };
+    if (url.protocol === "file:") return readLocalFile(url, capped.maxBytes);
     if (url.protocol === "http:" || url.protocol === "https:") {
-      return fetchHttp(url, limits, dispatcher, signal);
+      return fetchHttp(url, capped, dispatcher, signal);
     }
     return Promise.reject(new SourceError(`${displayUrl(url)}: unsupported URL scheme ${url.protocol}`));
   };
@@ -92,20 +94,33 @@ async function fetchHttp(
   const shown = displayUrl(url);
   const deadline = AbortSignal.timeout(limits.totalTimeoutMs);
   let response: Dispatcher.ResponseData;
-  try {
-    response = await request(url, {
-      dispatcher,
-      headers: { "user-agent": "bootstream", accept: "application/json, text/plain, */*" },
-      headersTimeout: limits.idleTimeoutMs,
-      bodyTimeout: limits.idleTimeoutMs,
-      signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
-    });
-  } catch (error) {
-    if (signal?.aborted === true) throw signal.reason;
-    throw new SourceError(`${shown}: ${describeNetworkError(error, limits)}`, { cause: error });
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    try {
+      response = await request(current, {
+        dispatcher,
+        headers: { "user-agent": "bootstream", accept: "application/json, text/plain, */*" },
+        headersTimeout: limits.idleTimeoutMs,
+        bodyTimeout: limits.idleTimeoutMs,
+        signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),
+      });
+    } catch (error) {
+      if (signal?.aborted === true) throw signal.reason;
+      throw new SourceError(`${shown}: ${describeNetworkError(error, limits)}`, { cause: error });
+    }
+    if (!REDIRECT_STATUSES.has(response.statusCode)) break;
+    discard(response.body);
+    const location = response.headers["location"];
+    const next = typeof location === "string" ? URL.parse(location, current) : null;
+    // Checked against the URL asked for, not the previous hop: a chain cannot walk off the origin.
+    const refusal = redirectRefusal(url, next);
+    if (refusal !== null) throw new SourceError(`${shown}: redirect refused: ${refusal}`);
+    if (hop >= MAX_REDIRECTS) throw new SourceError(`${shown}: more than ${MAX_REDIRECTS} redirects`);
+    current = next as URL;
   }
   const { statusCode, headers, body } = response;
   if (statusCode !== 200) {
+    // The body is never read nor quoted: it may be another service's answer.
     discard(body);
     throw new SourceError(`${shown}: HTTP ${statusCode}`);
   }

@@ -4,7 +4,8 @@ import type { IndexDocument } from "./documents";
 import { defaultFetcher } from "./fetcher";
 import type { Fetcher } from "./fetcher";
 import { collectImages } from "./images";
-import { newestProducts } from "./products";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { newestProduct } from "./products";
 import type { StreamProduct } from "./products";
 import { readKeyring, verifyClearsigned } from "./signature";
 import type { Keyring } from "./signature";
@@ -20,18 +21,60 @@ export type ReadSourceOptions = {
   fetcher?: Fetcher;
   /** Stops the read: readSource then rejects with the signal's reason, not a SourceError. */
   signal?: AbortSignal;
+  /** Tests lower these; see SOURCE_LIMITS. */
+  limits?: Partial<SourceLimits>;
 };
 
+/**
+ * What one read of a source may cost. Real streams are far below: images.maas.io's stable index is
+ * a few KB with a handful of entries, its product files a few MB with a few hundred products.
+ */
+export type SourceLimits = {
+  indexMaxBytes: number;
+  productsMaxBytes: number;
+  /** Entries of the index, boot images or not. */
+  indexMaxEntries: number;
+  /** Products of one product file. */
+  maxProducts: number;
+  /** Warnings returned as they are; the rest are counted in one last line. */
+  maxWarnings: number;
+};
+
+const MiB = 1024 * 1024;
+export const SOURCE_LIMITS: SourceLimits = {
+  indexMaxBytes: 1 * MiB,
+  productsMaxBytes: 32 * MiB,
+  indexMaxEntries: 1_000,
+  maxProducts: 20_000,
+  maxWarnings: 10,
+};
+
+/** Products handled between two yields to the event loop while a product file is read. */
+const PRODUCTS_PER_SLICE = 200;
+
 /** How one read reaches its documents. */
-type Reader = { base: URL; fetcher: Fetcher; keyring: Keyring | null; signal: AbortSignal | undefined };
+type Reader = {
+  base: URL;
+  fetcher: Fetcher;
+  keyring: Keyring | null;
+  signal: AbortSignal | undefined;
+  limits: SourceLimits;
+};
+
+/** The first `max` warnings and a count of the others, so a hostile source cannot flood the log. */
+export function collapseWarnings(warnings: readonly string[], max: number): string[] {
+  if (warnings.length <= max) return [...warnings];
+  const more = warnings.length - max;
+  return [...warnings.slice(0, max), `and ${more} more warning${more === 1 ? "" : "s"}`];
+}
 
 /** Fetches, verifies when signed, and parses one JSON document. */
-async function readDocument(reader: Reader, url: URL): Promise<unknown> {
+async function readDocument(reader: Reader, url: URL, maxBytes: number): Promise<unknown> {
   const { fetcher, keyring, signal } = reader;
   const shown = displayUrl(url);
   let bytes: Uint8Array;
   try {
-    bytes = await fetcher(url, signal);
+    bytes = await fetcher(url, signal, maxBytes);
   } catch (error) {
     if (error instanceof SourceError) throw error;
     if (signal?.aborted === true) throw signal.reason;
@@ -73,7 +116,10 @@ async function readProductFile(
     throw new SourceError(`${indexShown}: entry ${contentId}: ${errorMessage(error)}`, { cause: error });
   }
   const shown = displayUrl(url);
-  const document = parseProductsDocument(await readDocument(reader, url), shown);
+  const document = parseProductsDocument(
+    await readDocument(reader, url, reader.limits.productsMaxBytes),
+    shown,
+  );
   const warnings: string[] = [];
   if (document.content_id !== undefined && document.content_id !== contentId) {
     warnings.push(`${shown}: content_id ${document.content_id} differs from its index entry ${contentId}`);
@@ -86,7 +132,22 @@ async function readProductFile(
   if (entry.products !== undefined && unlisted.length > 0) {
     warnings.push(listDifference(`${shown}: has products the index does not name (read anyway)`, unlisted));
   }
-  return { products: newestProducts(document, shown), warnings };
+  const entries = Object.entries(document.products);
+  if (entries.length > reader.limits.maxProducts) {
+    throw new SourceError(
+      `${shown}: ${entries.length} products, more than the ${reader.limits.maxProducts} a product file may hold`,
+    );
+  }
+  const products: StreamProduct[] = [];
+  for (let i = 0; i < entries.length; i++) {
+    // A big file is read in slices, so the region keeps answering (health checks, sockets) meanwhile.
+    if (i > 0 && i % PRODUCTS_PER_SLICE === 0) await yieldToEventLoop();
+    const [id, product] = entries[i]!;
+    const result = newestProduct(document, id, product, shown);
+    if ("warning" in result) warnings.push(result.warning);
+    else products.push(result);
+  }
+  return { products, warnings };
 }
 
 /**
@@ -102,10 +163,20 @@ export async function readSource(options: ReadSourceOptions): Promise<SourceCont
     keyring,
     fetcher: options.fetcher ?? defaultFetcher(),
     signal: options.signal,
+    limits: { ...SOURCE_LIMITS, ...options.limits },
   };
   const indexUrl = new URL(keyring === null ? "streams/v1/index.json" : "streams/v1/index.sjson", base);
   const indexShown = displayUrl(indexUrl);
-  const index = parseIndexDocument(await readDocument(reader, indexUrl), indexShown);
+  const index = parseIndexDocument(
+    await readDocument(reader, indexUrl, reader.limits.indexMaxBytes),
+    indexShown,
+  );
+  const entryCount = Object.keys(index.index).length;
+  if (entryCount > reader.limits.indexMaxEntries) {
+    throw new SourceError(
+      `${indexShown}: ${entryCount} entries, more than the ${reader.limits.indexMaxEntries} an index may hold`,
+    );
+  }
 
   const warnings: string[] = [];
   const reads: Promise<{ products: StreamProduct[]; warnings: string[] }>[] = [];
@@ -135,6 +206,6 @@ export async function readSource(options: ReadSourceOptions): Promise<SourceCont
     catalogue: buildCatalogue(collected.images),
     images: collected.images,
     bootloaders: collected.bootloaders,
-    warnings: [...warnings, ...collected.warnings],
+    warnings: collapseWarnings([...warnings, ...collected.warnings], reader.limits.maxWarnings),
   };
 }
