@@ -15,7 +15,7 @@ function snapshot(patch: Partial<Snapshot> = {}): Snapshot {
   return {
     images: [],
     selection: { revision: 1, items: [] },
-    settings: { autoImport: false },
+    settings: { autoImport: false, bandwidthLimit: null },
     source: { url: "http://mirror/", keyringSet: false, lastFetch: null, error: null },
     racks: [],
     import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },
@@ -51,7 +51,7 @@ beforeEach(async () => {
       ack({ ok: true, snapshot: { ...current, seq } });
     });
     socket.on("settings:update", (p, ack) => {
-      current = { ...current, settings: { autoImport: p.autoImport } };
+      current = { ...current, settings: { ...current.settings, ...p } };
       io.emit("settings", { settings: current.settings, by: "admin", seq: ++seq });
       ack({ ok: true, settings: current.settings });
     });
@@ -128,8 +128,8 @@ describe("createClient", () => {
     await c.connect();
     const changes: ClientChange[] = [];
     c.subscribe((change) => changes.push(change));
-    const result = await c.command("settings:update", { autoImport: true });
-    expect(result).toEqual({ settings: { autoImport: true } });
+    const result = await c.command("settings:update", { autoImport: true, bandwidthLimit: null });
+    expect(result).toEqual({ settings: { autoImport: true, bandwidthLimit: null } });
     await waitFor(c, () => c.state.settings.autoImport);
     expect(changes).toContain("settings");
     expect(c.state.settingsBy).toBe("admin");
@@ -170,7 +170,11 @@ describe("createClient", () => {
     await c.connect();
     const changes: ClientChange[] = [];
     c.subscribe((change) => changes.push(change));
-    current = { ...current, settings: { autoImport: true }, selection: { revision: 9, items: [] } };
+    current = {
+      ...current,
+      settings: { autoImport: true, bandwidthLimit: null },
+      selection: { revision: 9, items: [] },
+    };
     seq += 5; // events the client never saw
     io.emit("presence", { users: [], seq: ++seq });
     await waitFor(c, () => changes.includes("state:get"));
@@ -199,7 +203,7 @@ describe("createClient", () => {
     c.subscribe((change) => {
       if (change === "status") seen.push(c.status);
     });
-    current = { ...current, settings: { autoImport: true } };
+    current = { ...current, settings: { autoImport: true, bandwidthLimit: null } };
     sockets[0]?.disconnect(true);
     await waitFor(c, () => c.status === "reconnecting");
     await waitFor(c, () => c.status === "connected");

@@ -20,6 +20,9 @@ export const selectionItemSchema = z.strictObject({
 });
 
 const empty = z.strictObject({});
+/** settings.bandwidthLimit bounds, bytes a second: 1 kB/s to 100 GB/s. */
+export const MIN_BANDWIDTH_LIMIT = 1000;
+export const MAX_BANDWIDTH_LIMIT = 100_000_000_000;
 
 export const commandSchemas = {
   "state:get": empty,
@@ -28,7 +31,18 @@ export const commandSchemas = {
     revision: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
     items: z.array(selectionItemSchema).max(500),
   }),
-  "settings:update": z.strictObject({ autoImport: z.boolean() }),
+  "settings:update": z
+    .strictObject({
+      autoImport: z.boolean().optional(),
+      bandwidthLimit: z
+        .number()
+        .int()
+        .min(MIN_BANDWIDTH_LIMIT)
+        .max(MAX_BANDWIDTH_LIMIT)
+        .nullable()
+        .optional(),
+    })
+    .refine((value) => Object.keys(value).length > 0, { message: "name at least one setting to change" }),
   "import:start": empty,
   "import:stop": empty,
   "source:update": z.strictObject({

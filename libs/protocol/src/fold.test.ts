@@ -41,7 +41,7 @@ function snapshot(patch: Partial<Snapshot> = {}): Snapshot {
   return {
     images: [image("ubuntu/jammy/amd64"), image("centos/centos70/amd64"), image("ubuntu/noble/amd64")],
     selection: { revision: 3, items: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }] },
-    settings: { autoImport: true },
+    settings: { autoImport: true, bandwidthLimit: null },
     source: { url: "http://mirror/", keyringSet: false, lastFetch: null, error: null },
     racks: [],
     import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },
@@ -128,14 +128,22 @@ describe("foldEvent", () => {
   it("ignores duplicates (seq at or below the last one)", () => {
     const state = ready(10);
     for (const seq of [10, 9, 1]) {
-      const result = foldEvent(state, "settings", { settings: { autoImport: false }, by: "x", seq });
+      const result = foldEvent(state, "settings", {
+        settings: { autoImport: false, bandwidthLimit: null },
+        by: "x",
+        seq,
+      });
       expect(result).toEqual({ state, gap: false, changed: false });
     }
   });
 
   it("reports a gap, still applies the event and carries on from its seq", () => {
     const state = ready(10);
-    const gapped = foldEvent(state, "settings", { settings: { autoImport: false }, by: "bob", seq: 13 });
+    const gapped = foldEvent(state, "settings", {
+      settings: { autoImport: false, bandwidthLimit: null },
+      by: "bob",
+      seq: 13,
+    });
     expect(gapped.gap).toBe(true);
     expect(gapped.changed).toBe(true);
     expect(gapped.state.settings.autoImport).toBe(false);
@@ -212,7 +220,10 @@ describe("foldEvent", () => {
 describe("helpers", () => {
   it("applySnapshot without a seq keeps the last one", () => {
     const state = foldEvent(ready(10), "presence", { users: [], seq: 11 }).state;
-    const replaced = applySnapshot(state, snapshot({ settings: { autoImport: false } }));
+    const replaced = applySnapshot(
+      state,
+      snapshot({ settings: { autoImport: false, bandwidthLimit: null } }),
+    );
     expect(replaced.seq).toBe(11);
     expect(replaced.settings.autoImport).toBe(false);
   });

@@ -71,7 +71,7 @@ export function initialState(): ClientState {
     order: [],
     selection: { revision: 0, items: [] },
     selectionBy: null,
-    settings: { autoImport: false },
+    settings: { autoImport: false, bandwidthLimit: null },
     settingsBy: null,
     source: { url: "", keyringSet: false, lastFetch: null, error: null },
     racks: [],

@@ -4,7 +4,11 @@ export type { Catalogue, ImageState, Selection } from "@bootstream/images";
 export type { ImageStatus, SelectionItem, UbuntuRelease, OtherImage } from "@bootstream/images";
 
 export type Role = "admin" | "viewer";
-export type Settings = { autoImport: boolean };
+export type Settings = {
+  autoImport: boolean;
+  /** Bytes a second for all of the region's upstream downloads together; null for no cap. */
+  bandwidthLimit: number | null;
+};
 export type SourceState = {
   url: string;
   keyringSet: boolean;

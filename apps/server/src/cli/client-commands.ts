@@ -5,6 +5,7 @@ import { CommandError, type SelectionItem, type Snapshot } from "@bootstream/pro
 import { HttpClient, RemoteError } from "./http-client";
 import { UsageError } from "./usage";
 import { renderStatus } from "./status-table";
+import { formatBandwidth, parseBandwidth } from "@bootstream/images";
 
 type Flags = Record<string, string | boolean | undefined>;
 type Parsed = { flags: Flags; positionals: string[]; client: () => HttpClient };
@@ -134,6 +135,20 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     if (value !== "on" && value !== "off") throw new UsageError("auto-import takes on or off");
     const { settings } = await client().command("settings:update", { autoImport: value === "on" });
     say(`auto-import ${settings.autoImport ? "on" : "off"}`);
+  },
+
+  async settings(argv) {
+    const { positionals, client } = parse(argv, {});
+    if (positionals[0] !== "bandwidth" || positionals.length !== 2)
+      throw new UsageError("usage: bootstream settings bandwidth 20MB/s|off");
+    let bandwidthLimit: number | null;
+    try {
+      bandwidthLimit = parseBandwidth(positionals[1]!);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    const { settings } = await client().command("settings:update", { bandwidthLimit });
+    say(`bandwidth ${formatBandwidth(settings.bandwidthLimit)}`);
   },
 
   async source(argv) {

@@ -1,5 +1,6 @@
 import { formatBytes, statusText } from "@bootstream/images/present";
 import { degradedText, type Snapshot } from "@bootstream/protocol";
+import { formatBandwidth } from "@bootstream/images";
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length)));
@@ -16,7 +17,7 @@ function table(rows: string[][]): string {
 export function renderStatus(s: Snapshot): string {
   const lines = [
     `Boot source: ${s.source.url || "(none)"}${s.source.error ? `  ERROR: ${s.source.error}` : ""}`,
-    `Auto-import: ${s.settings.autoImport ? "on" : "off"}   Import: ${s.import.running ? `running (${s.import.trigger})` : "idle"}${s.import.error ? `  last error: ${s.import.error}` : ""}`,
+    `Auto-import: ${s.settings.autoImport ? "on" : "off"}   Bandwidth: ${formatBandwidth(s.settings.bandwidthLimit)}   Import: ${s.import.running ? `running (${s.import.trigger})` : "idle"}${s.import.error ? `  last error: ${s.import.error}` : ""}`,
     `Selection (revision ${s.selection.revision}): ${s.selection.items.map((i) => `${i.os}/${i.release} [${i.arches.join(",")}]`).join("  ") || "(empty)"}`,
     "",
   ];

@@ -24,6 +24,7 @@ Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):
   bootstream deselect OS/RELEASE [--arch ARCH[,ARCH...]]
   bootstream import | stop-import
   bootstream auto-import on|off
+  bootstream settings bandwidth 20MB/s|off                 cap the region's upstream downloads (all together)
   bootstream source set URL [--keyring FILE]
   bootstream token create --role admin|viewer --name NAME
   bootstream token revoke NAME

@@ -36,6 +36,7 @@ export class Engine {
     await images.load();
     await racks.load();
     const current = await settings.get();
+    importer.setBandwidthLimit(current.bandwidthLimit);
     bus.seed((live) => {
       live.settings = current;
       live.source = source.state();

@@ -22,7 +22,7 @@ export class LiveState {
   images = new Map<string, ImageState>();
   racks = new Map<string, RackState>();
   selection: Selection = { revision: 0, items: [] };
-  settings: Settings = { autoImport: true };
+  settings: Settings = { autoImport: true, bandwidthLimit: null };
   source: SourceState = { url: "", keyringSet: false, lastFetch: null, error: null };
   importState: ImportState = { ...IDLE_IMPORT };
   /** This node's health (set by region/health.ts; per node, never replicated). */

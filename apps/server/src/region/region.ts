@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ContentStore } from "@bootstream/images";
-import { CommandError } from "@bootstream/protocol";
+import { CommandError, type EventPayloads } from "@bootstream/protocol";
 import type { RegionConfig } from "../config";
 import type { Logger } from "../log";
 import { Database } from "./db/database";
@@ -103,6 +103,12 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   await selection.load();
   await images.load();
   const settings = await region.settings.get();
+  importer.setBandwidthLimit(settings.bandwidthLimit);
+  // settings:update changes the cap of the import running now, not only the next one.
+  bus.subscribe((event, payload) => {
+    if (event === "settings")
+      importer.setBandwidthLimit((payload as EventPayloads["settings"]).settings.bandwidthLimit);
+  });
   bus.seed((live) => {
     live.settings = settings;
     live.source = source.state();

@@ -3,6 +3,7 @@ import { STATUS_CODES } from "node:http";
 import { Writable } from "node:stream";
 import { stream, type Dispatcher } from "undici";
 import { createDownloadAgent } from "./agent";
+import type { BandwidthLimiter } from "./bandwidth";
 import { backoffDelay, parseRetryAfter, sleep, type BackoffOptions } from "./backoff";
 import type { ContentStore, PartialMeta } from "./content-store";
 import { formatBytes } from "../present/format";
@@ -51,6 +52,11 @@ export type DownloadOptions = {
    * windows plus backoff.
    */
   minRate?: MinRate;
+  /**
+   * A bandwidth cap shared with the other downloads handed the same limiter: body bytes wait for it
+   * before they are written, and the socket is paused behind them (the limit may change mid-download).
+   */
+  bandwidth?: BandwidthLimiter;
   /** Bytes of an error response's body read before the connection is cut (default 64 KiB). */
   maxErrorBodyBytes?: number;
 };
@@ -404,6 +410,7 @@ class Download {
       hash: this.hash,
       highWaterMark: this.o.highWaterMark ?? DEFAULTS.highWaterMark,
       syncEveryBytes: this.o.syncEveryBytes ?? DEFAULTS.syncEveryBytes,
+      bandwidth: this.o.bandwidth,
       prepare: changed ? () => store.writePartialMeta(this.sha, meta) : undefined,
       onWritten: (n) => {
         count(n);

@@ -1,6 +1,7 @@
 import type { Hash } from "node:crypto";
 import * as fs from "node:fs";
 import { Writable } from "node:stream";
+import type { BandwidthLimiter } from "./bandwidth";
 
 // Linux IOV_MAX: one writev takes at most this many buffers.
 const MAX_IOV = 1024;
@@ -18,6 +19,8 @@ export type PartialWriterOptions = {
   onWritten?: (bytes: number) => void;
   onOverflow: () => Error;
   highWaterMark: number;
+  /** Bytes wait for this shared cap before they are written (and hashed). */
+  bandwidth?: BandwidthLimiter | undefined;
   /** Start a background fdatasync after this many bytes written (see startSync). */
   syncEveryBytes: number;
 };
@@ -98,7 +101,7 @@ export class PartialWriter extends Writable {
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.writeBuffers([chunk], chunk.length, callback);
+    this.throttled([chunk], chunk.length, callback);
   }
 
   override _writev(
@@ -112,7 +115,17 @@ export class PartialWriter extends Writable {
       buffers[i] = chunk;
       length += chunk.length;
     }
-    this.writeBuffers(buffers, length, callback);
+    this.throttled(buffers, length, callback);
+  }
+
+  /** Waits for the bandwidth cap, if any, then writes; the stream's queue (and the socket) waits meanwhile. */
+  private throttled(buffers: Buffer[], length: number, callback: (error?: Error | null) => void): void {
+    const { bandwidth } = this.options;
+    if (!bandwidth || bandwidth.bytesPerSecond === null) return this.writeBuffers(buffers, length, callback);
+    bandwidth.take(length).then(
+      () => this.writeBuffers(buffers, length, callback),
+      (error: Error) => callback(error),
+    );
   }
 
   override _final(callback: (error?: Error | null) => void): void {

@@ -1,4 +1,5 @@
 import {
+  BandwidthLimiter,
   ContentStore,
   DownloadError,
   createDownloadAgent,
@@ -51,6 +52,8 @@ export class Importer {
   private gcWanted = false;
   private current: ImportState = { ...IDLE_IMPORT };
   private readonly dispatcher: Dispatcher;
+  /** settings.bandwidthLimit: one cap shared by all of an import's downloads (local copies are not capped). */
+  private readonly bandwidth = new BandwidthLimiter(null);
 
   constructor(
     private readonly db: Database,
@@ -63,6 +66,13 @@ export class Importer {
     private readonly options: ImporterOptions,
   ) {
     this.dispatcher = createDownloadAgent({ connections: options.concurrency });
+  }
+
+  /** Applies at once, to the downloads running now as to later ones. */
+  setBandwidthLimit(bytesPerSecond: number | null): void {
+    if (bytesPerSecond === this.bandwidth.bytesPerSecond) return;
+    this.bandwidth.setLimit(bytesPerSecond);
+    this.log.info({ bandwidthLimit: bytesPerSecond }, "bandwidth limit set");
   }
 
   get state(): ImportState {
@@ -423,6 +433,7 @@ export class Importer {
       signal,
       onProgress,
       dispatcher: this.dispatcher,
+      bandwidth: this.bandwidth,
       ...(this.options.minRate === undefined ? {} : { minRate: this.options.minRate }),
     });
   }

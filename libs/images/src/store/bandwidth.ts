@@ -1,0 +1,117 @@
+/** What the limiter needs from time; tests pass a fake one that advances on sleep. */
+export type LimiterClock = { now(): number; sleep(ms: number): Promise<void> };
+
+const realClock: LimiterClock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/** A waiting take looks at the limit again at least this often, so a changed limit applies at once. */
+export const BANDWIDTH_RECHECK_MS = 250;
+/** The bucket holds at most this much of a second's allowance (and at least 64 KiB): short bursts only. */
+const BURST_SECONDS = 0.1;
+const MIN_BURST_BYTES = 64 * 1024;
+
+/**
+ * One token bucket shared by every download it is handed to (all concurrent downloads of an import,
+ * or of a rack's sync), so the limit holds for their sum. `take` lets a batch through as soon as the
+ * bucket is not in debt and charges it whole, so any batch size works; the debt is waited off before
+ * the next batch. `setLimit` applies to batches already waiting. A null limit lets everything through.
+ */
+export class BandwidthLimiter {
+  private limit: number | null;
+  private tokens: number;
+  private last: number;
+
+  constructor(
+    bytesPerSecond: number | null = null,
+    private readonly clock: LimiterClock = realClock,
+  ) {
+    this.limit = checkLimit(bytesPerSecond);
+    this.last = clock.now();
+    this.tokens = this.burst();
+  }
+
+  get bytesPerSecond(): number | null {
+    return this.limit;
+  }
+
+  setLimit(bytesPerSecond: number | null): void {
+    this.refill();
+    this.limit = checkLimit(bytesPerSecond);
+    // Debt run up under a lower limit is not carried into a higher one.
+    this.tokens = this.limit === null ? 0 : Math.max(0, Math.min(this.tokens, this.burst()));
+  }
+
+  /** Resolves when `bytes` may be passed on. */
+  async take(bytes: number): Promise<void> {
+    for (;;) {
+      if (this.limit === null) return;
+      this.refill();
+      if (this.tokens >= 0) {
+        this.tokens -= bytes;
+        return;
+      }
+      const wait = Math.ceil((-this.tokens / this.limit) * 1000);
+      await this.clock.sleep(Math.max(1, Math.min(BANDWIDTH_RECHECK_MS, wait)));
+    }
+  }
+
+  private burst(): number {
+    return this.limit === null ? 0 : Math.max(MIN_BURST_BYTES, this.limit * BURST_SECONDS);
+  }
+
+  private refill(): void {
+    const now = this.clock.now();
+    const elapsed = Math.max(0, now - this.last) / 1000;
+    this.last = now;
+    if (this.limit !== null) this.tokens = Math.min(this.burst(), this.tokens + elapsed * this.limit);
+  }
+}
+
+function checkLimit(value: number | null): number | null {
+  if (value === null) return null;
+  if (!Number.isFinite(value) || value <= 0)
+    throw new RangeError(`bandwidth limit must be > 0 bytes/s: ${value}`);
+  return value;
+}
+
+const RATE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/**
+ * A bandwidth as people write it, for the CLI and the rack agent's flag: "20MB/s", "1.5 GB/s",
+ * "512KiB/s", "2000000" (bytes a second; "/s" may be left off), or "off"/"none" for no cap (null).
+ * Throws a RangeError naming the accepted forms.
+ */
+export function parseBandwidth(text: string): number | null {
+  const value = text.trim().toLowerCase();
+  if (value === "off" || value === "none") return null;
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?(?:\/s|ps)?$/.exec(value);
+  const bytes = match ? Math.round(Number(match[1]) * RATE_UNITS[match[2] ?? "b"]!) : NaN;
+  if (!Number.isFinite(bytes) || bytes <= 0) {
+    throw new RangeError(`bandwidth "${text}": say e.g. 20MB/s, 512KiB/s, 2000000 (bytes a second) or off`);
+  }
+  return bytes;
+}
+
+/** "20 MB/s", "1.5 GB/s", "off": the one wording of a cap for the dashboard, CLI and audit log. */
+export function formatBandwidth(bytesPerSecond: number | null): string {
+  if (bytesPerSecond === null) return "off";
+  const [unit, size] =
+    bytesPerSecond >= 1e9
+      ? ["GB", 1e9]
+      : bytesPerSecond >= 1e6
+        ? ["MB", 1e6]
+        : bytesPerSecond >= 1e3
+          ? ["kB", 1e3]
+          : ["B", 1];
+  return `${Number((bytesPerSecond / (size as number)).toFixed(2))} ${unit}/s`;
+}
