@@ -96,7 +96,7 @@ describe("rack controllers", () => {
       40_000,
       "rack-synced on both racks",
     );
-    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0 });
+    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0, offline: 0 });
     expect(state.racks.map((r) => [r.name, r.online, r.imagesSynced, r.imagesTotal])).toEqual([
       ["rack-1", true, 1, 1],
       ["rack-2", true, 1, 1],
@@ -211,7 +211,7 @@ describe("rack controllers", () => {
       40_000,
       "both racks again",
     );
-    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0 });
+    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0, offline: 0 });
     const resumed = restarted
       .logs()
       .filter((l) => l.msg === "file downloaded" && (l.resumedFrom as number) > 0);

@@ -13,10 +13,26 @@ export type ImageState = {
   state: ImageStatus;
   bytesTotal: number;
   bytesDone: number;
-  /** `syncing` (added to the contract): online racks pulling this image right now. */
-  racks: { synced: number; total: number; syncing?: number };
+  /**
+   * `total`: the online racks; `syncing`: online racks pulling this image right now; `offline`:
+   * racks registered but offline (counted apart, they never hold an image back).
+   */
+  racks: { synced: number; total: number; syncing: number; offline: number };
   error: string | null;
+  /** Trouble that does not stop the image being served ("not offered by …; keeping 20250615"). */
+  warning: string | null;
+  /** A newer upstream version than `version`, and how far its import is. */
+  next: ImageUpdate | null;
   updatedAt: string;
+};
+
+export type ImageUpdateState = "available" | "queued" | "downloading" | "failed";
+export type ImageUpdate = {
+  version: string;
+  state: ImageUpdateState;
+  bytesTotal: number;
+  bytesDone: number;
+  error: string | null;
 };
 
 export type SelectionItem = { os: string; release: string; arches: string[] };

@@ -1,7 +1,14 @@
 import type { ImageState, Selection } from "@bootstream/images";
 
 export type { Catalogue, ImageState, Selection } from "@bootstream/images";
-export type { ImageStatus, SelectionItem, UbuntuRelease, OtherImage } from "@bootstream/images";
+export type {
+  ImageStatus,
+  ImageUpdate,
+  ImageUpdateState,
+  SelectionItem,
+  UbuntuRelease,
+  OtherImage,
+} from "@bootstream/images";
 
 export type Role = "admin" | "viewer";
 export type Settings = {

@@ -53,8 +53,10 @@ describe("renderStatus speaks the dashboard's words and units", () => {
       state: "downloading" as const,
       bytesTotal: 58_700_000,
       bytesDone: 24_654_000,
-      racks: { synced: 0, total: 1 },
+      racks: { synced: 0, total: 1, syncing: 0, offline: 0 },
       error: null,
+      warning: null,
+      next: null,
       updatedAt: "2025-07-09T10:00:00.000Z",
     };
     const row = renderStatus(snapshot({ images: [image] }))

@@ -1,4 +1,4 @@
-import type { Manifest } from "@bootstream/protocol";
+import type { ImageState, Manifest } from "@bootstream/protocol";
 import type { Logger } from "../log";
 import type { ImageRow } from "./db/entities";
 
@@ -20,7 +20,7 @@ export type InternalEventMap = {
 /** Questions one part answers for another (one answerer each; a default until it is wired). */
 export type InternalQueryMap = {
   /** How many online racks hold an image, and how many pull it now. */
-  "racks.counts": { args: [image: ImageRow]; result: { synced: number; total: number; syncing: number } };
+  "racks.counts": { args: [image: ImageRow]; result: ImageState["racks"] };
   /** Files racks may still pull, after bringing the manifest up to date (garbage collection keeps them). */
   "racks.pinned": { args: []; result: Promise<ReadonlySet<string>> };
 };
@@ -39,7 +39,7 @@ type Subscription<E extends InternalEventName> = {
 };
 
 const DEFAULTS: { [Q in keyof InternalQueryMap]: Answer<Q> } = {
-  "racks.counts": () => ({ synced: 0, total: 0, syncing: 0 }),
+  "racks.counts": () => ({ synced: 0, total: 0, syncing: 0, offline: 0 }),
   "racks.pinned": async () => new Set<string>(),
 };
 

@@ -26,8 +26,10 @@ function image(patch: Partial<ImageState> = {}): ImageState {
     state: "queued",
     bytesTotal: 1000,
     bytesDone: 0,
-    racks: { synced: 0, total: 0 },
+    racks: { synced: 0, total: 0, syncing: 0, offline: 0 },
     error: null,
+    warning: null,
+    next: null,
     updatedAt: "2025-07-09T10:00:00.000Z",
     ...patch,
   };
@@ -39,11 +41,17 @@ describe("statusText (MAAS's words)", () => {
     [{ state: "downloading", bytesDone: 420 }, "Downloading 42%"],
     [{ state: "downloading", bytesDone: 999 }, "Downloading 99%"],
     [{ state: "downloading", bytesTotal: 0 }, "Downloading 0%"],
-    [{ state: "synced", racks: { synced: 0, total: 2 } }, "Waiting for rack controller(s) to sync"],
-    [{ state: "synced", racks: { synced: 1, total: 2 } }, "Syncing to rack controller(s)"],
-    [{ state: "synced", racks: { synced: 0, total: 0 } }, "Synced"],
-    [{ state: "synced", racks: { synced: 2, total: 2 } }, "Synced"],
-    [{ state: "rack-synced", racks: { synced: 2, total: 2 } }, "Synced"],
+    [
+      { state: "synced", racks: { synced: 0, total: 2, syncing: 0, offline: 0 } },
+      "Waiting for rack controller(s) to sync",
+    ],
+    [
+      { state: "synced", racks: { synced: 1, total: 2, syncing: 0, offline: 0 } },
+      "Syncing to rack controller(s)",
+    ],
+    [{ state: "synced", racks: { synced: 0, total: 0, syncing: 0, offline: 0 } }, "Synced"],
+    [{ state: "synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0 } }, "Synced"],
+    [{ state: "rack-synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0 } }, "Synced"],
     [{ state: "failed", error: "sha256 mismatch" }, "Failed: sha256 mismatch"],
     [{ state: "failed", error: null }, "Failed: unknown error"],
   ] as [Partial<ImageState>, string][])("%o → %s", (patch, text) => {
@@ -55,25 +63,28 @@ describe("summary line and tab title", () => {
   const images = [
     image({ id: "a", state: "rack-synced" }),
     image({ id: "b", state: "synced" }),
-    image({ id: "c", state: "synced", racks: { synced: 0, total: 0 } }),
-    image({ id: "d", state: "synced", racks: { synced: 2, total: 2 } }),
+    image({ id: "c", state: "synced", racks: { synced: 0, total: 0, syncing: 0, offline: 0 } }),
+    image({ id: "d", state: "synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0 } }),
     image({ id: "e", state: "downloading", bytesDone: 420 }),
     image({ id: "f", state: "failed", error: "x" }),
   ];
 
   it("says a region-synced image is syncing to the racks while a rack pulls it", () => {
-    expect(statusText(image({ state: "synced", racks: { synced: 0, total: 2, syncing: 1 } }))).toBe(
-      "Syncing to rack controller(s)",
-    );
-    expect(statusText(image({ state: "synced", racks: { synced: 0, total: 2, syncing: 0 } }))).toBe(
-      "Waiting for rack controller(s) to sync",
-    );
+    expect(
+      statusText(image({ state: "synced", racks: { synced: 0, total: 2, syncing: 1, offline: 0 } })),
+    ).toBe("Syncing to rack controller(s)");
+    expect(
+      statusText(image({ state: "synced", racks: { synced: 0, total: 2, syncing: 0, offline: 0 } })),
+    ).toBe("Waiting for rack controller(s) to sync");
   });
 
   it("reads like the wall screen wants it", () => {
     expect(summaryText(summarize(images))).toBe("6 images · 4 synced · 1 downloading 42% · 1 failed");
     expect(summaryText(summarize([]))).toBe("No images");
-    const waiting = [image({ state: "synced", racks: { synced: 0, total: 1 } }), image({ state: "queued" })];
+    const waiting = [
+      image({ state: "synced", racks: { synced: 0, total: 1, syncing: 0, offline: 0 } }),
+      image({ state: "queued" }),
+    ];
     expect(summaryText(summarize(waiting))).toBe("2 images · 1 syncing to racks · 1 queued");
   });
 

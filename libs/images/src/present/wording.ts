@@ -26,7 +26,7 @@ export function statusKind(image: ImageState): StatusKind {
       const { synced, total } = image.racks;
       if (total <= 0 || synced >= total) return "synced";
       // A rack pulling it now (or one that already has it) means it is on its way to the racks.
-      return synced > 0 || (image.racks.syncing ?? 0) > 0 ? "syncing" : "waiting";
+      return synced > 0 || image.racks.syncing > 0 ? "syncing" : "waiting";
     }
   }
 }

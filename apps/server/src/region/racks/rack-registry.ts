@@ -1,4 +1,4 @@
-import type { Manifest, RackReport, RackState } from "@bootstream/protocol";
+import type { ImageState, Manifest, RackReport, RackState } from "@bootstream/protocol";
 import { CommandError, parseManifest } from "@bootstream/protocol";
 import type { Logger } from "../../log";
 import type { Database } from "../db/database";
@@ -104,16 +104,17 @@ export class RackRegistry {
     return [...this.racks.values()].filter((rack) => rack.row.online);
   }
 
-  private counts(image: ImageRow): { synced: number; total: number; syncing: number } {
+  private counts(image: ImageRow): ImageState["racks"] {
     const online = this.online();
+    const offline = this.racks.size - online.length;
     const entry = this.imageFiles.get(image.id);
     // Right after a version switch the manifest is not rebuilt yet: nobody holds the new version.
     if (!entry || entry.version !== image.version || image.state !== "synced") {
-      return { synced: 0, total: online.length, syncing: 0 };
+      return { synced: 0, total: online.length, syncing: 0, offline };
     }
     const holding = online.filter((rack) => holdsAll(rack.inventory, entry.files));
     const pulling = online.filter((rack) => rack.syncing && !holding.includes(rack));
-    return { synced: holding.length, total: online.length, syncing: pulling.length };
+    return { synced: holding.length, total: online.length, syncing: pulling.length, offline };
   }
 
   private toState(rack: LiveRack): RackState {

@@ -48,6 +48,7 @@ export class ImageRegistry {
       row.state === "synced" && racks.total > 0 && racks.synced === racks.total
         ? "rack-synced"
         : (row.state as ImageStatus);
+    const served = row.state === "synced" && row.version !== null;
     return {
       id: row.id,
       os: row.os,
@@ -59,7 +60,10 @@ export class ImageRegistry {
       bytesTotal: row.bytesTotal,
       bytesDone: row.bytesDone,
       racks,
-      error: row.error,
+      // A held version with an error is still served: that error is a warning, not a failure.
+      error: served ? null : row.error,
+      warning: served ? row.error : null,
+      next: null,
       updatedAt: row.updatedAt,
     };
   }
