@@ -1,4 +1,4 @@
-import { readFile, readdir, readlink, realpath, stat } from "node:fs/promises";
+import { mkdir, readFile, readdir, readlink, realpath, rm, stat, symlink } from "node:fs/promises";
 import path from "node:path";
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -143,6 +143,23 @@ describe("rack controllers", () => {
     expect(
       await rawGet(region.url, "/files/../bootstream.db", { authorization: "Bearer test-rack-secret" }),
     ).toBe(404);
+    // A symlink planted in the store is never followed (O_NOFOLLOW), nor is anything but a regular file served.
+    const planted = "c".repeat(64);
+    await mkdir(path.join(region.dataDir, "store", "cc"), { recursive: true });
+    await symlink(
+      path.join(region.dataDir, "bootstream.db"),
+      path.join(region.dataDir, "store", "cc", planted),
+    );
+    expect(await rawGet(region.url, `/files/${planted}`, { authorization: "Bearer test-rack-secret" })).toBe(
+      404,
+    );
+    const directory = "d".repeat(64);
+    await mkdir(path.join(region.dataDir, "store", "dd", directory), { recursive: true });
+    expect(
+      await rawGet(region.url, `/files/${directory}`, { authorization: "Bearer test-rack-secret" }),
+    ).toBe(404);
+    await rm(path.join(region.dataDir, "store", "cc"), { recursive: true });
+    await rm(path.join(region.dataDir, "store", "dd"), { recursive: true });
     expect(
       await rawGet(region.url, "/files/..%2fbootstream.db", { authorization: "Bearer test-rack-secret" }),
     ).toBe(400);

@@ -1,5 +1,5 @@
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { constants } from "node:fs";
+import { open, type FileHandle } from "node:fs/promises";
 import type Koa from "koa";
 import type { ContentStore } from "@bootstream/images";
 import { CommandError } from "@bootstream/protocol";
@@ -34,40 +34,54 @@ export function filesRoute(
     const sha = (ctx.params as { sha256?: string }).sha256 ?? "";
     if (!SHA256.test(sha))
       return refuse(ctx, 400, "invalid", "a file is named by its sha256: 64 lowercase hex characters");
-    let size: number;
+    // O_NOFOLLOW and a regular-file check: a symlink planted in the store never leads out of it.
+    let file: FileHandle;
     try {
-      size = (await stat(store.pathOf(sha))).size;
+      file = await open(store.pathOf(sha), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch {
       return refuse(ctx, 404, "not-found", `no file ${sha} in the region store`);
     }
-    const etag = `"${sha}"`;
-    ctx.set("ETag", etag);
-    ctx.set("Accept-Ranges", "bytes");
-    ctx.set("Cache-Control", "private, max-age=31536000, immutable");
-    ctx.type = "application/octet-stream";
-    if (ctx.get("if-none-match") === etag) {
-      ctx.status = 304;
-      return;
+    let streamed = false;
+    try {
+      const info = await file.stat();
+      if (!info.isFile()) return refuse(ctx, 404, "not-found", `no file ${sha} in the region store`);
+      streamed = serve(ctx, file, sha, info.size);
+    } finally {
+      if (!streamed) await file.close();
     }
-    const range = ctx.get("range");
-    const ifRange = ctx.get("if-range");
-    const wanted = range && (!ifRange || ifRange === etag) ? parseRange(range, size) : null;
-    if (wanted === "unsatisfiable") {
-      ctx.set("Content-Range", `bytes */${size}`);
-      return refuse(ctx, 416, "invalid", `range ${range} is outside 0-${size - 1}`);
-    }
-    if (wanted) {
-      ctx.status = 206;
-      ctx.set("Content-Range", `bytes ${wanted.start}-${wanted.end}/${size}`);
-      ctx.length = wanted.end - wanted.start + 1;
-      ctx.body =
-        ctx.method === "HEAD"
-          ? null
-          : createReadStream(store.pathOf(sha), { ...wanted, highWaterMark: 1 << 20 });
-      return;
-    }
-    ctx.status = 200;
-    ctx.length = size;
-    ctx.body = ctx.method === "HEAD" ? null : createReadStream(store.pathOf(sha), { highWaterMark: 1 << 20 });
   };
+}
+
+/** Answers from an open file; true when a stream now owns (and will close) the handle. */
+function serve(ctx: Koa.Context, file: FileHandle, sha: string, size: number): boolean {
+  const etag = `"${sha}"`;
+  ctx.set("ETag", etag);
+  ctx.set("Accept-Ranges", "bytes");
+  ctx.set("Cache-Control", "private, max-age=31536000, immutable");
+  ctx.type = "application/octet-stream";
+  if (ctx.get("if-none-match") === etag) {
+    ctx.status = 304;
+    return false;
+  }
+  const range = ctx.get("range");
+  const ifRange = ctx.get("if-range");
+  const wanted = range && (!ifRange || ifRange === etag) ? parseRange(range, size) : null;
+  if (wanted === "unsatisfiable") {
+    ctx.set("Content-Range", `bytes */${size}`);
+    refuse(ctx, 416, "invalid", `range ${range} is outside 0-${size - 1}`);
+    return false;
+  }
+  if (wanted) {
+    ctx.status = 206;
+    ctx.set("Content-Range", `bytes ${wanted.start}-${wanted.end}/${size}`);
+    ctx.length = wanted.end - wanted.start + 1;
+    if (ctx.method === "HEAD") return false;
+    ctx.body = file.createReadStream({ ...wanted, highWaterMark: 1 << 20 });
+    return true;
+  }
+  ctx.status = 200;
+  ctx.length = size;
+  if (ctx.method === "HEAD") return false;
+  ctx.body = file.createReadStream({ highWaterMark: 1 << 20 });
+  return true;
 }
