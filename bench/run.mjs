@@ -24,6 +24,10 @@ const BENCHES = {
     file: "bench/racks.ts",
     about: "issue 5: three real racks syncing ~1 GiB from the region at once against one curl; region CPU",
   },
+  "mirror-sync": {
+    file: "bench/mirror-sync.ts",
+    about: "issue 14: bootstream mirror sync of ~1 GiB over loopback against curl -o + sha256sum; peak RSS",
+  },
   "dashboard-scale": {
     file: "bench/dashboard-scale.ts",
     about: "the dashboard with 500 images and live progress in Chromium: frames/s and blocking time vs idle",

@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { readFile, readdir, stat, writeFile, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, readFile, readdir, stat, writeFile, mkdtemp, rm } from "node:fs/promises";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateSigningKey } from "../../apps/server/src/mirror/signing";
+import { clearsign, generateSigningKey, readSigningKey } from "../../apps/server/src/mirror/signing";
 import { BIN, removeDir, startRegion } from "../helpers/region";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { waitFor, watch } from "../helpers/watch";
@@ -103,6 +103,54 @@ async function products(dir: string): Promise<Map<string, Doc["products"][string
   return out;
 }
 
+const BOOTLOADER = (arch: string) =>
+  `com.ubuntu.maas:stable:1:bootloader-download:grub-efi-signed:uefi:${arch}`;
+
+/** Adds a bootloaders product file (uefi amd64 and arm64, as upstream's) to a signed synthetic mirror. */
+async function addBootloaders(dir: string, privateKey: string): Promise<void> {
+  const key = await readSigningKey(privateKey);
+  const products: Record<string, unknown> = {};
+  for (const arch of ["amd64", "arm64"]) {
+    const bytes = Buffer.from(`grub2-signed for ${arch}\n`.repeat(200));
+    const file = `bootloaders/uefi/${arch}/20240101.0/grub2-signed.tar.xz`;
+    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
+    await writeFile(path.join(dir, file), bytes);
+    products[BOOTLOADER(arch)] = {
+      arch,
+      os: "grub-efi-signed",
+      "bootloader-type": "uefi",
+      label: "stable",
+      versions: {
+        "20240101.0": {
+          items: {
+            "grub2-signed.tar.xz": {
+              ftype: "archive.tar.xz",
+              path: file,
+              sha256: createHash("sha256").update(bytes).digest("hex"),
+              size: bytes.length,
+            },
+          },
+        },
+      },
+    };
+  }
+  const contentId = "com.ubuntu.maas:stable:1:bootloader-download";
+  const text = `${JSON.stringify({ format: "products:1.0", content_id: contentId, datatype: "image-ids", products }, null, 1)}\n`;
+  await writeFile(path.join(dir, "streams/v1/bootloaders.json"), text);
+  await writeFile(path.join(dir, "streams/v1/bootloaders.sjson"), await clearsign(text, key));
+  const indexPath = path.join(dir, "streams/v1/index.json");
+  const index = JSON.parse(await readFile(indexPath, "utf8")) as { index: Record<string, { path: string }> };
+  const entry = { datatype: "image-ids", format: "products:1.0", products: Object.keys(products) };
+  index.index[contentId] = { ...entry, path: "streams/v1/bootloaders.json" };
+  await writeFile(indexPath, `${JSON.stringify(index, null, 1)}\n`);
+  const signed = structuredClone(index);
+  for (const each of Object.values(signed.index)) each.path = each.path.replace(/\.json$/, ".sjson");
+  await writeFile(
+    path.join(dir, "streams/v1/index.sjson"),
+    await clearsign(`${JSON.stringify(signed, null, 1)}\n`, key),
+  );
+}
+
 const isPayload = (p: string) => !p.includes("/streams/");
 
 describe("bootstream mirror sync", () => {
@@ -125,6 +173,7 @@ describe("bootstream mirror sync", () => {
       sizes: { squashfs: 2 * 1024 * 1024 },
       signingKey: keys.privateKey,
     });
+    await addBootloaders(upstream.dir, keys.privateKey);
     proxy = await countingProxy(upstream.url);
     work = await mkdtemp(path.join(tmpdir(), "bootstream-sync-"));
     keyFile = path.join(work, "upstream.pub.asc");
@@ -152,7 +201,11 @@ describe("bootstream mirror sync", () => {
     expect(run.code, run.stderr).toBe(0);
     const synced = await products(dest);
     const all = await products(upstream.dir);
-    const expected = [...all].filter(([, p]) => p.arch === "amd64" && /jammy|noble/.test(p.release ?? ""));
+    const expected = [...all].filter(
+      ([id, p]) => p.arch === "amd64" && (/jammy|noble/.test(p.release ?? "") || id === BOOTLOADER("amd64")),
+    );
+    expect(all.has(BOOTLOADER("arm64"))).toBe(true);
+    expect(synced.has(BOOTLOADER("amd64"))).toBe(true);
     expect([...synced.keys()].sort()).toEqual(expected.map(([id]) => id).sort());
     for (const [id, product] of synced) {
       const newest = Object.keys(all.get(id)!.versions).sort().at(-1)!;
@@ -252,12 +305,7 @@ describe("bootstream mirror sync", () => {
     } else {
       const file =
         kind === "product"
-          ? path.join(
-              upstream.dir,
-              (await readdir(path.join(upstream.dir, "streams/v1")))
-                .map((n) => `streams/v1/${n}`)
-                .find((n) => n.endsWith(".sjson") && !n.endsWith("index.sjson"))!,
-            )
+          ? path.join(upstream.dir, "streams/v1/com.ubuntu.maas:stable:v3:download.sjson")
           : path.join(
               upstream.dir,
               Object.values(
