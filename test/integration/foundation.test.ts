@@ -28,6 +28,17 @@ describe("region foundation", () => {
     await removeDir(region.dataDir);
   });
 
+  it("sends the security headers on the dashboard and the API, errors included", async () => {
+    for (const route of ["/", "/api/v1/state"]) {
+      const response = await fetch(`${region.url}${route}`);
+      await response.arrayBuffer();
+      expect(response.headers.get("content-security-policy")).toBe("frame-ancestors 'none'");
+      expect(response.headers.get("x-frame-options")).toBe("DENY");
+      expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(response.headers.get("referrer-policy")).toBe("no-referrer");
+    }
+  });
+
   it("answers /healthz when the database answers", async () => {
     const response = await fetch(`${region.url}/healthz`);
     expect(response.status).toBe(200);
