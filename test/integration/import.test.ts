@@ -266,6 +266,34 @@ describe("stopping, restarting and the schedule", () => {
     expect(await corruptStoreFiles(second.dataDir)).toEqual([]);
   });
 
+  it("answers a stop as soon as the running import stopped, while the import a racing save queued still downloads", async () => {
+    const region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
+    regions.push(region);
+    client = await watch(region.url, region.adminToken);
+    await waitFor(
+      client,
+      (s) => (s.images.get(NOBLE)?.bytesDone ?? 0) > 256 * 1024,
+      20_000,
+      "download under way",
+    );
+    const { revision, items } = client.state.selection;
+    // Sent in this order on one socket: the save lands while the stop winds the import down.
+    const stop = client.command("import:stop", {});
+    const save = client.command("selection:save", { revision, items });
+    const { import: stopped } = await stop;
+    expect(stopped).toMatchObject({ running: false, error: "stopped by admin" });
+    await save;
+    // The import the save queued is under way (or about to be), not finished.
+    expect(client.state.images.get(NOBLE)?.state).not.toBe("synced");
+    const state = await waitFor(
+      client,
+      (s) => s.images.get(NOBLE)?.state === "synced" && !s.import.running,
+      40_000,
+      "the queued import synced the image",
+    );
+    expect(state.import.error).toBeNull();
+  });
+
   it("never syncs an image deselected and selected again mid-download without all its files", async () => {
     const region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
     regions.push(region);

@@ -4,3 +4,4 @@ export * from "./catalogue";
 export * from "./selection";
 export * from "./store";
 export * from "./plan";
+export * from "./lifecycle";

@@ -97,7 +97,8 @@ export async function runDemo(argv: string[]): Promise<number> {
   );
   const { context } = region;
   // The mirror's port changes every run: point the stored source at this run's.
-  if (context.source.state().url !== proxy.url) await context.source.update(proxy.url, null);
+  if (context.source.state().url !== proxy.url)
+    await context.source.update(proxy.url, null, async () => undefined);
   const token = await context.tokens.issue("admin", "demo");
   if (!(await context.selection.initialised())) context.importer.request("selection");
 

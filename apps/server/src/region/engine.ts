@@ -54,7 +54,9 @@ export class Engine {
     this.scheduler?.stop();
     this.scheduler = new Scheduler(log);
     this.scheduler.every("region-import", config.importSchedule, async () => {
+      // The schedule always looks: auto-import on imports; off only marks newer versions available.
       if ((await settings.get()).autoImport) importer.request("schedule");
+      else importer.requestCheck();
     });
     // A crash mid-import resumes it; a fresh region reads its source and imports the default selection.
     if (resume) importer.request(resume);

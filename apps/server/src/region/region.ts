@@ -69,7 +69,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const audit = new AuditLog(db, bus);
   const source = new SourceService(db, bus, log);
   const internal = new InternalEvents(log);
-  const images = new ImageRegistry(db, bus, internal);
+  const images = new ImageRegistry(db, bus, internal, log);
   const selection = new SelectionService(db, bus, audit, images, source);
   const importer = new Importer(db, bus, log.child({ part: "importer" }), store, source, selection, images, {
     concurrency: config.downloadConcurrency,

@@ -15,12 +15,11 @@ export const sourceUpdate: Handler<"source:update"> = async ({ url, keyring }, a
     throw error;
   }
   const armored = keyring?.trim() ? keyring : null;
-  const result = await region.source.update(normalised, armored);
-  await region.audit.add(
-    actor.name,
-    "source:update",
-    `${result.source.url} (${armored ? "signed" : "unsigned"})`,
+  // The change and its audit row commit together.
+  const { alongside: entry, ...result } = await region.source.update(normalised, armored, (m) =>
+    region.audit.record(m, actor.name, "source:update", `${normalised} (${armored ? "signed" : "unsigned"})`),
   );
+  region.audit.announce(entry);
   // The images now come from elsewhere: import from the new source (a region that never read a
   // catalogue makes its default selection then). With auto-import off, an admin starts it.
   if (!(await region.selection.initialised()) || (await region.settings.get()).autoImport)

@@ -1,3 +1,4 @@
+import type { ImageRecord } from "@bootstream/images";
 import { EntitySchema, type ValueTransformer } from "typeorm";
 
 // EntitySchema rather than decorators: no reflect-metadata, no decorator compilation, and the row
@@ -74,21 +75,8 @@ export const SettingEntity = new EntitySchema<SettingRow>({
   },
 });
 
-export type ImageRow = {
-  id: string;
-  os: string;
-  release: string;
-  arch: string;
-  title: string;
-  version: string | null;
-  targetVersion: string | null;
-  state: string;
-  bytesTotal: number;
-  bytesDone: number;
-  error: string | null;
-  syncedAt: string | null;
-  updatedAt: string;
-};
+/** One image's record: the domain's lifecycle value (`libs/images/src/lifecycle.ts`), stored as is. */
+export type ImageRow = ImageRecord;
 export const ImageEntity = new EntitySchema<ImageRow>({
   name: "image",
   columns: {
@@ -103,6 +91,12 @@ export const ImageEntity = new EntitySchema<ImageRow>({
     bytesTotal: { name: "bytes_total", type: "bigint", transformer: bigintAsNumber },
     bytesDone: { name: "bytes_done", type: "bigint", transformer: bigintAsNumber },
     error: { type: "text", nullable: true },
+    // Migration 0004: the newer version beside a held one, and warnings kept apart from errors.
+    nextState: { name: "next_state", type: "varchar", length: 16, nullable: true },
+    nextBytesTotal: { name: "next_bytes_total", type: "bigint", default: 0, transformer: bigintAsNumber },
+    nextBytesDone: { name: "next_bytes_done", type: "bigint", default: 0, transformer: bigintAsNumber },
+    nextError: { name: "next_error", type: "text", nullable: true },
+    warning: { type: "text", nullable: true },
     syncedAt: { name: "synced_at", type: "varchar", length: 32, nullable: true },
     updatedAt: { name: "updated_at", type: "varchar", length: 32 },
   },

@@ -4,12 +4,21 @@ import {
   DownloadError,
   createDownloadAgent,
   downloadFile,
+  importFailed,
+  importStopped,
   isAbortError,
+  notOffered,
+  pending,
+  planApplied,
   planImport,
+  recovered,
   resolveItemUrl,
   runPool,
   unreferencedFiles,
+  versionOffered,
+  versionSwitched,
   type ImagePlan,
+  type ImageRecord,
   type Plan,
   type PlannedFile,
   type SourceContents,
@@ -19,9 +28,9 @@ import type { Dispatcher } from "undici";
 import { IsNull } from "typeorm";
 import type { Logger } from "../../log";
 import type { Database } from "../db/database";
-import { ImageEntity, ImageFileEntity, ImportRunEntity, type ImageRow } from "../db/entities";
+import { ImportRunEntity } from "../db/entities";
 import type { EventBus } from "../events";
-import { ImageRegistry } from "../services/images";
+import type { ImageRegistry } from "../services/images";
 import type { SelectionService } from "../services/selection";
 import type { SourceService } from "../services/source";
 import { now } from "../clock";
@@ -36,20 +45,45 @@ export type ImporterOptions = {
   events?: InternalEvents;
 };
 
+/** idle: nothing runs; running: an import (or a check, or GC) runs; stopping: a stop aborts it. */
+export type ImporterPhase = "idle" | "running" | "stopping";
+
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Whether an error (or its cause) is "no space left on device". */
+function noSpace(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e && depth < 4; depth++) {
+    if ((e as { code?: unknown }).code === "ENOSPC") return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+const asPlanned = (image: ImagePlan) => ({
+  version: image.version,
+  title: image.title,
+  bytesTotal: image.bytesTotal,
+  bytesStored: image.bytesStored,
+});
 
 /**
  * Runs imports one at a time: read the source, plan, download what is missing, switch each image to
- * its new version once every file is verified, drop what nothing needs. A request while an import
- * runs makes it run once more when it ends (selections saved mid-import are never lost).
+ * its new version once every file is verified, drop what nothing needs. Work waits in a queue (one
+ * import, one check, one garbage collection at most): a request while an import runs makes it run
+ * once more when it ends, so selections saved mid-import are never lost. Each transition of an
+ * image is the domain's (`lifecycle.ts`); this class only persists and announces them.
  */
 export class Importer {
-  private running: Promise<void> | null = null;
+  private loop: Promise<void> | null = null;
+  private phase: ImporterPhase = "idle";
   private again: ImportTrigger | null = null;
+  private checkWanted = false;
+  private gcWanted = false;
   private abort: AbortController | null = null;
+  /** Resolves when the import running now has ended (recorded and announced). */
+  private runEnded: Promise<void> | null = null;
   private stoppedBy: string | null = null;
   private closing = false;
-  private gcWanted = false;
   private current: ImportState = { ...IDLE_IMPORT };
   private readonly dispatcher: Dispatcher;
   /** settings.bandwidthLimit: one cap shared by all of an import's downloads (local copies are not capped). */
@@ -79,13 +113,20 @@ export class Importer {
     return this.current;
   }
 
+  get status(): ImporterPhase {
+    return this.phase;
+  }
+
   /**
    * After a crash: images caught mid-download go back to queued, and an import that never finished
    * is reported as interrupted. Returns its trigger so the caller can resume it.
    */
   async recover(): Promise<ImportTrigger | null> {
-    const stale = this.images.all().filter((row) => row.state === "downloading");
-    if (stale.length) await this.images.update(stale.map((row) => ImageRegistry.withState(row, "queued")));
+    const at = now();
+    await this.images.transition(
+      this.images.all().map((row) => row.id),
+      (row) => recovered(row, at),
+    );
     const unfinished = await this.db.manager.find(ImportRunEntity, { where: { finishedAt: IsNull() } });
     if (unfinished.length === 0) return null;
     await this.db.write(async (m) => {
@@ -102,12 +143,22 @@ export class Importer {
 
   request(trigger: ImportTrigger): ImportState {
     if (this.closing) return this.current;
-    if (this.running) {
-      this.again ??= trigger;
-      return this.current;
+    this.again ??= trigger;
+    if (!this.loop) {
+      // Announced before anything awaits, so the command that asked answers "running".
+      this.startLoop();
     }
-    this.start(trigger, false);
     return this.current;
+  }
+
+  /**
+   * The schedule with auto-import off: read the source and mark newer versions `available`,
+   * downloading nothing. Skipped when an import is queued anyway (it reads the source too).
+   */
+  requestCheck(): void {
+    if (this.closing) return;
+    this.checkWanted = true;
+    if (!this.loop) this.startLoop();
   }
 
   /**
@@ -116,51 +167,60 @@ export class Importer {
    */
   requestGarbageCollection(): void {
     if (this.closing) return;
-    if (this.running) {
-      this.gcWanted = true;
-      return;
-    }
-    this.start(null, true);
+    this.gcWanted = true;
+    if (!this.loop) this.startLoop();
   }
 
-  private start(trigger: ImportTrigger | null, gcFirst: boolean): void {
-    this.running = (async () => {
-      if (gcFirst) await this.collectGarbageLogged();
-      let next = trigger ?? this.again;
-      while (next && !this.closing) {
-        this.again = null;
-        await this.runOnce(next);
-        // Requests that came in during the run (after any stop began) run next; none are lost.
-        next = this.again;
-      }
-      if (this.gcWanted && !this.closing) {
-        this.gcWanted = false;
-        await this.collectGarbageLogged();
-      }
-    })()
-      .catch((error: unknown) => {
-        // A write refused (lease lost) or a database gone: the run stays unfinished for the next leader.
-        this.log.error({ err: error }, "import stopped by an error");
-      })
+  private startLoop(): void {
+    this.loop = this.drain()
+      .catch((error: unknown) => this.log.error({ err: error }, "importer queue failed"))
       .finally(() => {
-        this.running = null;
+        this.loop = null;
+        this.phase = "idle";
       });
   }
 
-  /** Aborts the downloads (their `.partial` files stay for the next import) and forgets queued re-runs. */
+  private async drain(): Promise<void> {
+    // A GC asked for while idle goes first; otherwise imports, then a check, then GC.
+    if (this.gcWanted && !this.again) {
+      this.gcWanted = false;
+      await this.collectGarbageLogged();
+    }
+    while (!this.closing) {
+      const trigger = this.again;
+      if (trigger) {
+        this.again = null;
+        this.checkWanted = false; // the import reads the source anyway
+        await this.runOnce(trigger);
+      } else if (this.checkWanted) {
+        this.checkWanted = false;
+        await this.checkOnce();
+      } else if (this.gcWanted) {
+        this.gcWanted = false;
+        await this.collectGarbageLogged();
+      } else return;
+    }
+  }
+
+  /**
+   * Aborts the running import (its downloads' `.partial` files stay for the next import) and
+   * forgets queued re-runs. Answers as soon as that import has stopped and been recorded, whatever
+   * was queued behind it meanwhile.
+   */
   async stop(by: string): Promise<ImportState> {
     this.again = null;
-    if (!this.running || !this.abort) return this.current;
+    const ended = this.runEnded;
+    if (!ended || !this.abort) return this.current;
+    this.phase = "stopping";
     this.stoppedBy = by;
     this.abort.abort(new Error(`stopped by ${by}`));
-    const running = this.running;
-    await running;
+    await ended;
     return this.current;
   }
 
-  /** Waits for the running import (tests, shutdown). */
+  /** Waits until the queue is empty (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.running) await this.running;
+    while (this.loop) await this.loop;
   }
 
   /**
@@ -172,6 +232,7 @@ export class Importer {
     this.again = null;
     this.abort?.abort(new Error("region shutting down"));
     await this.idle().catch((error: unknown) => this.log.warn({ err: error }, "import ended with an error"));
+    await this.images.settled();
     await this.dispatcher.close();
   }
 
@@ -199,51 +260,119 @@ export class Importer {
 
   private async runOnce(trigger: ImportTrigger): Promise<void> {
     const abort = new AbortController();
+    let ended!: () => void;
+    this.runEnded = new Promise((resolve) => (ended = resolve));
     this.abort = abort;
     this.stoppedBy = null;
+    this.phase = "running";
     const startedAt = now();
-    // Announced before the first await, so the command that asked for it answers "running".
     this.announce({ running: true, trigger, startedAt, finishedAt: null, error: null });
-    const run = await this.db.write((m) =>
-      m.save(ImportRunEntity, { trigger, startedAt, finishedAt: null, error: null }),
-    );
     this.log.info({ trigger }, "import started");
-
+    let runId: number | null = null;
     let error: string | null = null;
     try {
+      const run = await this.db.write((m) =>
+        m.save(ImportRunEntity, { trigger, startedAt, finishedAt: null, error: null }),
+      );
+      runId = run.id;
       const contents = await this.source.read(abort.signal);
       await this.selection.ensureDefault(contents.catalogue);
       error = await this.importFrom(contents, abort.signal);
     } catch (caught) {
       error = describeError(caught);
+    } finally {
+      this.abort = null;
+      await this.finish(trigger, startedAt, runId, error).finally(() => {
+        this.runEnded = null;
+        this.phase = "running";
+        ended();
+      });
     }
-    this.abort = null;
+  }
+
+  /** Every run ends here: images left pending are settled, the run recorded and `running: false` told. */
+  private async finish(
+    trigger: ImportTrigger,
+    startedAt: string,
+    runId: number | null,
+    failure: string | null,
+  ): Promise<void> {
+    let error = failure;
+    const stopped = this.closing || this.stoppedBy !== null;
+    if (this.stoppedBy && !this.closing) error = `stopped by ${this.stoppedBy}`;
+    try {
+      await this.images.settled();
+      // Stopped: what had not finished goes back to queued. Failed: it says why, never "downloading".
+      const at = now();
+      const why = error ?? "the import ended before this image was done";
+      await this.images.transition(
+        this.images
+          .all()
+          .filter((row) => pending(row))
+          .map((row) => row.id),
+        (row) => (stopped ? (importStopped(row, at) ?? null) : importFailed(row, why, at)),
+      );
+    } catch (caught) {
+      this.log.error({ err: caught }, "could not settle the images of the import");
+      error ??= `could not record the images' state: ${describeError(caught)}`;
+    }
     if (this.closing) {
       // Left unfinished on purpose: recover() resumes it at the next start.
-      await this.requeueUnfinished();
       this.log.info({ trigger }, "import interrupted by shutdown; it resumes at the next start");
       return;
     }
-    if (this.stoppedBy) {
-      error = `stopped by ${this.stoppedBy}`;
-      await this.requeueUnfinished();
-    }
     const finishedAt = now();
-    await this.db.write((m) => m.update(ImportRunEntity, { id: run.id }, { finishedAt, error }));
+    if (runId !== null) {
+      try {
+        await this.db.write((m) => m.update(ImportRunEntity, { id: runId }, { finishedAt, error }));
+      } catch (caught) {
+        this.log.error({ err: caught }, "could not record the end of the import");
+        error ??= `could not record the import: ${describeError(caught)}`;
+      }
+    }
     this.announce({ running: false, trigger, startedAt, finishedAt, error });
     this.log.info({ trigger, error }, "import finished");
-    this.options.events?.emit("import.finished", { error });
+    try {
+      this.options.events?.emit("import.finished", { error });
+    } catch (caught) {
+      this.log.error({ err: caught }, "after-import listener failed");
+    }
+  }
+
+  /** The check-only run: newer versions become `next.state = "available"`; nothing downloads. */
+  private async checkOnce(): Promise<void> {
+    this.phase = "running";
+    try {
+      const contents = await this.source.read(new AbortController().signal);
+      const plan = planImport({
+        selection: this.selection.get().items,
+        offered: contents.images,
+        held: this.held(),
+        stored: new Set(await this.store.list()),
+      });
+      const at = now();
+      const byId = new Map(plan.images.map((image) => [image.id, image]));
+      await this.images.transition(byId.keys(), (row) =>
+        versionOffered(row, asPlanned(byId.get(row.id)!), at),
+      );
+      const gone = new Set(plan.unavailable.map((u) => u.id));
+      await this.images.transition(gone, (row) => notOffered(row, contents.url, at));
+      this.log.info({ available: plan.images.filter((i) => i.missing.length).length }, "source checked");
+    } catch (error) {
+      this.log.warn({ err: error }, "scheduled source check failed");
+    }
+  }
+
+  private held() {
+    return new Map(this.images.all().map((row) => [row.id, { version: row.version, state: row.state }]));
   }
 
   /** Returns the import's error summary, or null when every image made it. */
   private async importFrom(contents: SourceContents, signal: AbortSignal): Promise<string | null> {
-    const held = new Map(
-      this.images.all().map((row) => [row.id, { version: row.version, state: row.state as "synced" }]),
-    );
     const plan = planImport({
       selection: this.selection.get().items,
       offered: contents.images,
-      held,
+      held: this.held(),
       stored: new Set(await this.store.list()),
     });
     await this.applyPlan(plan, contents);
@@ -260,96 +389,32 @@ export class Importer {
    * what the source no longer offers. Images deselected since planning are left alone.
    */
   private async applyPlan(plan: Plan, contents: SourceContents): Promise<void> {
-    const changed: ImageRow[] = [];
-    const unavailable = new Set(plan.unavailable.map((u) => u.id));
-    for (const row of this.images.all()) {
-      if (!unavailable.has(row.id)) continue;
-      const error = `not offered by ${contents.url}`;
-      // A held version stays whole and servable (and on the racks); it just cannot be updated.
-      if (row.state === "synced" && row.version)
-        changed.push({ ...row, targetVersion: null, error: `${error}; keeping ${row.version}` });
-      else changed.push(ImageRegistry.withState(row, "failed", { error }));
+    const at = now();
+    const changed: ImageRecord[] = [];
+    for (const { id } of plan.unavailable) {
+      const row = this.images.get(id);
+      const next = row && notOffered(row, contents.url, at);
+      if (next) changed.push(next);
     }
     for (const image of plan.images) {
       const row = this.images.get(image.id);
-      if (row) changed.push(this.planned(row, image));
+      const next = row && planApplied(row, asPlanned(image), at);
+      if (next) changed.push(next);
     }
-    const applied = await this.db.write(async (m) => {
-      for (const image of plan.images) {
-        if (!(await m.exists(ImageEntity, { where: { id: image.id } }))) continue;
-        const files = image.files.map((f) => ({
-          imageId: image.id,
-          version: image.version,
-          sha256: f.sha256,
-          size: f.size,
-          ftype: f.ftype,
-          path: f.path,
-        }));
-        await m.delete(ImageFileEntity, { imageId: image.id, version: image.version });
-        if (files.length) await m.insert(ImageFileEntity, files);
-      }
-      return this.images.updateExisting(m, changed);
-    });
-    this.images.commit(applied.filter((row) => this.images.get(row.id)));
+    const applied = await this.images.repository.applyPlan(plan.images, changed);
+    this.images.commit(applied, [], false);
     // Images that already hold every file switch now, in one write each.
     for (const image of plan.images) if (image.missing.length === 0) await this.switchVersion(image);
   }
 
-  private planned(row: ImageRow, image: ImagePlan): ImageRow {
-    const holdsOlder = row.state === "synced" && row.version !== null && row.version !== image.version;
-    if (holdsOlder) {
-      // The held version stays synced and servable while the new one downloads beside it.
-      return { ...row, targetVersion: image.version, title: image.title };
-    }
-    if (row.state === "synced" && row.version === image.version) return { ...row, title: image.title };
-    return ImageRegistry.withState(row, "queued", {
-      targetVersion: image.version,
-      title: image.title,
-      bytesTotal: image.bytesTotal,
-      bytesDone: image.bytesStored,
-      error: null,
-    });
-  }
-
-  /**
-   * The one write that makes an image serve its new version. Checked against the database, not
-   * memory: an image deselected (or deselected and selected again) since this plan was made has no
-   * file list for this version any more, and must not be switched to files nobody keeps.
-   */
+  /** The one write that makes an image serve its new version (checked in the database). */
   private async switchVersion(image: ImagePlan): Promise<void> {
-    const done = await this.db.write(async (m) => {
-      const row = await m.findOne(ImageEntity, { where: { id: image.id } });
-      if (!row || (row.targetVersion !== image.version && row.version !== image.version)) return null;
-      const files = await m.count(ImageFileEntity, { where: { imageId: image.id, version: image.version } });
-      if (files !== image.files.length) return null;
-      const next = ImageRegistry.withState(row, "synced", {
-        version: image.version,
-        targetVersion: null,
-        title: image.title,
-        bytesTotal: image.bytesTotal,
-        bytesDone: image.bytesTotal,
-        error: null,
-        syncedAt: row.version === image.version && row.syncedAt ? row.syncedAt : now(),
-      });
-      const unchanged =
-        row.state === "synced" &&
-        row.version === next.version &&
-        row.targetVersion === null &&
-        row.bytesDone === next.bytesDone &&
-        row.error === null;
-      if (unchanged) return null;
-      // The old version's file list goes in the same transaction as the switch.
-      await m
-        .createQueryBuilder()
-        .delete()
-        .from(ImageFileEntity)
-        .where("image_id = :id AND version <> :version", { id: image.id, version: image.version })
-        .execute();
-      await this.images.updateExisting(m, [next]);
-      return next;
-    });
+    const at = now();
+    const done = await this.images.repository.switchVersion(image, (row) =>
+      versionSwitched(row, asPlanned(image), at),
+    );
     if (!done) return;
-    this.images.commit([done]);
+    this.images.commit([done], [], false);
     this.log.info({ image: image.id, version: image.version }, "image synced");
   }
 
@@ -362,17 +427,15 @@ export class Importer {
 
     const progress = (ids: string[], delta: number) => {
       for (const id of ids) {
-        const row = this.images.get(id);
-        if (!row || failed.has(id)) continue;
+        if (!this.images.get(id) || failed.has(id)) continue;
         const bytes = (done.get(id) ?? 0) + delta;
         done.set(id, bytes);
-        // An image holding an older synced version updates quietly: it stays "synced" until the switch.
-        if (row.state === "queued") this.images.beginDownload(id, bytes);
-        else if (row.state === "downloading") this.images.progress(id, bytes);
+        // queued → downloading once (written), then progress in memory; a held version stays served.
+        if (!this.images.beginDownload(id, bytes)) this.images.progress(id, bytes);
       }
     };
 
-    await runPool(
+    const results = await runPool(
       plan.fetch,
       this.options.concurrency,
       async ({ file, images }) => {
@@ -382,7 +445,11 @@ export class Importer {
           await this.fetchFile(file, sourceUrl, signal, (delta) => progress(waiting, delta));
         } catch (error) {
           if (isAbortError(error) || signal.aborted) throw error;
-          const message = error instanceof DownloadError ? error.message : describeError(error);
+          const message = noSpace(error)
+            ? `no space left in the image store (ENOSPC): ${describeError(error)}`
+            : error instanceof DownloadError
+              ? error.message
+              : describeError(error);
           this.log.warn({ sha256: file.sha256, path: file.path, error: message }, "file download failed");
           for (const id of waiting) {
             if (failed.has(id)) continue;
@@ -411,6 +478,16 @@ export class Importer {
       },
       signal,
     );
+    // A worker that threw for another reason than the stop (a database write failed) fails its images.
+    const lost: string[] = [];
+    results.forEach((result, index) => {
+      if (result.status === "fulfilled" || signal.aborted || isAbortError(result.reason)) return;
+      const entry = plan.fetch[index]!;
+      this.log.error({ err: result.reason, sha256: entry.file.sha256 }, "download worker failed");
+      for (const id of entry.images) if (!failed.has(id)) failed.set(id, describeError(result.reason));
+      lost.push(describeError(result.reason));
+    });
+    if (lost.length) throw new Error(lost[0]);
     return [...failed].map(([id, message]) => `${id}: ${message}`);
   }
 
@@ -439,23 +516,8 @@ export class Importer {
   }
 
   private async failImage(id: string, error: string): Promise<void> {
-    const row = this.images.get(id);
-    if (!row) return;
-    if (row.state === "synced") {
-      // The held version is still whole and servable: keep it, and say the update failed.
-      await this.images.update([{ ...row, targetVersion: null, error: `update failed: ${error}` }]);
-      return;
-    }
-    await this.images.update([ImageRegistry.withState(row, "failed", { error })]);
-  }
-
-  /** After a stop: what had not finished goes back to queued; the `.partial` files stay for next time. */
-  private async requeueUnfinished(): Promise<void> {
-    const unfinished = this.images
-      .all()
-      .filter((row) => row.state === "downloading" || row.state === "queued");
-    if (unfinished.length)
-      await this.images.update(unfinished.map((row) => ImageRegistry.withState(row, "queued")));
+    const at = now();
+    await this.images.transition([id], (row) => importFailed(row, error, at));
   }
 
   private async collectGarbageLogged(): Promise<void> {
@@ -469,8 +531,7 @@ export class Importer {
    * version — and that no rack is still pulling. Call it only from the importer's slot.
    */
   private async collectGarbage(): Promise<void> {
-    const rows = await this.db.manager.find(ImageFileEntity, { select: { sha256: true } });
-    const needed = new Set(rows.map((row) => row.sha256));
+    const needed = await this.images.repository.neededFiles();
     for (const sha of (await this.options.events?.ask("racks.pinned")) ?? []) needed.add(sha);
     const drop = unreferencedFiles(await this.store.list(), needed);
     for (const sha of drop) await this.store.remove(sha);

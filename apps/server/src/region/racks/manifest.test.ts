@@ -14,6 +14,11 @@ const image = (id: string, version: string): ImageRow => ({
   bytesTotal: 0,
   bytesDone: 0,
   error: null,
+  nextState: null,
+  nextBytesTotal: 0,
+  nextBytesDone: 0,
+  nextError: null,
+  warning: null,
   syncedAt: null,
   updatedAt: "",
 });

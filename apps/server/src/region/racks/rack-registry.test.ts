@@ -24,6 +24,11 @@ const NOBLE: ImageRow = {
   bytesTotal: 2,
   bytesDone: 2,
   error: null,
+  nextState: null,
+  nextBytesTotal: 0,
+  nextBytesDone: 0,
+  nextError: null,
+  warning: null,
   syncedAt: "2026-12-01T00:00:00.000Z",
   updatedAt: "2026-12-01T00:00:00.000Z",
 };

@@ -1,3 +1,4 @@
+import type { EntityManager } from "typeorm";
 import type { ImageState, Manifest, RackReport, RackState } from "@bootstream/protocol";
 import { CommandError, parseManifest } from "@bootstream/protocol";
 import type { Logger } from "../../log";
@@ -335,18 +336,21 @@ export class RackRegistry {
     );
   }
 
-  async remove(name: string): Promise<void> {
+  /** Forgets an offline rack; `alongside` (the command's audit row) commits in the same transaction. */
+  async remove<T>(name: string, alongside: (m: EntityManager) => Promise<T>): Promise<T> {
     const rack = this.racks.get(name);
     if (!rack) throw new CommandError("not-found", `no rack named "${name}"`);
     if (rack.row.online)
       throw new CommandError("conflict", `rack "${name}" is online; stop its agent before forgetting it`);
-    await this.db.write(async (m) => {
+    const extra = await this.db.write(async (m) => {
       await m.delete(RackFileEntity, { rackName: name });
       await m.delete(RackEntity, { name });
+      return alongside(m);
     });
     this.racks.delete(name);
     this.bus.emit("rack:removed", { name });
     this.images.refreshChanged();
+    return extra;
   }
 
   /** Everyone online holds the current manifest: earlier generations' files need no pin any more. */

@@ -1,8 +1,20 @@
-import { imageId, type Catalogue, type ImageState, type ImageStatus } from "@bootstream/images";
+import {
+  downloadStarted,
+  imageId,
+  imageState,
+  newImageRecord,
+  progressed,
+  type Catalogue,
+  type ImageRecord,
+  type ImageState,
+  type RackCounts as DomainRackCounts,
+} from "@bootstream/images";
 import type { EntityManager } from "typeorm";
+import { ImageRepository } from "../db/repositories/images";
 import type { Database } from "../db/database";
-import { ImageEntity, ImageFileEntity, type ImageRow } from "../db/entities";
+import type { ImageRow } from "../db/entities";
 import type { EventBus } from "../events";
+import type { Logger } from "../../log";
 import { now } from "../clock";
 import type { InternalEvents } from "../internal-events";
 
@@ -14,23 +26,30 @@ export function titleFor(catalogue: Catalogue | null, os: string, release: strin
 }
 
 /**
- * The region's images: rows in the database, mirrored in memory because every event and snapshot
- * reads them. Byte progress lives only in memory while it changes (see `progress`); every state
- * change is written before it is announced.
+ * The region's images: records in the database (through `ImageRepository`), mirrored in memory
+ * because every event and snapshot reads them. The transitions are the domain's
+ * (`libs/images/src/lifecycle.ts`); this class persists what they return and announces it. Memory
+ * changes only after the write committed; byte progress lives only in memory while it changes.
  */
 export class ImageRegistry {
   private readonly rows = new Map<string, ImageRow>();
+  readonly repository: ImageRepository;
+  /** Writes of queued → downloading still in flight (awaited by `settled`). */
+  private readonly writes = new Set<Promise<void>>();
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly bus: EventBus,
     /** Asks `racks.counts`; tells `image.committed`. */
     private readonly events: InternalEvents,
-  ) {}
+    private readonly log?: Logger,
+  ) {
+    this.repository = new ImageRepository(db);
+  }
 
   async load(): Promise<void> {
     this.rows.clear();
-    for (const row of await this.db.manager.find(ImageEntity)) this.rows.set(row.id, row);
+    for (const row of await this.repository.all()) this.rows.set(row.id, row);
   }
 
   all(): ImageRow[] {
@@ -43,122 +62,110 @@ export class ImageRegistry {
 
   toState(row: ImageRow): ImageState {
     const racks = this.events.ask("racks.counts", row);
-    // An image is rack-synced once every rack that counts holds all of it; the database keeps "synced".
-    const state: ImageStatus =
-      row.state === "synced" && racks.total > 0 && racks.synced === racks.total
-        ? "rack-synced"
-        : (row.state as ImageStatus);
-    const served = row.state === "synced" && row.version !== null;
-    return {
-      id: row.id,
-      os: row.os,
-      release: row.release,
-      arch: row.arch,
-      title: row.title,
-      version: row.targetVersion && row.state !== "synced" ? row.targetVersion : row.version,
-      state,
-      bytesTotal: row.bytesTotal,
-      bytesDone: row.bytesDone,
-      racks,
-      // A held version with an error is still served: that error is a warning, not a failure.
-      error: served ? null : row.error,
-      warning: served ? row.error : null,
-      next: null,
-      updatedAt: row.updatedAt,
-    };
+    return imageState(row, racks);
   }
 
   states(): ImageState[] {
     return this.all().map((row) => this.toState(row));
   }
 
-  /** A new row for a freshly selected image: queued until an import plans it. */
+  /** A new record for a freshly selected image: queued until an import plans it. */
   newRow(os: string, release: string, arch: string, title: string): ImageRow {
-    return {
-      id: imageId(os, release, arch),
-      os,
-      release,
-      arch,
-      title,
-      version: null,
-      targetVersion: null,
-      state: "queued",
-      bytesTotal: 0,
-      bytesDone: 0,
-      error: null,
-      syncedAt: null,
-      updatedAt: now(),
-    };
+    return newImageRecord(imageId(os, release, arch), { os, release, arch, title }, now());
   }
 
   /** Inserts freshly selected rows inside the caller's transaction; call `commit` after it commits. */
   async insert(m: EntityManager, rows: ImageRow[]): Promise<void> {
-    if (rows.length) await m.insert(ImageEntity, rows);
-  }
-
-  /**
-   * Updates rows that still exist, inside the caller's transaction, and returns those it updated.
-   * Never an upsert: an image deselected meanwhile must not come back because an import finished.
-   */
-  async updateExisting(m: EntityManager, rows: ImageRow[]): Promise<ImageRow[]> {
-    const applied: ImageRow[] = [];
-    for (const { id, ...change } of rows) {
-      const result = await m.update(ImageEntity, { id }, change);
-      if (result.affected) applied.push({ id, ...change });
-    }
-    return applied;
+    await this.repository.insert(m, rows);
   }
 
   async delete(m: EntityManager, ids: string[]): Promise<void> {
-    if (ids.length === 0) return;
-    for (const id of ids) {
-      await m.delete(ImageEntity, { id });
-      await m.delete(ImageFileEntity, { imageId: id });
-    }
+    await this.repository.delete(m, ids);
   }
 
-  /** After the transaction committed: update memory and announce. */
-  commit(changed: ImageRow[], removed: string[] = []): void {
+  /** After the transaction committed: update memory (rows still known) and announce. */
+  commit(changed: ImageRecord[], removed: string[] = [], added = true): void {
     for (const id of removed) {
       if (this.rows.delete(id)) this.bus.emit("image:removed", { id });
     }
+    let any = removed.length > 0;
     for (const row of changed) {
+      if (!added && !this.rows.has(row.id)) continue;
       this.rows.set(row.id, row);
       this.bus.emit("image", { image: this.toState(row) });
+      any = true;
     }
-    if (changed.length || removed.length)
-      this.events.emit("image.committed", { changed: changed.map((row) => row.id), removed });
+    if (any)
+      this.events.emit("image.committed", {
+        changed: changed.filter((row) => this.rows.has(row.id)).map((row) => row.id),
+        removed,
+      });
   }
 
-  /** Persists (rows that still exist) and announces them, in one step. */
-  async update(rows: ImageRow[]): Promise<void> {
-    const applied = await this.db.write((m) => this.updateExisting(m, rows));
-    this.commit(applied.filter((row) => this.rows.has(row.id)));
+  /** Persists the records that still exist, then updates memory and announces them. */
+  async update(rows: ImageRecord[]): Promise<void> {
+    const applied = await this.repository.save(rows);
+    this.commit(applied, [], false);
   }
 
   /**
-   * queued → downloading: announced at once (progress follows immediately), written behind. Crash
-   * recovery turns "downloading" back into "queued" anyway, so the order cannot lose anything.
+   * Applies a lifecycle transition to each image it changes, writes them in one transaction, then
+   * announces them. Returns the records written.
    */
-  beginDownload(id: string, bytesDone: number): void {
+  async transition(
+    ids: Iterable<string>,
+    change: (row: ImageRow) => ImageRecord | null,
+  ): Promise<ImageRecord[]> {
+    const changed: ImageRecord[] = [];
+    for (const id of ids) {
+      const row = this.rows.get(id);
+      const next = row && change(row);
+      if (next) changed.push(next);
+    }
+    const applied = await this.repository.save(changed);
+    this.commit(applied, [], false);
+    return applied;
+  }
+
+  /**
+   * queued → downloading (of the image, or of its next version): written, then announced. Progress
+   * goes on in memory meanwhile; a failed write is logged (crash recovery turns "downloading" back
+   * into "queued" anyway) and never left unhandled.
+   */
+  beginDownload(id: string, bytesDone: number): boolean {
     const row = this.rows.get(id);
-    if (!row || row.state !== "queued") return;
-    const next = ImageRegistry.withState(row, "downloading", { bytesDone });
+    if (!row) return false;
+    const next = downloadStarted(row, bytesDone, now());
+    if (!next) return false;
+    // Progress that arrives before the write commits must see the new state.
     this.rows.set(id, next);
-    this.bus.emit("image", { image: this.toState(next) });
-    // Writes whatever is current when the queue gets to it, so it can never undo a later change.
-    void this.db.write(async (m) => {
-      const latest = this.rows.get(id);
-      if (latest) await this.updateExisting(m, [latest]);
-    });
+    const write = this.repository
+      .save([next])
+      .then((applied) => {
+        const latest = this.rows.get(id);
+        if (applied.length && latest) this.bus.emit("image", { image: this.toState(latest) });
+      })
+      .catch((error: unknown) => {
+        this.log?.error({ err: error, image: id }, "could not record that the download began");
+      })
+      .finally(() => this.writes.delete(write));
+    this.writes.add(write);
+    return true;
   }
 
   /** Download progress: memory and a coalesced event only. */
   progress(id: string, bytesDone: number): void {
     const row = this.rows.get(id);
     if (!row) return;
-    row.bytesDone = bytesDone;
-    this.bus.imageProgress(this.toState(row));
+    const next = progressed(row, bytesDone);
+    if (!next) return;
+    this.rows.set(id, next);
+    this.bus.imageProgress(this.toState(next));
+  }
+
+  /** Resolves when every write `beginDownload` started has ended. */
+  async settled(): Promise<void> {
+    while (this.writes.size) await Promise.all([...this.writes]);
   }
 
   /** Announces the images whose rack counts (and so maybe state) changed. */
@@ -171,14 +178,11 @@ export class ImageRegistry {
         told.state !== next.state ||
         told.racks.synced !== next.racks.synced ||
         told.racks.total !== next.racks.total ||
-        told.racks.syncing !== next.racks.syncing
+        told.racks.syncing !== next.racks.syncing ||
+        told.racks.offline !== next.racks.offline
       ) {
         this.bus.emit("image", { image: next });
       }
     }
-  }
-
-  static withState(row: ImageRow, state: ImageStatus, change: Partial<ImageRow> = {}): ImageRow {
-    return { ...row, ...change, state, updatedAt: now() };
   }
 }

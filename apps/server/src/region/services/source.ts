@@ -1,5 +1,6 @@
 import { readSource, SourceError, type Catalogue, type SourceContents } from "@bootstream/images";
 import { CommandError, type SourceState } from "@bootstream/protocol";
+import type { EntityManager } from "typeorm";
 import type { Database } from "../db/database";
 import { BootSourceEntity, type BootSourceRow } from "../db/entities";
 import type { EventBus } from "../events";
@@ -73,12 +74,12 @@ export class SourceService {
       // The source changed while we read the old one: what we read is not news about the new one.
       if (this.row?.url !== row.url) return contents;
       for (const warning of contents.warnings) this.log.warn({ source: row.url }, warning);
-      await this.record({ lastFetch: now(), error: null, catalogue: contents.catalogue });
+      await this.record(row, { lastFetch: now(), error: null, catalogue: contents.catalogue });
       return contents;
     } catch (error) {
       if (error instanceof SourceError && this.row?.url === row.url) {
         this.log.warn({ source: row.url, error: error.message }, "boot source read failed");
-        await this.record({ error: error.message });
+        await this.record(row, { error: error.message });
       }
       throw error;
     }
@@ -86,9 +87,14 @@ export class SourceService {
 
   /**
    * Points the region at another source. The new one is read (and verified) first: on any failure
-   * the old source, its catalogue and the selection stay exactly as they were.
+   * the old source, its catalogue and the selection stay exactly as they were. `alongside` runs in
+   * the same transaction (the command's audit row), and its result is returned with the change.
    */
-  async update(url: string, keyring: string | null): Promise<{ source: SourceState; catalogue: Catalogue }> {
+  async update<T>(
+    url: string,
+    keyring: string | null,
+    alongside: (m: EntityManager) => Promise<T>,
+  ): Promise<{ source: SourceState; catalogue: Catalogue; alongside: T }> {
     let contents: SourceContents;
     try {
       contents = await readSource({ url, keyring });
@@ -105,27 +111,32 @@ export class SourceService {
       error: null,
       catalogue: JSON.stringify(contents.catalogue),
     };
-    await this.db.write((m) => m.save(BootSourceEntity, row));
+    const extra = await this.db.write(async (m) => {
+      await m.save(BootSourceEntity, row);
+      return alongside(m);
+    });
     this.row = row;
     this.cached = contents.catalogue;
     this.bus.emit("source", { source: this.state() });
-    return { source: this.state(), catalogue: contents.catalogue };
+    return { source: this.state(), catalogue: contents.catalogue, alongside: extra };
   }
 
-  private async record(change: {
-    lastFetch?: string;
-    error: string | null;
-    catalogue?: Catalogue;
-  }): Promise<void> {
-    const row = this.requireRow();
-    const next: BootSourceRow = {
-      ...row,
-      lastFetch: change.lastFetch ?? row.lastFetch,
-      error: change.error,
-      catalogue: change.catalogue ? JSON.stringify(change.catalogue) : row.catalogue,
-    };
-    await this.db.write((m) => m.save(BootSourceEntity, next));
-    this.row = next;
+  /**
+   * Records what a read of `read` found: only the fields a read owns, and only while the stored
+   * source is still the one read (`WHERE url = …`), so a `source:update` committed meanwhile is
+   * never reverted by an import that read the old source.
+   */
+  private async record(
+    read: BootSourceRow,
+    change: { lastFetch?: string; error: string | null; catalogue?: Catalogue },
+  ): Promise<void> {
+    const fields: Partial<BootSourceRow> = { error: change.error };
+    if (change.lastFetch) fields.lastFetch = change.lastFetch;
+    if (change.catalogue) fields.catalogue = JSON.stringify(change.catalogue);
+    const result = await this.db.write((m) => m.update(BootSourceEntity, { id: 1, url: read.url }, fields));
+    const current = this.row;
+    if (!result.affected || !current || current.url !== read.url) return;
+    this.row = { ...current, ...fields };
     if (change.catalogue) this.cached = change.catalogue;
     this.bus.emit("source", { source: this.state() });
   }
