@@ -7,7 +7,6 @@ import {
   type Catalogue,
   type ImageRecord,
   type ImageState,
-  type RackCounts as DomainRackCounts,
 } from "@bootstream/images";
 import type { EntityManager } from "typeorm";
 import { ImageRepository } from "../db/repositories/images";
