@@ -176,7 +176,7 @@ export function parseSourceUrl(value: string, setting = "BOOT_SOURCE_URL"): stri
   return url.href.endsWith("/") ? url.href : `${url.href}/`;
 }
 
-function parseDatabaseUrl(value: string | null): string | null {
+export function parseDatabaseUrl(value: string | null): string | null {
   if (value === null) return null;
   if (!/^postgres(ql)?:\/\//.test(value)) {
     throw new ConfigError("DATABASE_URL", "must start with postgres:// (leave it unset for SQLite)");

@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { deselectArches, selectArches } from "@bootstream/images/present";
-import { CommandError, type SelectionItem, type Snapshot } from "@bootstream/protocol";
+import { CommandError, type Catalogue, type SelectionItem, type Snapshot } from "@bootstream/protocol";
 import { HttpClient, RemoteError } from "./http-client";
 import { UsageError } from "./usage";
-import { renderStatus } from "./status-table";
+import { renderRacks, renderStatus, table } from "./status-table";
 import { formatBandwidth, parseBandwidth } from "@bootstream/images";
 
 type Flags = Record<string, string | boolean | undefined>;
@@ -45,7 +45,25 @@ function parse(argv: string[], options: Record<string, { type: "string" | "boole
   };
 }
 
-const say = (line: string) => process.stdout.write(`${line}\n`);
+const say = (line: string) => {
+  process.stdout.write(`${line}\n`);
+};
+
+function offeredImages(catalogue: Catalogue): string[] {
+  return [
+    ...catalogue.ubuntu.releases.map((r) => `ubuntu/${r.release}`),
+    ...catalogue.other.map((o) => `${o.os}/${o.release}`),
+  ];
+}
+
+/** `bootstream rack remove NAME` (main routes it here; `bootstream rack --region …` runs the agent). */
+export async function rackRemove(argv: string[]): Promise<void> {
+  const { positionals, client } = parse(argv, {});
+  const name = positionals[0];
+  if (!name || positionals.length > 1) throw new UsageError("usage: bootstream rack remove NAME");
+  await client().command("rack:remove", { name });
+  say(`rack "${name}" removed`);
+}
 
 /** select/deselect: read, change, save with the revision read; on conflict, read again and redo the change. */
 async function editSelection(
@@ -107,7 +125,16 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     const { flags, positionals, client } = parse(argv, { arch: { type: "string" } });
     const { os, release } = splitImage(positionals[0]);
     const arches = splitArches(flags.arch) ?? ["amd64"];
-    await editSelection(client(), (items) => selectArches(items, os, release, arches));
+    const http = client();
+    const { catalogue } = await http.command("catalogue:get", {});
+    const offered = offeredImages(catalogue);
+    if (!offered.includes(`${os}/${release}`)) {
+      throw new RemoteError({
+        code: "invalid",
+        message: `${os}/${release} is not offered by the boot source; offered: ${offered.join(", ") || "nothing (see bootstream status)"}`,
+      });
+    }
+    await editSelection(http, (items) => selectArches(items, os, release, arches));
   },
 
   async deselect(argv) {
@@ -125,8 +152,55 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
 
   async "stop-import"(argv) {
     const { client } = parse(argv, {});
-    await client().command("import:stop", {});
-    say("import stopped");
+    const http = client();
+    const before = await http.state();
+    await http.command("import:stop", {});
+    say(before.import.running ? "import stopped" : "no import was running");
+  },
+
+  async audit(argv) {
+    const { flags, client } = parse(argv, { limit: { type: "string" }, json: { type: "boolean" } });
+    let limit: number | undefined;
+    if (typeof flags.limit === "string") {
+      limit = Number(flags.limit);
+      if (!/^\d+$/.test(flags.limit) || limit < 1 || limit > 1000)
+        throw new UsageError(`--limit takes a whole number from 1 to 1000, got "${flags.limit}"`);
+    }
+    const { entries } = await client().command("audit:list", limit === undefined ? {} : { limit });
+    if (flags.json) return say(JSON.stringify(entries, null, 2));
+    say(
+      entries.length === 0
+        ? "No audit entries."
+        : table([["AT", "BY", "ACTION", "DETAIL"], ...entries.map((e) => [e.at, e.by, e.action, e.detail])]),
+    );
+  },
+
+  async racks(argv) {
+    const { flags, client } = parse(argv, { json: { type: "boolean" } });
+    const { racks } = await client().state();
+    if (flags.json) return say(JSON.stringify(racks, null, 2));
+    say(racks.length === 0 ? "No racks registered." : renderRacks(racks));
+  },
+
+  async catalogue(argv) {
+    const { flags, client } = parse(argv, { json: { type: "boolean" } });
+    const { catalogue } = await client().command("catalogue:get", {});
+    if (flags.json) return say(JSON.stringify(catalogue, null, 2));
+    const rows = [
+      ["IMAGE", "TITLE", "ARCHES", "EOL"],
+      ...catalogue.ubuntu.releases.map((r) => [
+        `ubuntu/${r.release}`,
+        `${r.title}${r.lts ? " (LTS)" : ""}`,
+        catalogue.ubuntu.arches.join(","),
+        r.eol ?? "-",
+      ]),
+      ...catalogue.other.map((o) => [`${o.os}/${o.release}`, o.title, o.arches.join(","), "-"]),
+    ];
+    say(
+      rows.length === 1
+        ? "The boot source offers nothing (is it reachable? see bootstream status)."
+        : table(rows),
+    );
   },
 
   async "auto-import"(argv) {

@@ -1,5 +1,5 @@
-import { clientCommands, isRemoteFailure } from "./client-commands";
-import { HELP, UsageError } from "./usage";
+import { clientCommands, isRemoteFailure, rackRemove } from "./client-commands";
+import { COMMAND_HELP, HELP, UsageError, wantsHelp } from "./usage";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -17,7 +17,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP);
     return name ? 0 : 2;
   }
+  // `rack remove NAME` is a client command; `rack --region …` runs the agent (which has its own --help).
+  const key = name === "rack" && rest[0] === "remove" ? "rack remove" : name;
+  const help = COMMAND_HELP[key];
+  if (help && wantsHelp(rest)) {
+    process.stdout.write(help);
+    return 0;
+  }
   try {
+    if (key === "rack remove") {
+      await rackRemove(rest.slice(1));
+      return 0;
+    }
+    if (name === "admin-token") {
+      await (await import("./admin-token")).adminTokenCommand(rest);
+      return 0;
+    }
     const process_ = processes[name];
     if (process_) return await (await process_())(rest);
     const client = clientCommands[name];

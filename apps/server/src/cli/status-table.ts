@@ -1,8 +1,8 @@
 import { formatBytes, statusText } from "@bootstream/images/present";
-import { degradedText, type Snapshot } from "@bootstream/protocol";
+import { degradedText, type RackState, type Snapshot } from "@bootstream/protocol";
 import { formatBandwidth } from "@bootstream/images";
 
-function table(rows: string[][]): string {
+export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length)));
   return rows
     .map((r) =>
@@ -40,18 +40,20 @@ export function renderStatus(s: Snapshot): string {
     );
   }
   if (s.racks.length) {
-    lines.push(
-      "",
-      table([
-        ["RACK", "ONLINE", "IMAGES", "LAST SYNC"],
-        ...s.racks.map((r) => [
-          r.name,
-          r.online ? "yes" : "no",
-          `${r.imagesSynced}/${r.imagesTotal}`,
-          r.lastSync ?? "never",
-        ]),
-      ]),
-    );
+    lines.push("", renderRacks(s.racks));
   }
   return lines.join("\n");
+}
+
+export function renderRacks(racks: RackState[]): string {
+  return table([
+    ["RACK", "ONLINE", "IMAGES", "LAST SYNC", "ERROR"],
+    ...racks.map((r) => [
+      r.name,
+      r.online ? "yes" : "no",
+      `${r.imagesSynced}/${r.imagesTotal}`,
+      r.lastSync ?? "never",
+      r.error ?? "",
+    ]),
+  ]);
 }

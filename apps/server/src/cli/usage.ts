@@ -28,6 +28,16 @@ Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):
   bootstream source set URL [--keyring FILE]
   bootstream token create --role admin|viewer --name NAME
   bootstream token revoke NAME
+  bootstream audit [--limit N] [--json]                     who changed what, newest first
+  bootstream racks [--json]                                 the registered rack controllers
+  bootstream rack remove NAME                               forget a rack that is gone for good
+  bootstream catalogue [--json]                             what the boot source offers
+
+Local (no region needed, run where the data lives):
+  bootstream admin-token --name NAME [--data-dir DIR | --database-url URL]
+                                                            print a new admin token written to the database
+
+Every command takes --help.
 
 Region settings (environment variable, or the matching --flag):
   PORT (5240)  HOST (127.0.0.1)  DATA_DIR (./data)  DATABASE_URL  REDIS_URL
@@ -37,3 +47,34 @@ Region settings (environment variable, or the matching --flag):
 
 Exit codes: 0 success, 1 refused or failed, 2 usage error.
 `;
+
+const CLIENT = "[--url URL] [--token TOKEN]";
+
+/** `bootstream COMMAND --help`: one usage line per command, on stdout, exit 0. */
+export const COMMAND_HELP: Record<string, string> = {
+  region:
+    "usage: bootstream region [--port N] [--host H] [--data-dir DIR] [--database-url URL] [--redis-url URL] ...\n" +
+    "Every region setting listed by `bootstream --help` may be given as its --flag (lower case, dashes) or environment variable.\n",
+  demo: "usage: bootstream demo [--port N] [--host H] [--data-dir DIR] [--rate BYTES_PER_S]\nOffline demo: a local mirror, a region and two racks.\n",
+  status: `usage: bootstream status ${CLIENT} [--json] [--watch]\n`,
+  select: `usage: bootstream select OS/RELEASE --arch ARCH[,ARCH...] ${CLIENT}\n`,
+  deselect: `usage: bootstream deselect OS/RELEASE [--arch ARCH[,ARCH...]] ${CLIENT}\n`,
+  import: `usage: bootstream import ${CLIENT}\n`,
+  "stop-import": `usage: bootstream stop-import ${CLIENT}\n`,
+  "auto-import": `usage: bootstream auto-import on|off ${CLIENT}\n`,
+  source: `usage: bootstream source set URL [--keyring FILE] ${CLIENT}\n`,
+  token: `usage: bootstream token create --role admin|viewer --name NAME ${CLIENT}\n       bootstream token revoke NAME ${CLIENT}\n`,
+  audit: `usage: bootstream audit [--limit N] [--json] ${CLIENT}\nN from 1 to 1000 (default 100), newest first.\n`,
+  racks: `usage: bootstream racks [--json] ${CLIENT}\n`,
+  "rack remove": `usage: bootstream rack remove NAME ${CLIENT}\n`,
+  catalogue: `usage: bootstream catalogue [--json] ${CLIENT}\n`,
+  "admin-token":
+    "usage: bootstream admin-token --name NAME [--data-dir DIR | --database-url URL]\n" +
+    "Prints a new admin token written straight to the database (DATA_DIR / DATABASE_URL by default); the region may be stopped.\n",
+};
+
+/** --help or -h before any `--`. */
+export function wantsHelp(argv: string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end === -1 ? argv : argv.slice(0, end)).some((a) => a === "--help" || a === "-h");
+}

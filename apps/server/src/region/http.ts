@@ -104,11 +104,17 @@ export function createHttpApp(
 
   const api = new Router<State>({ prefix: "/api/v1" });
   api.use(async (ctx, next) => {
-    const user = await region.tokens.authenticate(bearer(ctx.get("authorization")));
+    const sent = bearer(ctx.get("authorization"));
+    const user = await region.tokens.authenticate(sent);
     if (!user) {
       ctx.status = 401;
       ctx.set("WWW-Authenticate", 'Bearer realm="bootstream"');
-      ctx.body = errorBody("unauthorized", "send an API token as 'Authorization: Bearer TOKEN'");
+      ctx.body = errorBody(
+        "unauthorized",
+        sent === null
+          ? "send an API token as 'Authorization: Bearer TOKEN'"
+          : "token not accepted (unknown or revoked)",
+      );
       return;
     }
     ctx.state.user = user;

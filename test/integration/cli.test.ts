@@ -1,0 +1,139 @@
+import { execFile } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { startMirror, type TestMirror } from "../helpers/mirror";
+
+type Run = { code: number; stdout: string; stderr: string };
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, BOOTSTREAM_URL: "", BOOTSTREAM_TOKEN: "", ...env }, timeout: 60_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe("bootstream CLI against a real region", () => {
+  let mirror: TestMirror;
+  let region: RegionProcess;
+  let as: (args: string[], token?: string) => Promise<Run>;
+
+  beforeAll(async () => {
+    mirror = await startMirror({ releases: ["jammy", "noble"], arches: ["amd64"], versions: 1 });
+    region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
+    as = (args, token = region.adminToken) => cli([...args, "--url", region.url, "--token", token]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await region?.stop();
+    await mirror?.close();
+    if (region) await removeDir(region.dataDir);
+  });
+
+  it("--help of every command and subcommand prints its usage on stdout and exits 0", async () => {
+    const commands = [
+      [],
+      ["region"],
+      ["rack"],
+      ["rack", "remove"],
+      ["demo"],
+      ["mirror", "create"],
+      ["mirror", "add-version"],
+      ["mirror", "keygen"],
+      ["status"],
+      ["select"],
+      ["deselect"],
+      ["import"],
+      ["stop-import"],
+      ["auto-import"],
+      ["source", "set"],
+      ["token", "create"],
+      ["token", "revoke"],
+      ["audit"],
+      ["racks"],
+      ["catalogue"],
+      ["admin-token"],
+    ];
+    for (const command of commands) {
+      const run = await cli([...command, "--help"]);
+      expect({ command, code: run.code, stderr: run.stderr }).toEqual({ command, code: 0, stderr: "" });
+      expect(run.stdout).toMatch(/usage|bootstream/);
+    }
+  }, 120_000);
+
+  it("catalogue lists what the source offers; select of an unknown release lists it too", async () => {
+    const json = await as(["catalogue", "--json"]);
+    expect(json.code).toBe(0);
+    const catalogue = JSON.parse(json.stdout) as { ubuntu: { releases: { release: string }[] } };
+    expect(catalogue.ubuntu.releases.map((r) => r.release).sort()).toEqual(["jammy", "noble"]);
+    const text = await as(["catalogue"]);
+    expect(text.stdout).toContain("ubuntu/noble");
+
+    const unknown = await as(["select", "ubuntu/focal", "--arch", "amd64"]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("ubuntu/focal is not offered");
+    expect(unknown.stderr).toMatch(
+      /offered: .*ubuntu\/jammy.*ubuntu\/noble|offered: .*ubuntu\/noble.*ubuntu\/jammy/,
+    );
+  }, 60_000);
+
+  it("stop-import says when nothing was running; audit lists it, newest first, --limit bounds it", async () => {
+    const stop = await as(["stop-import"]);
+    expect(stop).toMatchObject({ code: 0, stdout: "no import was running\n" });
+    await as(["auto-import", "off"]);
+    const audit = await as(["audit", "--json", "--limit", "1"]);
+    expect(audit.code).toBe(0);
+    const entries = JSON.parse(audit.stdout) as { action: string; by: string }[];
+    expect(entries).toHaveLength(1);
+    expect(entries[0]).toMatchObject({ action: "settings:update", by: "admin" });
+    const table = await as(["audit"]);
+    expect(table.stdout).toMatch(/ACTION[\s\S]*settings:update[\s\S]*import:stop/);
+    expect((await as(["audit", "--limit", "0"])).code).toBe(2);
+    expect((await as(["audit", "--limit", "x"])).code).toBe(2);
+  }, 60_000);
+
+  it("racks --json parses; rack remove of an unknown rack exits 1; bad usage exits 2", async () => {
+    const racks = await as(["racks", "--json"]);
+    expect(racks.code).toBe(0);
+    expect(JSON.parse(racks.stdout)).toEqual([]);
+    expect((await as(["racks"])).stdout).toContain("No racks registered.");
+    const remove = await as(["rack", "remove", "ghost"]);
+    expect(remove.code).toBe(1);
+    expect(remove.stderr).toContain('no rack named "ghost"');
+    expect((await as(["rack", "remove"])).code).toBe(2);
+  }, 60_000);
+
+  it("a token that was sent but not accepted says so", async () => {
+    const run = await as(["status"], "not-a-token");
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain("token not accepted");
+    expect(run.stderr).not.toContain("send an API token");
+  }, 60_000);
+
+  it("admin-token on a stopped region's data dir makes a token the restarted region accepts", async () => {
+    await region.stop();
+    const made = await cli(["admin-token", "--name", "rescue", "--data-dir", region.dataDir]);
+    expect(made.code).toBe(0);
+    const token = made.stdout.trim();
+    expect(token.length).toBeGreaterThan(20);
+    const clash = await cli(["admin-token", "--name", "rescue", "--data-dir", region.dataDir]);
+    expect(clash.code).toBe(1);
+    expect(clash.stderr).toContain('a token named "rescue" already exists');
+    expect((await cli(["admin-token", "--data-dir", region.dataDir])).code).toBe(2);
+
+    region = await startRegion({ dataDir: region.dataDir, env: { BOOT_SOURCE_URL: mirror.url } });
+    const status = await cli(["status", "--json", "--url", region.url, "--token", token]);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout)).toMatchObject({ you: { name: "rescue", role: "admin" } });
+    const audit = await as(["audit", "--json"], token);
+    expect(JSON.parse(audit.stdout)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ by: "admin-token (local)", action: "token:create" }),
+      ]),
+    );
+  }, 120_000);
+});
