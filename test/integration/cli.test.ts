@@ -56,6 +56,7 @@ describe("bootstream CLI against a real region", () => {
       ["audit"],
       ["racks"],
       ["catalogue"],
+      ["settings", "bandwidth"],
       ["admin-token"],
     ];
     for (const command of commands) {

@@ -67,6 +67,7 @@ export const COMMAND_HELP: Record<string, string> = {
   audit: `usage: bootstream audit [--limit N] [--json] ${CLIENT}\nN from 1 to 1000 (default 100), newest first.\n`,
   racks: `usage: bootstream racks [--json] ${CLIENT}\n`,
   "rack remove": `usage: bootstream rack remove NAME ${CLIENT}\n`,
+  settings: `usage: bootstream settings bandwidth 20MB/s|off ${CLIENT}\n`,
   catalogue: `usage: bootstream catalogue [--json] ${CLIENT}\n`,
   "admin-token":
     "usage: bootstream admin-token --name NAME [--data-dir DIR | --database-url URL]\n" +
