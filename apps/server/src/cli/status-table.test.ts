@@ -64,4 +64,33 @@ describe("renderStatus speaks the dashboard's words and units", () => {
       .find((line) => line.startsWith("ubuntu/noble/amd64"));
     expect(row).toMatch(/ 56\.0 MiB +0\/1 +Downloading 42%$/);
   });
+
+  it("shows each image's version, its next version's progress and its warning", () => {
+    const text = renderStatus(
+      snapshot({
+        images: [
+          {
+            id: "ubuntu/noble/amd64",
+            os: "ubuntu",
+            release: "noble",
+            arch: "amd64",
+            title: "24.04 LTS",
+            version: "20250615",
+            state: "synced",
+            bytesTotal: 1024,
+            bytesDone: 1024,
+            racks: { synced: 0, total: 0, syncing: 0, offline: 0 },
+            error: null,
+            warning: "not offered by the source; keeping 20250615",
+            next: { version: "20250812", state: "available", bytesTotal: 0, bytesDone: 0, error: null },
+            updatedAt: "2025-08-12T00:00:00.000Z",
+          },
+        ],
+      }),
+    );
+    const row = text.split("\n").find((line) => line.startsWith("ubuntu/noble/amd64"))!;
+    expect(row).toContain("20250615");
+    expect(row).toContain("next 20250812: available");
+    expect(row).toContain("WARNING: not offered by the source; keeping 20250615");
+  });
 });

@@ -34,7 +34,15 @@ export function renderStatus(s: Snapshot): string {
           i.version ?? "-",
           formatBytes(i.bytesTotal),
           `${i.racks.synced}/${i.racks.total}`,
-          statusText(i),
+          [
+            statusText(i),
+            i.next
+              ? `next ${i.next.version}: ${i.next.state}${i.next.error ? ` (${i.next.error})` : ""}`
+              : "",
+            i.warning ? `WARNING: ${i.warning}` : "",
+          ]
+            .filter(Boolean)
+            .join(" · "),
         ]),
       ]),
     );
