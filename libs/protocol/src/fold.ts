@@ -184,7 +184,11 @@ function seqOf(payload: { seq?: unknown }): number | null {
   return typeof payload.seq === "number" && Number.isFinite(payload.seq) ? payload.seq : null;
 }
 
-function applyEvent<E extends EventName>(
+/**
+ * One event applied to a state, without the `seq` bookkeeping: the fold below and the region's own
+ * LiveState (which numbers events as they leave, so it has no gaps to find) both use it.
+ */
+export function applyEvent<E extends EventName>(
   state: ClientState,
   event: E,
   payload: EventPayloads[E],

@@ -41,10 +41,8 @@ export class Engine {
       live.settings = current;
       live.source = source.state();
       live.selection = selection.get();
-      live.images.clear();
-      for (const image of images.states()) live.images.set(image.id, image);
-      live.racks.clear();
-      for (const rack of racks.states()) live.racks.set(rack.name, rack);
+      live.setImages(images.states());
+      live.setRacks(racks.states());
     });
     const resume = await importer.recover();
     this.running = true;

@@ -1,5 +1,7 @@
 import {
-  IDLE_IMPORT,
+  applyEvent,
+  initialState,
+  type ClientState,
   type EventName,
   type EventPayloads,
   type HealthState,
@@ -14,17 +16,24 @@ import {
 } from "@bootstream/protocol";
 
 /**
- * What every client has been told, folded from the events as they leave. A snapshot is read from
- * here synchronously, so its `seq` and its contents always agree: a client that applies the events
- * after `seq` ends up exactly where the region is.
+ * What every client has been told, folded from the events as they leave by the protocol's own
+ * `applyEvent` (the one the dashboard and the CLI fold with), so the region and its clients cannot
+ * disagree on what an event means. It is applied synchronously as each event is numbered, so a
+ * snapshot's `seq` and its contents always agree: a client that applies the events after `seq`
+ * ends up exactly where the region is. (The client's `foldEvent` adds gap and duplicate checks the
+ * region, numbering its own events, does not need.)
  */
 export class LiveState {
-  images = new Map<string, ImageState>();
-  racks = new Map<string, RackState>();
-  selection: Selection = { revision: 0, items: [] };
-  settings: Settings = { autoImport: true, bandwidthLimit: null };
-  source: SourceState = { url: "", keyringSet: false, lastFetch: null, error: null };
-  importState: ImportState = { ...IDLE_IMPORT };
+  #state: ClientState = {
+    ...initialState(),
+    ready: true,
+    seq: 0,
+    settings: { autoImport: true, bandwidthLimit: null },
+  };
+  #racks: { from: readonly RackState[]; byName: ReadonlyMap<string, RackState> } = {
+    from: [],
+    byName: new Map(),
+  };
   /** This node's health (set by region/health.ts; per node, never replicated). */
   health: HealthState = {
     status: "ok",
@@ -33,39 +42,56 @@ export class LiveState {
     errors: {},
   };
 
+  get images(): ReadonlyMap<string, ImageState> {
+    return this.#state.images;
+  }
+
+  get racks(): ReadonlyMap<string, RackState> {
+    const racks = this.#state.racks;
+    if (this.#racks.from !== racks)
+      this.#racks = { from: racks, byName: new Map(racks.map((rack) => [rack.name, rack])) };
+    return this.#racks.byName;
+  }
+
+  get selection(): Selection {
+    return this.#state.selection;
+  }
+  set selection(selection: Selection) {
+    this.#state = { ...this.#state, selection };
+  }
+
+  get settings(): Settings {
+    return this.#state.settings;
+  }
+  set settings(settings: Settings) {
+    this.#state = { ...this.#state, settings };
+  }
+
+  get source(): SourceState {
+    return this.#state.source;
+  }
+  set source(source: SourceState) {
+    this.#state = { ...this.#state, source };
+  }
+
+  get importState(): ImportState {
+    return this.#state.import;
+  }
+
+  /** Seeds the images (from the database, before any event told them). */
+  setImages(images: Iterable<ImageState>): void {
+    const map = new Map<string, ImageState>();
+    for (const image of images) map.set(image.id, image);
+    this.#state = { ...this.#state, images: map, order: [...map.keys()] };
+  }
+
+  /** Seeds the racks (from the database, before any event told them). */
+  setRacks(racks: Iterable<RackState>): void {
+    this.#state = { ...this.#state, racks: [...racks] };
+  }
+
   apply<E extends EventName>(event: E, payload: EventPayloads[E]): void {
-    switch (event) {
-      case "image": {
-        const { image } = payload as EventPayloads["image"];
-        this.images.set(image.id, image);
-        break;
-      }
-      case "image:removed":
-        this.images.delete((payload as EventPayloads["image:removed"]).id);
-        break;
-      case "selection":
-        this.selection = (payload as EventPayloads["selection"]).selection;
-        break;
-      case "settings":
-        this.settings = (payload as EventPayloads["settings"]).settings;
-        break;
-      case "source":
-        this.source = (payload as EventPayloads["source"]).source;
-        break;
-      case "import":
-        this.importState = (payload as EventPayloads["import"]).import;
-        break;
-      case "rack": {
-        const { rack } = payload as EventPayloads["rack"];
-        this.racks.set(rack.name, rack);
-        break;
-      }
-      case "rack:removed":
-        this.racks.delete((payload as EventPayloads["rack:removed"]).name);
-        break;
-      default:
-        break;
-    }
+    this.#state = applyEvent(this.#state, event, payload);
   }
 
   snapshot(you: PresenceUser): Snapshot {

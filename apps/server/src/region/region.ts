@@ -113,7 +113,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     live.settings = settings;
     live.source = source.state();
     live.selection = selection.get();
-    for (const image of images.states()) live.images.set(image.id, image);
+    live.setImages(images.states());
   });
 
   const rackSecretHash = await region.settings.getInternal("rackSecretHash");
