@@ -13,8 +13,10 @@ const image = (id: string, patch: Partial<ImageState> = {}): ImageState => ({
   state: "queued",
   bytesTotal: 100,
   bytesDone: 0,
-  racks: { synced: 0, total: 0 },
+  racks: { synced: 0, total: 0, syncing: 0, offline: 0 },
   error: null,
+  warning: null,
+  next: null,
   updatedAt: "2025-07-09T10:00:00.000Z",
   ...patch,
 });
