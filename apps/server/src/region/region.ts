@@ -145,22 +145,21 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     rackNamespace.emit("manifest", manifest);
   });
 
+  const roleChanged = () => {
+    health.setRole(leadership.role);
+    if (leadership.databaseReachable) health.pingSucceeded();
+    else health.pingFailed(new Error("the leader lease cannot be read or renewed"));
+  };
   const leadership = new Leadership({
     db,
     leaseMs: config.leaderLeaseMs ?? 15_000,
     log: log.child({ part: "leadership" }),
     onLead: () => engine.start(),
     onFollow: () => engine.halt(),
-    onChange: () => {
-      health.setRole(leadership.role);
-      if (leadership.databaseReachable) health.pingSucceeded();
-      else health.pingFailed(new Error("the leader lease cannot be read or renewed"));
-    },
+    onChange: roleChanged,
   });
   leaderMetric(metrics, () => leadership.role);
-  // Commands run here only once the engine has loaded what the last leader committed; until then a
-  // new leader answers like a follower (no node leads yet), so a command never meets a half-loaded state.
-  const isLeader = () => leadership.isLeader && engine.running;
+  const isLeader = () => leadership.isLeader;
   if (config.databaseUrl && config.redisUrl) {
     const link = new ClusterLink(io, bus, isLeader, log);
     link.attach(commands, () => region.sessions.changed());
