@@ -1,7 +1,10 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import { IMAGE_STATES } from "@bootstream/images";
+import { IMAGE_STATES, type ImageUpdateState } from "@bootstream/images";
 import type { Role } from "@bootstream/protocol";
 import type { LiveState } from "./live-state";
+
+/** The states of `ImageState.next` (the contract's). */
+const NEXT_STATES: readonly ImageUpdateState[] = ["available", "queued", "downloading", "failed"];
 
 /** Everything /metrics exposes. One registry per region, so tests can run several regions in one process. */
 export class Metrics {
@@ -65,6 +68,63 @@ export class Metrics {
         const online = [...live.racks.values()].filter((rack) => rack.online).length;
         this.set({ online: "true" }, online);
         this.set({ online: "false" }, live.racks.size - online);
+      },
+    });
+    new Gauge({
+      name: "bootstream_rack_online",
+      help: "Per rack controller: 1 while it is connected, 0 while it is offline",
+      labelNames: ["rack"] as const,
+      registers: [this.registry],
+      collect() {
+        // A forgotten rack's series goes with it.
+        this.reset();
+        for (const rack of live.racks.values()) this.set({ rack: rack.name }, rack.online ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "bootstream_image_warnings",
+      help: "Selected images served with a warning (trouble that does not stop them being served)",
+      registers: [this.registry],
+      collect() {
+        this.set([...live.images.values()].filter((image) => image.warning !== null).length);
+      },
+    });
+    new Gauge({
+      name: "bootstream_image_updates",
+      help: "Selected images with a newer upstream version, by the update's state",
+      labelNames: ["state"] as const,
+      registers: [this.registry],
+      collect() {
+        const counts = new Map<string, number>(NEXT_STATES.map((state) => [state, 0]));
+        for (const image of live.images.values())
+          if (image.next) counts.set(image.next.state, (counts.get(image.next.state) ?? 0) + 1);
+        for (const [state, count] of counts) this.set({ state }, count);
+      },
+    });
+    new Gauge({
+      name: "bootstream_last_import_finished_timestamp_seconds",
+      help: "When the last region import finished (Unix time; 0 before the first)",
+      registers: [this.registry],
+      collect() {
+        const at = live.importState.finishedAt;
+        this.set(at ? Date.parse(at) / 1000 : 0);
+      },
+    });
+    new Gauge({
+      name: "bootstream_boot_source_last_read_timestamp_seconds",
+      help: "When the boot source was last read successfully (Unix time; 0 before the first)",
+      registers: [this.registry],
+      collect() {
+        const at = live.source.lastFetch;
+        this.set(at ? Date.parse(at) / 1000 : 0);
+      },
+    });
+    new Gauge({
+      name: "bootstream_auto_import",
+      help: "1 while the schedule imports new versions (auto-import on), 0 while it only marks them available",
+      registers: [this.registry],
+      collect() {
+        this.set(live.settings.autoImport ? 1 : 0);
       },
     });
     new Gauge({
