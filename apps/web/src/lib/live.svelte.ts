@@ -21,7 +21,7 @@ import type {
   ImageState,
   PresenceUser,
 } from "@bootstream/protocol";
-import { RateTracker, statusKind, statusText } from "@bootstream/images/present";
+import { RateTracker, isUpdating, statusKind, statusText } from "@bootstream/images/present";
 
 const AUDIT = 200;
 
@@ -230,8 +230,14 @@ export class Live {
       const before = this.images.get(id);
       if (before === image) continue;
       this.images.set(id, image);
-      if (image.state === "downloading") {
-        this.#rates.sample(id, image.bytesDone, t);
+      const bytes =
+        image.state === "downloading"
+          ? image.bytesDone
+          : isUpdating(image)
+            ? (image.next?.bytesDone ?? 0)
+            : null;
+      if (bytes !== null) {
+        this.#rates.sample(id, bytes, t);
         this.rates.set(id, this.#rates.rate(id, t));
       } else if (this.rates.has(id)) {
         this.#rates.forget(id);

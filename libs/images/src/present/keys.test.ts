@@ -1,18 +1,22 @@
 import { describe, expect, it } from "vitest";
 import type { SelectionItem } from "../model";
 import {
+  archReleases,
   archState,
+  archesDiffer,
   deselectArches,
   describeDiff,
   diffKeys,
   keysToItems,
   lastArchOf,
   rebase,
+  releaseArches,
   sameKeys,
   selectArches,
   selectionKeys,
   toggleArch,
   toggleRelease,
+  toggleReleaseArch,
 } from "./keys";
 
 const keys = (...k: string[]) => new Set(k);
@@ -151,4 +155,52 @@ describe("select and deselect (the CLI's edits)", () => {
   ] as Edit[])("deselect %s", (_, items, [os, release, arches], expected) => {
     expect(deselectArches(items, os, release, arches)).toEqual(expected);
   });
+});
+
+describe("per-release arches (noble amd64+arm64, jammy amd64)", () => {
+  const mixed = keys(
+    "ubuntu/noble/amd64",
+    "ubuntu/noble/arm64",
+    "ubuntu/jammy/amd64",
+    "centos/centos70/amd64",
+  );
+  const same = keys("ubuntu/noble/amd64", "ubuntu/jammy/amd64");
+
+  it.each([
+    ["noble", ["amd64", "arm64"]],
+    ["jammy", ["amd64"]],
+    ["focal", []],
+  ])("releaseArches(%s) → %o", (release, arches) => {
+    expect(releaseArches(mixed, "ubuntu", release)).toEqual(arches);
+  });
+
+  it.each([
+    ["amd64", ["jammy", "noble"]],
+    ["arm64", ["noble"]],
+    ["s390x", []],
+  ])("archReleases(%s) → %o", (arch, releases) => {
+    expect(archReleases(mixed, "ubuntu", arch)).toEqual(releases);
+  });
+
+  it.each([
+    ["releases with different arches", mixed, true],
+    ["releases with the same arches", same, false],
+    ["one release", keys("ubuntu/noble/amd64", "ubuntu/noble/arm64"), false],
+    ["nothing", keys(), false],
+  ] as [string, Set<string>, boolean][])("archesDiffer: %s → %s", (_, k, differ) => {
+    expect(archesDiffer(k, "ubuntu")).toBe(differ);
+  });
+
+  it.each([
+    ["adds arm64 to jammy only", "jammy", "arm64", true, ["ubuntu/jammy/arm64"], []],
+    ["drops arm64 from noble only", "noble", "arm64", false, [], ["ubuntu/noble/arm64"]],
+    ["keeps jammy's last arch", "jammy", "amd64", false, null, null],
+  ] as [string, string, string, boolean, string[] | null, string[] | null][])(
+    "toggleReleaseArch %s",
+    (_, release, arch, on, added, removed) => {
+      const next = toggleReleaseArch(mixed, "ubuntu", release, arch, on);
+      if (added === null) expect(next).toBeNull();
+      else expect(diffKeys(mixed, next!)).toEqual({ added, removed });
+    },
+  );
 });

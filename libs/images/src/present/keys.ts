@@ -182,3 +182,44 @@ export function toggleKey(keys: Keys, k: string, on: boolean): Set<string> {
   else next.delete(k);
   return next;
 }
+
+/** The arches selected for one release, sorted. */
+export function releaseArches(keys: Keys, os: string, release: string): string[] {
+  const arches: string[] = [];
+  for (const k of keys) {
+    const [o, r, a] = splitKey(k);
+    if (o === os && r === release) arches.push(a);
+  }
+  return arches.sort();
+}
+
+/** Selected releases of `os` that have `arch`, sorted. */
+export function archReleases(keys: Keys, os: string, arch: string): string[] {
+  return [...selectedReleases(keys, os)].filter((r) => keys.has(imageKey(os, r, arch))).sort();
+}
+
+/** True when the selected releases of `os` do not all have the same arches (each is edited apart). */
+export function archesDiffer(keys: Keys, os: string): boolean {
+  let first: string | null = null;
+  for (const release of selectedReleases(keys, os)) {
+    const arches = releaseArches(keys, os, release).join(",");
+    if (first === null) first = arches;
+    else if (arches !== first) return true;
+  }
+  return false;
+}
+
+/**
+ * One arch of one release on or off. Unchecking a release's last arch changes nothing (null): the
+ * release is deselected with its own box, never dropped by an arch box.
+ */
+export function toggleReleaseArch(
+  keys: Keys,
+  os: string,
+  release: string,
+  arch: string,
+  on: boolean,
+): Set<string> | null {
+  if (!on && releaseArches(keys, os, release).join() === arch) return null;
+  return toggleKey(keys, imageKey(os, release, arch), on);
+}

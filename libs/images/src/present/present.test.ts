@@ -8,8 +8,12 @@ import {
   formatRate,
   isEol,
   percent,
+  racksText,
   releaseLabel,
+  statusLine,
   statusText,
+  troubleText,
+  updateText,
   summarize,
   summaryText,
   tabTitle,
@@ -56,6 +60,78 @@ describe("statusText (MAAS's words)", () => {
     [{ state: "failed", error: null }, "Failed: unknown error"],
   ] as [Partial<ImageState>, string][])("%o → %s", (patch, text) => {
     expect(statusText(image(patch))).toBe(text);
+  });
+});
+
+describe("updates, warnings and offline racks", () => {
+  const next = (patch: Partial<NonNullable<ImageState["next"]>>): ImageState["next"] => ({
+    version: "20250812",
+    state: "available",
+    bytesTotal: 1000,
+    bytesDone: 0,
+    error: null,
+    ...patch,
+  });
+  const served = { state: "synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0 } } as const;
+  it.each([
+    [{ ...served }, null, "Synced"],
+    [{ ...served, next: next({}) }, "update available: 20250812", "Synced · update available: 20250812"],
+    [
+      { ...served, next: next({ state: "queued" }) },
+      "update to 20250812 queued",
+      "Synced · update to 20250812 queued",
+    ],
+    [
+      { ...served, next: next({ state: "downloading", bytesDone: 420 }) },
+      "updating to 20250812 42%",
+      "Synced · updating to 20250812 42%",
+    ],
+    [
+      { ...served, next: next({ state: "failed", error: "sha256 mismatch" }) },
+      "update to 20250812 failed: sha256 mismatch",
+      "Synced · update to 20250812 failed: sha256 mismatch",
+    ],
+    // Not served yet: the first import's own words, no update clause.
+    [
+      { state: "downloading", bytesDone: 420, next: next({}) },
+      "update available: 20250812",
+      "Downloading 42%",
+    ],
+  ] as [Partial<ImageState>, string | null, string][])("%o → %s / %s", (patch, update, line) => {
+    expect(updateText(image(patch))).toBe(update);
+    expect(statusLine(image(patch))).toBe(line);
+  });
+
+  it.each([
+    [{ synced: 0, total: 0, syncing: 0, offline: 0 }, "—"],
+    [{ synced: 2, total: 2, syncing: 0, offline: 0 }, "2/2"],
+    [{ synced: 1, total: 1, syncing: 0, offline: 1 }, "1/2 · 1 offline"],
+    [{ synced: 0, total: 0, syncing: 0, offline: 1 }, "0/1 · 1 offline"],
+  ])("racksText(%o) → %s", (racks, text) => {
+    expect(racksText(racks)).toBe(text);
+  });
+
+  it("says what is wrong in one line", () => {
+    const images = [
+      image({ warning: "not offered by http://m/; keeping 20250615" }),
+      image({ state: "synced", next: next({ state: "failed", error: "x" }) }),
+      image({}),
+    ];
+    const racks = [{ online: true }, { online: false }];
+    expect(troubleText(images, racks)).toBe("1 warning · 1 update failed · 1 of 2 racks offline");
+    expect(troubleText([image({})], [{ online: true }])).toBe("");
+    expect(troubleText([], [{ online: false }])).toBe("1 of 1 rack offline");
+  });
+
+  it("counts updates in the summary", () => {
+    const images = [
+      image({ ...served, next: next({ state: "downloading", bytesDone: 1 }) }),
+      image({ ...served, next: next({}) }),
+      image({ ...served }),
+    ];
+    expect(summaryText(summarize(images))).toBe("3 images · 3 synced · 1 updating · 1 update available");
+    // An update does not put a percent in the tab title: the images are served.
+    expect(summarize(images).progress).toBeNull();
   });
 });
 

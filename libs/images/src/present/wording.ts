@@ -49,6 +49,75 @@ export function statusText(image: ImageState): string {
   }
 }
 
+/** Served: the region holds a version (so `next` is an update beside it, not the first import). */
+export function isServed(image: ImageState): boolean {
+  return image.state === "synced" || image.state === "rack-synced";
+}
+
+/**
+ * The newer version's line, or null when there is none: "updating to 20250812 42%", "update to
+ * 20250812 queued", "update available: 20250812", "update to 20250812 failed: sha256 mismatch".
+ */
+export function updateText(image: ImageState): string | null {
+  const next = image.next;
+  if (!next) return null;
+  switch (next.state) {
+    case "available":
+      return `update available: ${next.version}`;
+    case "queued":
+      return `update to ${next.version} queued`;
+    case "downloading":
+      return `updating to ${next.version} ${percent(next.bytesDone, next.bytesTotal)}%`;
+    case "failed":
+      return `update to ${next.version} failed: ${next.error ?? "unknown error"}`;
+  }
+}
+
+/** The row's status: statusText, then the update of a served image ("Synced · updating to V 42%"). */
+export function statusLine(image: ImageState): string {
+  const update = isServed(image) ? updateText(image) : null;
+  return update ? `${statusText(image)} · ${update}` : statusText(image);
+}
+
+/** True while a served image's newer version downloads (the row shows its bar). */
+export function isUpdating(image: ImageState): boolean {
+  return isServed(image) && image.next?.state === "downloading";
+}
+
+/**
+ * The racks cell: synced of all registered racks, and the offline ones named apart: "2/2",
+ * "1/2 · 1 offline", "0/1 · 1 offline"; "—" with no rack.
+ */
+export function racksText(racks: ImageState["racks"]): string {
+  const all = racks.total + racks.offline;
+  if (all <= 0) return "—";
+  return racks.offline > 0 ? `${racks.synced}/${all} · ${racks.offline} offline` : `${racks.synced}/${all}`;
+}
+
+/** The header's trouble line: "1 warning · 1 of 2 racks offline"; "" when all is well. */
+export function troubleText(
+  images: Iterable<ImageState>,
+  racks: Iterable<{ readonly online: boolean }>,
+): string {
+  let warnings = 0;
+  let failedUpdates = 0;
+  for (const image of images) {
+    if (image.warning) warnings++;
+    if (image.next?.state === "failed") failedUpdates++;
+  }
+  let all = 0;
+  let offline = 0;
+  for (const rack of racks) {
+    all++;
+    if (!rack.online) offline++;
+  }
+  const parts: string[] = [];
+  if (warnings) parts.push(plural(warnings, "warning"));
+  if (failedUpdates) parts.push(plural(failedUpdates, "update") + " failed");
+  if (offline) parts.push(`${offline} of ${plural(all, "rack")} offline`);
+  return parts.join(" · ");
+}
+
 export type Summary = {
   total: number;
   synced: number;
@@ -57,6 +126,9 @@ export type Summary = {
   downloading: number;
   queued: number;
   failed: number;
+  /** Served images whose newer version downloads, and those with one available (not importing). */
+  updating: number;
+  available: number;
   /** Percent done over the downloading images, null when none downloads. */
   downloadPercent: number | null;
   /** Percent done over everything still to fetch (queued + downloading), null when nothing is. */
@@ -71,6 +143,8 @@ export function summarize(images: Iterable<ImageState>): Summary {
     downloading: 0,
     queued: 0,
     failed: 0,
+    updating: 0,
+    available: 0,
     downloadPercent: null,
     progress: null,
   };
@@ -80,6 +154,8 @@ export function summarize(images: Iterable<ImageState>): Summary {
   let allTotal = 0;
   for (const image of images) {
     s.total++;
+    if (isServed(image) && image.next?.state === "downloading") s.updating++;
+    if (isServed(image) && image.next?.state === "available") s.available++;
     switch (statusKind(image)) {
       case "synced":
         s.synced++;
@@ -120,6 +196,8 @@ export function summaryText(s: Summary): string {
   if (s.downloading) parts.push(`${s.downloading} downloading ${s.downloadPercent ?? 0}%`);
   if (s.queued) parts.push(`${s.queued} queued`);
   if (s.failed) parts.push(`${s.failed} failed`);
+  if (s.updating) parts.push(`${s.updating} updating`);
+  if (s.available) parts.push(plural(s.available, "update") + " available");
   return parts.join(" · ");
 }
 
