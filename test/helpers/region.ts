@@ -27,6 +27,12 @@ export type RegionOptions = {
   /** Another entry script (the benches run a bundle) and node flags such as `--cpu-prof`. */
   script?: string;
   nodeArgs?: string[];
+  /**
+   * Called when the region exits after listening without stop() or kill() having been asked for (a
+   * crash, an unhandled rejection). By default the error is thrown uncaught, which fails the run
+   * with the region's exit code and last output instead of letting the test time out.
+   */
+  onUnexpectedExit?: (error: Error) => void;
 };
 
 /** Starts a real `bootstream region` process on an ephemeral port and waits until it listens. */
@@ -53,6 +59,7 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let expectingExit = false;
 
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
@@ -73,6 +80,18 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
       reject(new Error(`region exited with ${code} before listening:\n${output}`));
     });
   });
+  // "close": after the exit and the last of its output.
+  child.once("close", (code, signal) => {
+    if (expectingExit) return;
+    const error = new Error(
+      `region ${url} exited unexpectedly (code ${code}, signal ${signal}):\n${output.slice(-4000)}`,
+    );
+    if (options.onUnexpectedExit) options.onUnexpectedExit(error);
+    else
+      process.nextTick(() => {
+        throw error;
+      });
+  });
 
   return {
     url,
@@ -81,10 +100,12 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
     child,
     output: () => output,
     stop: async () => {
+      expectingExit = true;
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       return exited;
     },
     kill: async () => {
+      expectingExit = true;
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;
     },

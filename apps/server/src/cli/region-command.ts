@@ -14,8 +14,13 @@ export async function regionCommand(argv: string[]): Promise<number> {
     throw error;
   }
   const log = createLogger(config.logLevel, "region");
-  // A bug in a fire-and-forget path must be seen, not take the region (and its import) down.
-  process.on("unhandledRejection", (reason) => log.error({ err: reason }, "unhandled rejection"));
+  // An unhandled rejection is a bug that may have left an import or a write half done: log it with
+  // its stack and exit non-zero, so a supervisor restarts the region into recover() (pino writes
+  // stdout synchronously, so the line is out before the exit).
+  process.on("unhandledRejection", (reason) => {
+    log.fatal({ err: reason }, "unhandled rejection");
+    process.exit(1);
+  });
   const region = await startRegion(config, log).catch((error: unknown) => {
     log.fatal({ err: error }, "region failed to start");
     process.stderr.write(`bootstream region: cannot start: ${(error as Error).message}\n`);
