@@ -1,4 +1,4 @@
-import { Agent, interceptors, type Dispatcher } from "undici";
+import { Agent, type Dispatcher } from "undici";
 
 export type DownloadAgentOptions = {
   /** Give up on a TCP/TLS connect after this long (ms). */
@@ -7,13 +7,13 @@ export type DownloadAgentOptions = {
   connections?: number;
   /** How long an idle keep-alive connection is kept for the next file (ms). */
   keepAliveTimeoutMs?: number;
-  maxRedirections?: number;
 };
 
 /**
  * A keep-alive dispatcher for downloadFile, meant to be created once per importer or rack agent and
  * shared by all its downloads (the connect timeout lives here: undici sets it per connection, not per
- * request). Follows redirects, since mirrors behind a CDN answer with one. Close it when done.
+ * request). It follows no redirect: downloadFile follows them itself and checks every hop
+ * (`redirectRefusal`: the source's own origin only). Close it when done.
  */
 export function createDownloadAgent(options: DownloadAgentOptions = {}): Dispatcher {
   const agent = new Agent({
@@ -21,5 +21,5 @@ export function createDownloadAgent(options: DownloadAgentOptions = {}): Dispatc
     connections: options.connections ?? null,
     keepAliveTimeout: options.keepAliveTimeoutMs ?? 10_000,
   });
-  return agent.compose(interceptors.redirect({ maxRedirections: options.maxRedirections ?? 5 }));
+  return agent;
 }

@@ -24,22 +24,36 @@ const PREFIX_DIR = /^[0-9a-f]{2}$/;
  * A file appears under store/ only by rename after it was hashed and fsynced, so a reader never sees
  * half a file and a crash never leaves a wrong one. The directory listing is the index.
  */
+export type ContentStoreOptions = {
+  /**
+   * Files only this user may read (0600) and directories only they may enter (0700): the region's
+   * store. A rack's store stays world-readable (0644), since its published tree is served by TFTP
+   * and HTTP daemons running as other users.
+   */
+  private?: boolean;
+};
+
 export class ContentStore {
   readonly root: string;
+  /** Mode of every file this store creates (`.partial`, sidecar; kept by the rename into the store). */
+  readonly fileMode: number;
+  private readonly dirMode: number;
   private readonly storeDir: string;
   private readonly partialDir: string;
   private readonly locks = new Map<string, Promise<void>>();
 
-  private constructor(root: string) {
+  private constructor(root: string, options: ContentStoreOptions) {
     this.root = root;
+    this.fileMode = options.private ? 0o600 : 0o644;
+    this.dirMode = options.private ? 0o700 : 0o755;
     this.storeDir = join(root, "store");
     this.partialDir = join(root, "partial");
   }
 
-  static async open(root: string): Promise<ContentStore> {
-    const store = new ContentStore(root);
-    await fsp.mkdir(store.storeDir, { recursive: true });
-    await fsp.mkdir(store.partialDir, { recursive: true });
+  static async open(root: string, options: ContentStoreOptions = {}): Promise<ContentStore> {
+    const store = new ContentStore(root, options);
+    await fsp.mkdir(store.storeDir, { recursive: true, mode: store.dirMode });
+    await fsp.mkdir(store.partialDir, { recursive: true, mode: store.dirMode });
     await store.removeStrays();
     return store;
   }
@@ -153,7 +167,7 @@ export class ContentStore {
   async writePartialMeta(sha: string, meta: PartialMeta): Promise<void> {
     const path = this.metaPath(sha);
     const tmp = path + TMP_SUFFIX;
-    await fsp.writeFile(tmp, JSON.stringify(meta));
+    await fsp.writeFile(tmp, JSON.stringify(meta), { mode: this.fileMode });
     await fsp.rename(tmp, path);
   }
 
@@ -179,7 +193,7 @@ export class ContentStore {
       await file.close();
     }
     const dir = join(this.storeDir, sha.slice(0, 2));
-    const created = await fsp.mkdir(dir, { recursive: true });
+    const created = await fsp.mkdir(dir, { recursive: true, mode: this.dirMode });
     await fsp.rename(from, this.pathOf(sha));
     await syncDir(dir);
     if (created !== undefined) await syncDir(this.storeDir);

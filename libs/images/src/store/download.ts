@@ -11,6 +11,7 @@ import { DownloadError, NoSpaceError } from "./errors";
 import { hashFile } from "./hash-file";
 import { PartialWriter } from "./partial-writer";
 import { assertSha256 } from "./sha";
+import { MAX_REDIRECTS, REDIRECT_STATUSES, redirectRefusal } from "../streams/redirect";
 
 export type DownloadOptions = {
   store: ContentStore;
@@ -137,7 +138,7 @@ export async function downloadFile(options: DownloadOptions): Promise<DownloadRe
   }
 }
 
-type AttemptOutcome = "installed" | "restart";
+type AttemptOutcome = "installed" | "restart" | "redirect";
 
 /** One call's state: the hash always covers exactly the first `offset` bytes of the `.partial`. */
 class Download {
@@ -152,6 +153,8 @@ class Download {
   /** Bytes the last attempt added to the `.partial`: progress resets the retry budget. */
   private lastAttemptWrote = 0;
   private attempts = 0;
+  /** Where the next request goes: the file's URL, or where a checked redirect pointed it. */
+  private current: string;
   private bytesFetched = 0;
   private resumedFrom = 0;
 
@@ -159,6 +162,7 @@ class Download {
     this.o = options;
     this.dispatcher = dispatcher;
     this.sha = options.sha256;
+    this.current = options.url;
     this.idleTimeoutMs = options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs;
   }
 
@@ -182,14 +186,29 @@ class Download {
     const maxRetryAfterMs = this.o.maxRetryAfterMs ?? DEFAULTS.maxRetryAfterMs;
     let failures = 0;
     let integrityFailures = 0;
+    let hops = 0;
     for (;;) {
       this.throwIfAborted();
       if (this.rehashNeeded) await this.loadPartial();
       await this.checkSpace();
       try {
-        if ((await this.attempt()) === "installed") return this.result();
+        const outcome = await this.attempt();
+        if (outcome === "installed") return this.result();
+        if (outcome === "redirect") {
+          if (++hops > MAX_REDIRECTS)
+            throw new DownloadError("http", `GET ${this.o.url}: more than ${MAX_REDIRECTS} redirects`, {
+              url: this.o.url,
+              retryable: false,
+            });
+          continue;
+        }
+        hops = 0;
+        this.current = this.o.url;
         continue;
       } catch (err) {
+        // A retry starts at the file's own URL again: a redirect may have been temporary.
+        hops = 0;
+        this.current = this.o.url;
         const error = this.classify(err);
         if (!error.retryable || error.kind === "aborted") throw error;
         if (error.kind === "integrity") {
@@ -230,6 +249,7 @@ class Download {
 
     let writer: PartialWriter | null = null;
     let refusal: DownloadError | null = null;
+    let redirect: string | null = null;
     let restart = false;
     let discard = false;
     const factory = ({ statusCode, headers: h }: Dispatcher.StreamFactoryData): Writable => {
@@ -240,6 +260,8 @@ class Download {
       }
       if (plan.kind === "restart") {
         restart = true;
+      } else if (plan.kind === "redirect") {
+        redirect = plan.to;
       } else {
         refusal = plan.error;
         discard = plan.discard;
@@ -261,7 +283,7 @@ class Download {
     let streamError: unknown = null;
     try {
       await stream(
-        this.o.url,
+        this.current,
         {
           method: "GET",
           headers,
@@ -291,6 +313,10 @@ class Download {
     if (refusal !== null) {
       if (discard) await this.restartFromZero();
       throw refusal;
+    }
+    if (redirect !== null) {
+      this.current = redirect;
+      return "redirect";
     }
     streamError ??= used?.interruption ?? null;
     if (streamError !== null) {
@@ -330,6 +356,7 @@ class Download {
   ):
     | { kind: "write"; writer: PartialWriter }
     | { kind: "restart" }
+    | { kind: "redirect"; to: string }
     | { kind: "refuse"; error: DownloadError; cutOff: boolean; discard: boolean } {
     const url = this.o.url;
     const size = this.o.size;
@@ -390,6 +417,24 @@ class Download {
     // Only sent when our `.partial` is not a prefix of what the server has now (it shrank, or changed).
     if (status === 416 && from > 0) return { kind: "restart" };
 
+    if (REDIRECT_STATUSES.has(status)) {
+      const location = h["location"];
+      const next = typeof location === "string" ? URL.parse(location, this.current) : null;
+      // Checked against the file's own URL, so a chain of hops cannot walk off the source's origin.
+      const why = redirectRefusal(new URL(url), next);
+      if (why !== null || next === null) {
+        return refuse(
+          new DownloadError("http", `GET ${url}: redirect refused: ${why ?? "no Location"}`, {
+            url,
+            status,
+            retryable: false,
+          }),
+          false,
+        );
+      }
+      return { kind: "redirect", to: next.href };
+    }
+
     return refuse(httpError(url, status, h), false);
   }
 
@@ -405,6 +450,7 @@ class Download {
     this.meta = meta;
     return new PartialWriter({
       path: store.partialPath(this.sha),
+      mode: store.fileMode,
       offset: from,
       limit: this.o.size,
       hash: this.hash,

@@ -8,6 +8,8 @@ const MAX_IOV = 1024;
 
 export type PartialWriterOptions = {
   path: string;
+  /** Mode the file is created with (the store's; default 0644). */
+  mode?: number;
   /** Bytes of the file already verified into `hash`; the file is truncated to this before writing. */
   offset: number;
   /** The file may not grow beyond this; more bytes fail the stream with onOverflow(). */
@@ -87,7 +89,7 @@ export class PartialWriter extends Writable {
       );
     };
     // O_CREAT without O_TRUNC, then cut to the verified length: bytes past it (a torn last write) go.
-    fs.open(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644, (err, fd) => {
+    fs.open(path, fs.constants.O_WRONLY | fs.constants.O_CREAT, this.options.mode ?? 0o644, (err, fd) => {
       if (err) return callback(this.fail(err));
       this.fd = fd;
       fs.fstat(fd, (statErr, stats) => {

@@ -38,9 +38,14 @@ export async function copyLocalFile(
         },
       });
       try {
-        await pipeline(createReadStream(source), meter, createWriteStream(store.partialPath(sha256)), {
-          signal,
-        });
+        await pipeline(
+          createReadStream(source),
+          meter,
+          createWriteStream(store.partialPath(sha256), { mode: store.fileMode }),
+          {
+            signal,
+          },
+        );
       } catch (error) {
         onProgress(-copied);
         throw error;
