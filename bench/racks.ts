@@ -32,7 +32,7 @@ import {
 } from "./lib";
 import { prepareRegion, timeImport, waitFor, type Region } from "./region-import";
 
-const RACK_SECRET = "test-rack-secret";
+const RACK_SECRET = "test-rack-secret-0123456789abcdef0123456789";
 const SYNC_TIMEOUT_MS = 300_000;
 
 type Round = {

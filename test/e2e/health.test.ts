@@ -10,7 +10,7 @@ import { createLogger } from "../../apps/server/src/log";
 import { AuditEntity } from "../../apps/server/src/region/db/entities";
 
 const run = requireChromium();
-const TOKEN = "e2e-health-admin";
+const TOKEN = "e2e-health-admin-0123456789abcdef0123456789";
 
 // In-process, as test/integration/health.test.ts: PRAGMA max_page_count on the region's own SQLite
 // connection makes its writes fail with SQLITE_FULL for real.
@@ -31,7 +31,7 @@ describe.skipIf(!run)("dashboard: a degraded region", () => {
         bootSourceUrl: "http://127.0.0.1:9/unreachable/",
         bootSourceKeyring: null,
         adminToken: TOKEN,
-        rackSecret: "e2e-health-rack-secret",
+        rackSecret: "e2e-health-rack-secret-0123456789abcdef0123456789",
         importSchedule: "59 59 23 31 12 *",
         rackSyncSchedule: "59 59 23 31 12 *",
         downloadConcurrency: 2,

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { BIN } from "./region";
+import { BIN, TEST_RACK_SECRET } from "./region";
 
 export type RackProcess = {
   name: string;
@@ -24,7 +24,10 @@ export type RackProcess = {
 export type RackOptions = {
   regionUrl: string;
   name: string;
+  /** The site-wide rack secret (the test region's by default); ignored when `token` is given. */
   secret?: string;
+  /** A rack token (RACK_TOKEN) instead of the secret. */
+  token?: string;
   dataDir?: string;
   env?: Record<string, string>;
 };
@@ -34,20 +37,17 @@ export async function startRack(options: RackOptions): Promise<RackProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), `bootstream-${options.name}-`)));
   const child = spawn(
     process.execPath,
-    [
-      BIN,
-      "rack",
-      "--region",
-      options.regionUrl,
-      "--name",
-      options.name,
-      "--secret",
-      options.secret ?? "test-rack-secret",
-      "--data-dir",
-      dataDir,
-    ],
+    [BIN, "rack", "--region", options.regionUrl, "--name", options.name, "--data-dir", dataDir],
     {
-      env: { ...process.env, RACK_SYNC_SCHEDULE: "*/2 * * * * *", LOG_LEVEL: "info", ...options.env },
+      // The credential goes in the environment, as the docs say: a command line is readable in /proc.
+      env: {
+        ...process.env,
+        RACK_TOKEN: options.token ?? "",
+        RACK_SECRET: options.token ? "" : (options.secret ?? TEST_RACK_SECRET),
+        RACK_SYNC_SCHEDULE: "*/2 * * * * *",
+        LOG_LEVEL: "info",
+        ...options.env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     },
   );

@@ -4,6 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+/** Secrets of the test regions: the region refuses configured secrets under 32 characters. */
+export const TEST_ADMIN_TOKEN = "test-admin-token-0123456789abcdef0123456789";
+export const TEST_RACK_SECRET = "test-rack-secret-0123456789abcdef0123456789";
+
 export const BIN = fileURLToPath(new URL("../../apps/server/bin/bootstream.js", import.meta.url));
 
 export type RegionProcess = {
@@ -38,7 +42,7 @@ export type RegionOptions = {
 /** Starts a real `bootstream region` process on an ephemeral port and waits until it listens. */
 export async function startRegion(options: RegionOptions = {}): Promise<RegionProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "bootstream-region-")));
-  const adminToken = options.adminToken ?? "test-admin-token";
+  const adminToken = options.adminToken ?? TEST_ADMIN_TOKEN;
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? BIN, "region"], {
     env: {
       ...process.env,
@@ -46,7 +50,7 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
       HOST: "127.0.0.1",
       DATA_DIR: dataDir,
       ADMIN_TOKEN: adminToken,
-      RACK_SECRET: "test-rack-secret",
+      RACK_SECRET: TEST_RACK_SECRET,
       BOOT_SOURCE_URL: "http://127.0.0.1:9/unreachable/",
       // No unrequested hourly import in the middle of a test (tests of the schedule set their own).
       IMPORT_SCHEDULE: "59 59 23 31 12 *",

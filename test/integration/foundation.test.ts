@@ -164,14 +164,16 @@ describe("region configuration and lifecycle", () => {
   });
 
   it("stops gracefully on SIGTERM and keeps what was saved across a restart", async () => {
-    const first = await startRegion({ adminToken: "first" });
-    const saved = await post(first.url, "first", "settings:update", { autoImport: false });
+    const firstToken = "first-admin-token-0123456789abcdef0123456789";
+    const laterToken = "ignored-now-admin-token-0123456789abcdef0123456789";
+    const first = await startRegion({ adminToken: firstToken });
+    const saved = await post(first.url, firstToken, "settings:update", { autoImport: false });
     expect(saved.status).toBe(200);
     expect(await first.stop()).toBe(0);
     // ADMIN_TOKEN only counts on the first start: the stored token stays the admin's.
-    const second = await startRegion({ dataDir: first.dataDir, adminToken: "ignored-now" });
-    await expect(connect(second.url, "ignored-now")).rejects.toThrow("unauthorized");
-    const { socket, snapshot } = await connect(second.url, "first");
+    const second = await startRegion({ dataDir: first.dataDir, adminToken: laterToken });
+    await expect(connect(second.url, laterToken)).rejects.toThrow("unauthorized");
+    const { socket, snapshot } = await connect(second.url, firstToken);
     expect(snapshot.settings.autoImport).toBe(false);
     socket.close();
     expect(await second.stop()).toBe(0);

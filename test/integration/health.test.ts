@@ -16,7 +16,7 @@ describe("region health", () => {
   let dataDir: string;
   let region: RegionHandle;
   let client: BootstreamClient;
-  const token = "health-admin-token";
+  const token = "health-admin-token-0123456789abcdef0123456789";
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), "bootstream-health-"));
@@ -29,7 +29,7 @@ describe("region health", () => {
       bootSourceUrl: "http://127.0.0.1:9/unreachable/",
       bootSourceKeyring: null,
       adminToken: token,
-      rackSecret: "health-rack-secret",
+      rackSecret: "health-rack-secret-0123456789abcdef0123456789",
       importSchedule: "59 59 23 31 12 *",
       rackSyncSchedule: "59 59 23 31 12 *",
       downloadConcurrency: 2,

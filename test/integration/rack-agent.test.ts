@@ -11,7 +11,7 @@ import { ThrottleProxy } from "../../apps/server/src/demo/throttle-proxy";
 import { RackAgent } from "../../apps/server/src/rack/agent";
 import { imageShas, startMirror, type TestMirror } from "../helpers/mirror";
 import { startRack, type RackProcess } from "../helpers/rack";
-import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { BIN, TEST_RACK_SECRET, removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { corruptStoreFiles, sha256File, storeFiles } from "../helpers/store";
 import { waitFor, watch } from "../helpers/watch";
 
@@ -411,7 +411,9 @@ describe("rack agent against the real region", () => {
     });
     const missing = await runRackCommand({ ...base, RACK_SECRET: "" });
     expect(missing.code).toBe(2);
-    expect(missing.output).toMatch(/^bootstream rack: missing --secret \(or RACK_SECRET\)[^\n]*\n$/);
+    expect(missing.output).toMatch(
+      /^bootstream rack: missing RACK_TOKEN \(or --token\)[^\n]*RACK_SECRET[^\n]*\n$/,
+    );
     // A flag wins over the environment, and is checked the same way.
     const flag = await runRackCommand(base, ["--rack-sync-schedule", "every minute"]);
     expect(flag.code).toBe(2);
@@ -424,7 +426,7 @@ describe("rack agent against the real region", () => {
     const result = await runRackCommand({
       REGION_URL: region.url,
       RACK_NAME: "r-in-region-dir",
-      RACK_SECRET: "test-rack-secret",
+      RACK_SECRET: TEST_RACK_SECRET,
       DATA_DIR: region.dataDir,
     });
     expect(result.code).toBe(1);
@@ -450,7 +452,7 @@ describe("rack agent against the real region", () => {
       {
         regionUrl: region.url,
         name: "r-wrong-secret",
-        secret: "not-the-rack-secret",
+        credential: { kind: "secret", value: "not-the-rack-secret" },
         dataDir,
         syncSchedule: NEVER,
         downloadConcurrency: 2,

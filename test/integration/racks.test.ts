@@ -4,7 +4,7 @@ import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
 import { ThrottleProxy } from "../../apps/server/src/demo/throttle-proxy";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { TEST_RACK_SECRET, removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { startRack, type RackProcess } from "../helpers/rack";
 import { sha256File } from "../helpers/store";
@@ -127,21 +127,25 @@ describe("rack controllers", () => {
     const sha = [...(await published(racks[0]!)).values()][0]!;
     expect(await rawGet(region.url, `/files/${sha}`)).toBe(401);
     expect(await rawGet(region.url, `/files/${sha}`, { authorization: "Bearer wrong" })).toBe(401);
-    expect(await rawGet(region.url, `/files/${sha}`, { authorization: "Bearer test-rack-secret" })).toBe(200);
+    expect(await rawGet(region.url, `/files/${sha}`, { authorization: `Bearer ${TEST_RACK_SECRET}` })).toBe(
+      200,
+    );
     expect(
       await rawGet(region.url, `/files/${sha}`, {
-        authorization: "Bearer test-rack-secret",
+        authorization: `Bearer ${TEST_RACK_SECRET}`,
         range: "bytes=10-19",
       }),
     ).toBe(206);
-    expect(await rawGet(region.url, "/files/not-hex", { authorization: "Bearer test-rack-secret" })).toBe(
+    expect(await rawGet(region.url, "/files/not-hex", { authorization: `Bearer ${TEST_RACK_SECRET}` })).toBe(
       400,
     );
     expect(
-      await rawGet(region.url, `/files/${sha.toUpperCase()}`, { authorization: "Bearer test-rack-secret" }),
+      await rawGet(region.url, `/files/${sha.toUpperCase()}`, {
+        authorization: `Bearer ${TEST_RACK_SECRET}`,
+      }),
     ).toBe(400);
     expect(
-      await rawGet(region.url, "/files/../bootstream.db", { authorization: "Bearer test-rack-secret" }),
+      await rawGet(region.url, "/files/../bootstream.db", { authorization: `Bearer ${TEST_RACK_SECRET}` }),
     ).toBe(404);
     // A symlink planted in the store is never followed (O_NOFOLLOW), nor is anything but a regular file served.
     const planted = "c".repeat(64);
@@ -150,21 +154,21 @@ describe("rack controllers", () => {
       path.join(region.dataDir, "bootstream.db"),
       path.join(region.dataDir, "store", "cc", planted),
     );
-    expect(await rawGet(region.url, `/files/${planted}`, { authorization: "Bearer test-rack-secret" })).toBe(
-      404,
-    );
+    expect(
+      await rawGet(region.url, `/files/${planted}`, { authorization: `Bearer ${TEST_RACK_SECRET}` }),
+    ).toBe(404);
     const directory = "d".repeat(64);
     await mkdir(path.join(region.dataDir, "store", "dd", directory), { recursive: true });
     expect(
-      await rawGet(region.url, `/files/${directory}`, { authorization: "Bearer test-rack-secret" }),
+      await rawGet(region.url, `/files/${directory}`, { authorization: `Bearer ${TEST_RACK_SECRET}` }),
     ).toBe(404);
     await rm(path.join(region.dataDir, "store", "cc"), { recursive: true });
     await rm(path.join(region.dataDir, "store", "dd"), { recursive: true });
     expect(
-      await rawGet(region.url, "/files/..%2fbootstream.db", { authorization: "Bearer test-rack-secret" }),
+      await rawGet(region.url, "/files/..%2fbootstream.db", { authorization: `Bearer ${TEST_RACK_SECRET}` }),
     ).toBe(400);
     expect(
-      await rawGet(region.url, `/files/${"0".repeat(64)}`, { authorization: "Bearer test-rack-secret" }),
+      await rawGet(region.url, `/files/${"0".repeat(64)}`, { authorization: `Bearer ${TEST_RACK_SECRET}` }),
     ).toBe(404);
   });
 

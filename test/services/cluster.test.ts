@@ -39,14 +39,14 @@ describe.skipIf(services.skip)("two region nodes on PostgreSQL and Redis", () =>
     database = await createScratchDatabase();
     mirror = await startMirror({ releases: ["jammy", "noble"], arches: ["amd64"] });
     const env = { DATABASE_URL: database.url, REDIS_URL, BOOT_SOURCE_URL: mirror.url };
-    const first = await startRegion({ env, adminToken: "cluster-admin" });
-    const second = await startRegion({ env, adminToken: "cluster-admin" });
+    const first = await startRegion({ env, adminToken: "cluster-admin-0123456789abcdef0123456789" });
+    const second = await startRegion({ env, adminToken: "cluster-admin-0123456789abcdef0123456789" });
     // Leadership is settled just after "listening": wait until one leads and the other follows.
     const settled = () => (leads(first) && follows(second)) || (leads(second) && follows(first));
     for (let i = 0; i < 200 && !settled(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     [leader, follower] = leads(first) ? [first, second] : [second, first];
-    onLeader = await watch(leader.url, "cluster-admin");
-    onFollower = await watch(follower.url, "cluster-admin");
+    onLeader = await watch(leader.url, "cluster-admin-0123456789abcdef0123456789");
+    onFollower = await watch(follower.url, "cluster-admin-0123456789abcdef0123456789");
   });
   afterAll(async () => {
     onLeader?.close();

@@ -69,7 +69,9 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
       BOOT_SOURCE_URL: mirror.url,
       LEADER_LEASE: `${LEASE_S}s`,
     };
-    regions = await Promise.all([0, 1, 2].map(() => startRegion({ env, adminToken: "cluster-admin" })));
+    regions = await Promise.all(
+      [0, 1, 2].map(() => startRegion({ env, adminToken: "cluster-admin-0123456789abcdef0123456789" })),
+    );
   });
   afterAll(async () => {
     for (const region of regions) {
@@ -96,8 +98,8 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
   it("replaces a paused leader within the lease, and the old one writes nothing when it wakes", async () => {
     const leader = await oneLeader(regions, 20_000);
     const others = regions.filter((r) => r !== leader);
-    const onLeader = await watch(leader.url, "cluster-admin");
-    const onFollower = await watch(others[0]!.url, "cluster-admin");
+    const onLeader = await watch(leader.url, "cluster-admin-0123456789abcdef0123456789");
+    const onFollower = await watch(others[0]!.url, "cluster-admin-0123456789abcdef0123456789");
     await waitFor(onFollower, (s) => s.images.get(NOBLE)?.state === "synced", 30_000, "default import");
     const before = await lease(database.url);
     try {
@@ -130,7 +132,7 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
         .poll(() => leader.output(), { timeout: 10_000 })
         .toContain("this region node stops leading");
       // Nothing of the old term reached the database: the setting and the audit are unchanged.
-      const onNext = await watch(next.url, "cluster-admin");
+      const onNext = await watch(next.url, "cluster-admin-0123456789abcdef0123456789");
       const { snapshot } = await onNext.command("state:get", {});
       const { entries } = await onNext.command("audit:list", {});
       const updates = entries.filter((e) => e.action === "settings:update");
@@ -154,7 +156,7 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
     const killedAt = Date.now();
     const next = await oneLeader(others, (LEASE_S + 5) * 1000);
     expect(Date.now() - killedAt).toBeLessThan((LEASE_S + 5) * 1000);
-    const onNext = await watch(next.url, "cluster-admin");
+    const onNext = await watch(next.url, "cluster-admin-0123456789abcdef0123456789");
     await onNext.command("import:start", {});
     await waitFor(
       onNext,

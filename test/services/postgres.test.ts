@@ -29,8 +29,8 @@ describe.skipIf(postgres.skip)("region on PostgreSQL", () => {
     const env = { DATABASE_URL: database.url };
     regions.push(
       ...(await Promise.all([
-        startRegion({ env, adminToken: "pg-admin" }),
-        startRegion({ env, adminToken: "pg-admin" }),
+        startRegion({ env, adminToken: "pg-admin-0123456789abcdef0123456789" }),
+        startRegion({ env, adminToken: "pg-admin-0123456789abcdef0123456789" }),
       ])),
     );
     for (const region of regions) {
@@ -60,15 +60,23 @@ describe.skipIf(postgres.skip)("region on PostgreSQL", () => {
     const leader = regions.find(leads)!;
     const follower = regions.find((r) => r !== leader)!;
     expect(follows(follower)).toBe(true);
-    const { json } = await post(leader.url, "pg-admin", "token:create", {
+    const { json } = await post(leader.url, "pg-admin-0123456789abcdef0123456789", "token:create", {
       role: "viewer",
       name: "pg-viewer",
     });
     const { snapshot, socket } = await connect(follower.url, json.token as string);
     expect(snapshot.you).toEqual({ name: "pg-viewer", role: "viewer" });
     socket.close();
-    expect((await post(leader.url, "pg-admin", "settings:update", { autoImport: false })).status).toBe(200);
-    const refused = await post(follower.url, "pg-admin", "settings:update", { autoImport: true });
+    expect(
+      (
+        await post(leader.url, "pg-admin-0123456789abcdef0123456789", "settings:update", {
+          autoImport: false,
+        })
+      ).status,
+    ).toBe(200);
+    const refused = await post(follower.url, "pg-admin-0123456789abcdef0123456789", "settings:update", {
+      autoImport: true,
+    });
     expect(refused.status).toBe(500);
     expect((refused.json.error as { message: string }).message).toContain("REDIS_URL");
   });
@@ -79,7 +87,7 @@ describe.skipIf(postgres.skip)("region on PostgreSQL", () => {
     expect(await first.stop()).toBe(0);
     const again = await startRegion({ env: { DATABASE_URL: database.url }, dataDir: first.dataDir });
     regions.push(again);
-    const { snapshot, socket } = await connect(again.url, "pg-admin");
+    const { snapshot, socket } = await connect(again.url, "pg-admin-0123456789abcdef0123456789");
     expect(snapshot.settings.autoImport).toBe(false);
     socket.close();
   });

@@ -46,3 +46,24 @@ describe("parseDuration (LEADER_LEASE)", () => {
     expect(loadRegionConfig(["--leader-lease", "3s"], { LEADER_LEASE: "30s" }).leaderLeaseMs).toBe(3000);
   });
 });
+
+describe("configured secrets (ADMIN_TOKEN, RACK_SECRET)", () => {
+  const long = "x".repeat(32);
+  it.each([
+    ["ADMIN_TOKEN", "a", /invalid ADMIN_TOKEN: is 1 characters; use at least 32/],
+    ["ADMIN_TOKEN", "x".repeat(31), /invalid ADMIN_TOKEN: is 31 characters; use at least 32/],
+    ["RACK_SECRET", "test-rack-secret", /invalid RACK_SECRET: is 16 characters; use at least 32/],
+    ["RACK_SECRET", `${long} x`, /invalid RACK_SECRET: must be at most 256 characters with no white space/],
+    ["ADMIN_TOKEN", "y".repeat(257), /invalid ADMIN_TOKEN: must be at most 256/],
+  ])("refuses %s=%j with a clear error", (name, value, message) => {
+    expect(() => loadRegionConfig([], { [name]: value })).toThrow(message);
+  });
+
+  it("accepts 32 characters or more, and leaves an unset secret to be generated", () => {
+    const config = loadRegionConfig([], { ADMIN_TOKEN: long, RACK_SECRET: `${long}-rack` });
+    expect([config.adminToken, config.rackSecret]).toEqual([long, `${long}-rack`]);
+    expect(loadRegionConfig([], {})).toMatchObject({ adminToken: null, rackSecret: null });
+    // The flag is checked the same way.
+    expect(() => loadRegionConfig(["--admin-token", "short"], {})).toThrow(/invalid ADMIN_TOKEN/);
+  });
+});

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Cron } from "croner";
+import { PRIVATE_KEYRING_MESSAGE } from "@bootstream/images";
 
 export const DEFAULT_SOURCE_URL = "http://images.maas.io/ephemeral-v3/stable/";
 import { BUNDLED_KEYRING_PATH } from "./paths";
@@ -191,10 +192,19 @@ function parseRedisUrl(value: string | null): string | null {
   return value;
 }
 
+/** A configured secret is hashed without salt, like the generated ones: so it must be long. */
+export const MIN_SECRET_LENGTH = 32;
+
 function parseSecret(setting: string, value: string | null): string | null {
   if (value === null) return null;
   if (value.length > 256 || /\s/.test(value)) {
     throw new ConfigError(setting, "must be at most 256 characters with no white space");
+  }
+  if (value.length < MIN_SECRET_LENGTH) {
+    throw new ConfigError(
+      setting,
+      `is ${value.length} characters; use at least ${MIN_SECRET_LENGTH} random ones (e.g. \`openssl rand -base64 32\`), or leave it unset to have one generated`,
+    );
   }
   return value;
 }
@@ -226,6 +236,9 @@ export function readKeyringFile(file: string, setting: string): string {
       setting,
       `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? "error"})`,
     );
+  }
+  if (text.includes("-----BEGIN PGP PRIVATE KEY BLOCK-----")) {
+    throw new ConfigError(setting, `${file}: ${PRIVATE_KEYRING_MESSAGE}`);
   }
   if (!text.includes("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
     throw new ConfigError(setting, `${file} is not an armored OpenPGP public key`);

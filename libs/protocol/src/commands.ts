@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { rackNameSchema } from "./rack";
 import type { AuditEntry, Catalogue, ImportState, Selection, Settings, Snapshot, SourceState } from "./state";
 
 // Names in the contract are lowercase tokens; keeping them tight keeps junk out of the database and the UI.
@@ -53,7 +54,11 @@ export const commandSchemas = {
       .optional(),
   }),
   "rack:remove": z.strictObject({ name: personName }),
-  "token:create": z.strictObject({ role: z.enum(["admin", "viewer"]), name: personName }),
+  // A rack token is named after the one rack it may register as, so its name follows the rack rule.
+  "token:create": z.union([
+    z.strictObject({ role: z.enum(["admin", "viewer"]), name: personName }),
+    z.strictObject({ role: z.literal("rack"), name: rackNameSchema }),
+  ]),
   "token:revoke": z.strictObject({ name: personName }),
   "audit:list": z.strictObject({ limit: z.number().int().min(1).max(1000).optional() }),
 } as const;

@@ -1,7 +1,9 @@
 import { z } from "zod";
 
 // The `/rack` namespace: region ↔ rack controller agents. Authenticated with
-// `auth: { secret: RACK_SECRET, name }`; a wrong secret fails the connection with `unauthorized`.
+// `auth: { token: RACK_TOKEN, name }` (a `rack` token, valid for that name only) or the weaker
+// site-wide `auth: { secret: RACK_SECRET, name }`; a wrong credential fails the connection with
+// `unauthorized`.
 
 export const RACK_NAMESPACE = "/rack";
 

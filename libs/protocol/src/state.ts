@@ -11,6 +11,8 @@ export type {
 } from "@bootstream/images";
 
 export type Role = "admin" | "viewer";
+/** What a token may be made for: a person's role, or one rack (`/rack` as that name, and `/files`). */
+export type TokenRole = Role | "rack";
 export type Settings = {
   autoImport: boolean;
   /** Bytes a second for all of the region's upstream downloads together; null for no cap. */

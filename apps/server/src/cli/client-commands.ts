@@ -255,8 +255,8 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     });
     if (positionals[0] === "create") {
       const role = flags.role;
-      if (role !== "admin" && role !== "viewer")
-        throw new UsageError("token create needs --role admin|viewer");
+      if (role !== "admin" && role !== "viewer" && role !== "rack")
+        throw new UsageError("token create needs --role admin|viewer|rack");
       if (typeof flags.name !== "string") throw new UsageError("token create needs --name NAME");
       const { token } = await client().command("token:create", { role, name: flags.name });
       say(token);
@@ -268,7 +268,7 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
       return;
     }
     throw new UsageError(
-      "usage: bootstream token create --role admin|viewer --name NAME | token revoke NAME",
+      "usage: bootstream token create --role admin|viewer|rack --name NAME | token revoke NAME",
     );
   },
 };

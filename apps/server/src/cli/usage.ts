@@ -10,8 +10,8 @@ export const HELP = `bootstream — select and import boot images
 
 Processes:
   bootstream region [--port N --host H --data-dir DIR ...]   run the region (HTTP + Socket.IO, scheduler, importer)
-  bootstream rack --region URL --name NAME --secret S --data-dir DIR
-                                                            run one rack controller agent
+  RACK_TOKEN=T bootstream rack --region URL --name NAME --data-dir DIR
+                                                            run one rack controller agent (or RACK_SECRET=S)
   bootstream demo                                           offline demo: local mirror, region, two racks
   bootstream mirror sync SOURCE_URL DIR [FILTER...] [...]   copy a real source (verified, filtered, resumable) for air-gapped sites
   bootstream mirror create DIR [--sign KEY.asc] [...]       write a SYNTHETIC mirror (made-up payloads, for tests and demos)
@@ -26,7 +26,7 @@ Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):
   bootstream auto-import on|off
   bootstream settings bandwidth 20MB/s|off                 cap the region's upstream downloads (all together)
   bootstream source set URL [--keyring FILE]
-  bootstream token create --role admin|viewer --name NAME
+  bootstream token create --role admin|viewer|rack --name NAME   a rack token registers only rack NAME
   bootstream token revoke NAME
   bootstream audit [--limit N] [--json]                     who changed what, newest first
   bootstream racks [--json]                                 the registered rack controllers
@@ -41,7 +41,7 @@ Every command takes --help.
 
 Region settings (environment variable, or the matching --flag):
   PORT (5240)  HOST (127.0.0.1)  DATA_DIR (./data)  DATABASE_URL  REDIS_URL
-  BOOT_SOURCE_URL  BOOT_SOURCE_KEYRING  ADMIN_TOKEN  RACK_SECRET
+  BOOT_SOURCE_URL  BOOT_SOURCE_KEYRING  ADMIN_TOKEN  RACK_SECRET (secrets: at least 32 characters)
   IMPORT_SCHEDULE ("0 * * * *")  RACK_SYNC_SCHEDULE ("*/5 * * * *")  DOWNLOAD_CONCURRENCY (4)  LOG_LEVEL (info)
   LEADER_LEASE (15s)
 
@@ -63,7 +63,7 @@ export const COMMAND_HELP: Record<string, string> = {
   "stop-import": `usage: bootstream stop-import ${CLIENT}\n`,
   "auto-import": `usage: bootstream auto-import on|off ${CLIENT}\n`,
   source: `usage: bootstream source set URL [--keyring FILE] ${CLIENT}\n`,
-  token: `usage: bootstream token create --role admin|viewer --name NAME ${CLIENT}\n       bootstream token revoke NAME ${CLIENT}\n`,
+  token: `usage: bootstream token create --role admin|viewer|rack --name NAME ${CLIENT}\n       bootstream token revoke NAME ${CLIENT}\nA rack token registers only the rack NAME (give it to that agent as RACK_TOKEN) and reads /files.\n`,
   audit: `usage: bootstream audit [--limit N] [--json] ${CLIENT}\nN from 1 to 1000 (default 100), newest first.\n`,
   racks: `usage: bootstream racks [--json] ${CLIENT}\n`,
   "rack remove": `usage: bootstream rack remove NAME ${CLIENT}\n`,

@@ -98,27 +98,22 @@ export async function runDemo(argv: string[]): Promise<number> {
   const { context } = region;
   // The mirror's port changes every run: point the stored source at this run's.
   if (context.source.state().url !== proxy.url)
-    await context.source.update(proxy.url, null, async () => undefined);
+    await context.source.update(proxy.url, null, null, async () => undefined);
   const token = await context.tokens.issue("admin", "demo");
   if (!(await context.selection.initialised())) context.importer.request("selection");
 
-  const racks: ChildProcess[] = ["rack-1", "rack-2"].map((name) => {
+  // Each rack gets a token of its own (the stronger choice than the site-wide secret), in its environment.
+  const rackTokens = new Map<string, string>();
+  for (const name of ["rack-1", "rack-2"]) rackTokens.set(name, await context.tokens.issue("rack", name));
+  const racks: ChildProcess[] = [...rackTokens].map(([name, rackToken]) => {
     const out = createWriteStream(path.join(root, `${name}.log`), { flags: "a" });
     const child = spawn(
       process.execPath,
-      [
-        BIN,
-        "rack",
-        "--region",
-        region.url,
-        "--name",
-        name,
-        "--secret",
-        rackSecret,
-        "--data-dir",
-        path.join(root, name),
-      ],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RACK_SYNC_SCHEDULE: "*/5 * * * *" } },
+      [BIN, "rack", "--region", region.url, "--name", name, "--data-dir", path.join(root, name)],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, RACK_TOKEN: rackToken, RACK_SECRET: "", RACK_SYNC_SCHEDULE: "*/5 * * * *" },
+      },
     );
     child.stdout!.pipe(out);
     child.stderr!.pipe(out);

@@ -43,7 +43,7 @@ async function startAgent(): Promise<RackAgent> {
     {
       regionUrl: region.url,
       name: "rack-1",
-      secret: region.secret,
+      credential: { kind: "secret", value: region.secret },
       dataDir,
       syncSchedule: "0 0 1 1 *",
       downloadConcurrency: 2,

@@ -60,7 +60,7 @@ export class RackAgent {
       {
         regionUrl: config.regionUrl,
         name: config.name,
-        secret: config.secret,
+        credential: config.credential,
         slowRetryMs: options.slowRetryMs ?? 30_000,
         reportTimeoutMs: options.reportTimeoutMs ?? 10_000,
       },
@@ -218,7 +218,7 @@ export class RackAgent {
           store: this.store,
           dataDir: this.config.dataDir,
           fileUrl: (sha) => `${this.config.regionUrl}/files/${sha}`,
-          secret: this.config.secret,
+          secret: this.config.credential.value,
           dispatcher: this.dispatcher,
           concurrency: this.config.downloadConcurrency,
           signal: this.abort.signal,

@@ -4,11 +4,14 @@ import { rackNameSchema } from "@bootstream/protocol";
 import { ConfigError, parseCron, parseInteger } from "../config";
 import { UsageError } from "../cli/usage";
 
+export type RackCredential = { kind: "token" | "secret"; value: string };
+
 export type RackConfig = {
   /** The region's base URL without a trailing slash, e.g. `http://region:5240` or `https://host/bootstream`. */
   regionUrl: string;
   name: string;
-  secret: string;
+  /** A `rack` token of this rack's own (RACK_TOKEN), or the weaker site-wide RACK_SECRET. */
+  credential: RackCredential;
   dataDir: string;
   syncSchedule: string;
   downloadConcurrency: number;
@@ -19,7 +22,8 @@ export type RackConfig = {
 const SETTINGS = {
   region: { env: "REGION_URL", fallback: undefined, hint: "the region's URL, e.g. http://region:5240" },
   name: { env: "RACK_NAME", fallback: undefined, hint: "this rack's name, unique among the racks" },
-  secret: { env: "RACK_SECRET", fallback: undefined, hint: "the region's RACK_SECRET" },
+  token: { env: "RACK_TOKEN", fallback: "", hint: "" },
+  secret: { env: "RACK_SECRET", fallback: "", hint: "" },
   "data-dir": { env: "DATA_DIR", fallback: undefined, hint: "where this rack keeps its images" },
   "rack-sync-schedule": { env: "RACK_SYNC_SCHEDULE", fallback: "*/5 * * * *", hint: "" },
   "download-concurrency": { env: "DOWNLOAD_CONCURRENCY", fallback: "4", hint: "" },
@@ -32,9 +36,12 @@ const FLAGS = {
   help: { type: "boolean" as const, short: "h" },
 };
 
-export const RACK_USAGE = `usage: bootstream rack --region URL --name NAME --secret S --data-dir DIR
+export const RACK_USAGE = `usage: RACK_TOKEN=T bootstream rack --region URL --name NAME --data-dir DIR
                       [--rack-sync-schedule CRON] [--download-concurrency N] [--log-level LEVEL]
-Each flag may come from the environment instead: ${Object.entries(SETTINGS)
+The credential: RACK_TOKEN, a rack token made for this name (bootstream token create --role rack
+--name NAME), or else RACK_SECRET, the region's site-wide secret (weaker: it may register any rack).
+Keep them in the environment: --token and --secret exist, but a command line is readable by every
+user of the machine (/proc). Each flag may come from the environment instead: ${Object.entries(SETTINGS)
   .map(([flag, s]) => `--${flag} ${s.env}`)
   .join(", ")}.
 `;
@@ -62,7 +69,7 @@ export function loadRackConfig(argv: string[], env: NodeJS.ProcessEnv): RackConf
     return {
       regionUrl: parseRegionUrl(raw("region")),
       name: parseName(raw("name")),
-      secret: parseSecret(raw("secret")),
+      credential: parseCredential(raw("token"), raw("secret")),
       dataDir: path.resolve(raw("data-dir")),
       syncSchedule: parseCron("RACK_SYNC_SCHEDULE", raw("rack-sync-schedule")),
       downloadConcurrency: parseInteger("DOWNLOAD_CONCURRENCY", raw("download-concurrency"), 1, 64),
@@ -100,11 +107,19 @@ function parseName(value: string): string {
   return parsed.data;
 }
 
-function parseSecret(value: string): string {
-  if (value.length > 256 || /\s/.test(value)) {
-    throw new UsageError("invalid RACK_SECRET: must be at most 256 characters with no white space");
+function parseCredential(token: string, secret: string): RackCredential {
+  if (token && secret) throw new UsageError("give RACK_TOKEN or RACK_SECRET, not both");
+  if (!token && !secret) {
+    throw new UsageError(
+      "missing RACK_TOKEN (or --token): this rack's token, from `bootstream token create --role rack --name NAME`; or RACK_SECRET, the region's site-wide secret",
+    );
   }
-  return value;
+  const setting = token ? "RACK_TOKEN" : "RACK_SECRET";
+  const value = token || secret;
+  if (value.length > 256 || /\s/.test(value)) {
+    throw new UsageError(`invalid ${setting}: must be at most 256 characters with no white space`);
+  }
+  return { kind: token ? "token" : "secret", value };
 }
 
 function parseLogLevel(value: string): string {

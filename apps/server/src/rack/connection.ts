@@ -6,6 +6,7 @@ import {
 } from "@bootstream/protocol";
 import { io, type Socket } from "socket.io-client";
 import type { Logger } from "../log";
+import type { RackCredential } from "./config";
 
 export type RackSocket = Socket<RackServerToClient, RackClientToServer>;
 
@@ -19,7 +20,7 @@ export type ConnectionHandlers = {
 export type ConnectionOptions = {
   regionUrl: string;
   name: string;
-  secret: string;
+  credential: RackCredential;
   /**
    * Wait before trying again after the region refused us or closed the connection itself. Socket.IO
    * does not retry those on its own, and hammering a region that said no helps nobody.
@@ -45,7 +46,10 @@ export class RegionConnection {
     const prefix = base.pathname.replace(/\/+$/, "");
     this.socket = io(base.origin + RACK_NAMESPACE, {
       path: `${prefix}/socket.io`,
-      auth: { secret: options.secret, name: options.name },
+      auth:
+        options.credential.kind === "token"
+          ? { token: options.credential.value, name: options.name }
+          : { secret: options.credential.value, name: options.name },
       // WebSocket only: a region cluster behind a plain load balancer needs no sticky sessions then.
       transports: ["websocket"],
       reconnection: true,
@@ -69,7 +73,12 @@ export class RegionConnection {
     });
     this.socket.on("connect_error", (error) => {
       if (error.message === "unauthorized") {
-        log.error({ region: options.regionUrl }, "the region refused the rack secret");
+        log.error(
+          { region: options.regionUrl },
+          options.credential.kind === "token"
+            ? "the region refused the rack token (unknown, revoked, or made for another rack name)"
+            : "the region refused the rack secret",
+        );
       } else {
         log.warn({ region: options.regionUrl, err: connectErrorText(error) }, "cannot connect to the region");
       }

@@ -22,7 +22,7 @@ export type HostileFile = { bytes: Buffer; sha256: string };
 export type ReceivedReport = { name: string; report: RackReport };
 
 export class HostileRegion {
-  readonly secret = "test-rack-secret";
+  readonly secret = "test-rack-secret-0123456789abcdef0123456789";
   readonly reports: ReceivedReport[] = [];
   readonly fileRequests: string[] = [];
   private readonly files = new Map<string, Buffer>();

@@ -4,6 +4,7 @@ import type Koa from "koa";
 import type { ContentStore } from "@bootstream/images";
 import { CommandError } from "@bootstream/protocol";
 import { parseRange } from "../http-range";
+import type { RackCredentials } from "./racks/credentials";
 
 const SHA256 = /^[0-9a-f]{64}$/;
 
@@ -13,22 +14,19 @@ const refuse = (ctx: Koa.Context, status: number, code: CommandError["code"], me
 };
 
 /**
- * GET /files/:sha256 for rack agents: the rack secret as a bearer token, a strict name, and
+ * GET /files/:sha256 for rack agents: a rack token (or the rack secret) as a bearer token, a strict name, and
  * single-range requests so an interrupted pull resumes. The sha256 is a perfect strong ETag.
  */
-export function filesRoute(
-  store: ContentStore,
-  checkSecret: (secret: unknown) => Promise<boolean>,
-): Koa.Middleware {
+export function filesRoute(store: ContentStore, credentials: RackCredentials): Koa.Middleware {
   return async (ctx) => {
     const match = /^Bearer\s+(\S+)$/i.exec(ctx.get("authorization"));
-    if (!(await checkSecret(match?.[1]))) {
+    if ((await credentials.check(match?.[1])) === null) {
       ctx.set("WWW-Authenticate", 'Bearer realm="bootstream-rack"');
       return refuse(
         ctx,
         401,
         "unauthorized",
-        "files are for rack agents: send 'Authorization: Bearer RACK_SECRET'",
+        "files are for rack agents: send 'Authorization: Bearer RACK_TOKEN' (or RACK_SECRET)",
       );
     }
     const sha = (ctx.params as { sha256?: string }).sha256 ?? "";

@@ -1,4 +1,3 @@
-import { mkdir } from "node:fs/promises";
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { ContentStore } from "@bootstream/images";
@@ -6,6 +5,7 @@ import { CommandError, type EventPayloads } from "@bootstream/protocol";
 import type { RegionConfig } from "../config";
 import type { Logger } from "../log";
 import { Database } from "./db/database";
+import { prepareDataDir, revealSecrets } from "./data-dir";
 import { EventBus, PEOPLE_ROOM } from "./events";
 import { Health, probePayload } from "./health";
 import { SettingEntity } from "./db/entities";
@@ -26,6 +26,7 @@ import { createSocketServer } from "./sockets";
 import { Importer } from "./import/importer";
 import { RackRegistry } from "./racks/rack-registry";
 import { attachRackNamespace } from "./racks/rack-namespace";
+import { RackCredentials } from "./racks/credentials";
 import { Engine } from "./engine";
 import { InternalEvents } from "./internal-events";
 import { Leadership } from "./cluster/leadership";
@@ -45,7 +46,7 @@ export type RegionHandle = {
  * engine (importer, schedule, racks) when this node leads — always, on SQLite.
  */
 export async function startRegion(config: RegionConfig, log: Logger): Promise<RegionHandle> {
-  await mkdir(config.dataDir, { recursive: true });
+  await prepareDataDir(config.dataDir, config.databaseUrl === null, log);
   const db = await Database.open({
     dataDir: config.dataDir,
     databaseUrl: config.databaseUrl,
@@ -65,7 +66,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   db.observe(health);
   bus.seed((live) => (live.health = health.state()));
   health.subscribe((state) => bus.seed((live) => (live.health = state)));
-  const store = await ContentStore.open(config.dataDir);
+  const store = await ContentStore.open(config.dataDir, { private: true });
   const audit = new AuditLog(db, bus);
   const source = new SourceService(db, bus, log);
   const internal = new InternalEvents(log);
@@ -116,13 +117,14 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     live.setImages(images.states());
   });
 
-  const rackSecretHash = await region.settings.getInternal("rackSecretHash");
-  const checkRackSecret = async (secret: unknown) =>
-    typeof secret === "string" && secret.length <= 512 && hashToken(secret) === rackSecretHash;
+  const rackCredentials = new RackCredentials(
+    region.tokens,
+    (await region.settings.getInternal("rackSecretHash")) ?? null,
+  );
 
   const metrics = new Metrics(bus.live);
   const commands = new CommandRunner(handlers, region);
-  const app = createHttpApp(region, commands, metrics, filesRoute(store, checkRackSecret));
+  const app = createHttpApp(region, commands, metrics, filesRoute(store, rackCredentials));
   const httpServer = createServer(app.callback());
   const io = createSocketServer(httpServer, region, commands, metrics);
   const closeRedis = config.redisUrl
@@ -135,7 +137,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const rackNamespace = attachRackNamespace(
     io,
     racks,
-    checkRackSecret,
+    rackCredentials,
     () => engine.running,
     log.child({ part: "racks" }),
   );
@@ -216,13 +218,12 @@ function listen(server: HttpServer, port: number, host: string): Promise<void> {
 
 /**
  * First start: the admin token (ADMIN_TOKEN or generated) and the rack secret (RACK_SECRET or
- * generated). Generated values are printed once on stdout — not to the log, which may be shipped.
+ * generated). Generated values are shown once (`revealSecrets`): never in the log stream.
  */
 async function bootstrapSecrets(region: RegionContext): Promise<void> {
+  const shown: string[] = [];
   const { generated } = await region.tokens.bootstrap(region.config.adminToken);
-  if (generated) {
-    process.stdout.write(`\nAdmin token (shown once; keep it): ${generated}\n\n`);
-  }
+  if (generated) shown.push(`Admin token (shown once; keep it): ${generated}`);
   const stored = await region.settings.getInternal("rackSecretHash");
   if (region.config.rackSecret) {
     const hash = hashToken(region.config.rackSecret);
@@ -233,7 +234,8 @@ async function bootstrapSecrets(region: RegionContext): Promise<void> {
       region.settings.setInternalOnce(m, "rackSecretHash", hashToken(secret)),
     );
     if (standing === hashToken(secret)) {
-      process.stdout.write(`\nRack secret (shown once; give it to rack agents): ${secret}\n\n`);
+      shown.push(`Rack secret (shown once; site-wide, a rack token per rack is stronger): ${secret}`);
     }
   }
+  if (shown.length > 0) await revealSecrets(region.config.dataDir, shown, region.log);
 }

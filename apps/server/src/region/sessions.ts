@@ -1,4 +1,5 @@
-import type { PresenceUser } from "@bootstream/protocol";
+import { RACK_NAMESPACE, type PresenceUser } from "@bootstream/protocol";
+import { rackTokenRoom } from "./racks/rack-namespace";
 import type { EventBus, PeopleServer } from "./events";
 
 const tokenRoom = (name: string) => `token:${name}`;
@@ -57,8 +58,10 @@ export class Sessions {
     }
   }
 
+  /** Cuts every socket of the token: people's, and a rack's registered with its rack token. */
   disconnectToken(name: string): void {
     this.io?.in(tokenRoom(name)).disconnectSockets(true);
+    this.io?.of(RACK_NAMESPACE).in(rackTokenRoom(name)).disconnectSockets(true);
   }
 
   close(): void {

@@ -9,9 +9,15 @@ import { displayUrl } from "./source-url";
 
 /**
  * Reads one whole document (an index or a product file). Rejects with SourceError, or with the
- * signal's reason once `signal` aborts.
+ * signal's reason once `signal` aborts. `authorization` (the source's Basic credentials) is sent
+ * on every hop, which redirectRefusal keeps on the source's own host.
  */
-export type Fetcher = (url: URL, signal?: AbortSignal, maxBytes?: number) => Promise<Uint8Array>;
+export type Fetcher = (
+  url: URL,
+  signal?: AbortSignal,
+  maxBytes?: number,
+  authorization?: string,
+) => Promise<Uint8Array>;
 
 export type FetcherOptions = {
   /** TCP/TLS connect. */
@@ -39,13 +45,13 @@ export function createFetcher(options: FetcherOptions = {}): Fetcher {
   const limits = { ...DEFAULTS, ...options };
   // Redirects are followed by hand, so every hop is checked (see redirectRefusal).
   const dispatcher = new Agent({ connect: { timeout: limits.connectTimeoutMs } });
-  return (url, signal, maxBytes) => {
+  return (url, signal, maxBytes, authorization) => {
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     // A caller's cap (the index is smaller than a product file) can only lower the fetcher's own.
     const capped = { ...limits, maxBytes: Math.min(limits.maxBytes, maxBytes ?? Infinity) };
     if (url.protocol === "file:") return readLocalFile(url, capped.maxBytes);
     if (url.protocol === "http:" || url.protocol === "https:") {
-      return fetchHttp(url, capped, dispatcher, signal);
+      return fetchHttp(url, capped, dispatcher, signal, authorization);
     }
     return Promise.reject(new SourceError(`${displayUrl(url)}: unsupported URL scheme ${url.protocol}`));
   };
@@ -90,8 +96,14 @@ async function fetchHttp(
   limits: Required<FetcherOptions>,
   dispatcher: Dispatcher,
   signal: AbortSignal | undefined,
+  authorization: string | undefined,
 ): Promise<Uint8Array> {
   const shown = displayUrl(url);
+  const sent: Record<string, string> = {
+    "user-agent": "bootstream",
+    accept: "application/json, text/plain, */*",
+  };
+  if (authorization !== undefined) sent["authorization"] = authorization;
   const deadline = AbortSignal.timeout(limits.totalTimeoutMs);
   let response: Dispatcher.ResponseData;
   let current = url;
@@ -99,7 +111,7 @@ async function fetchHttp(
     try {
       response = await request(current, {
         dispatcher,
-        headers: { "user-agent": "bootstream", accept: "application/json, text/plain, */*" },
+        headers: sent,
         headersTimeout: limits.idleTimeoutMs,
         bodyTimeout: limits.idleTimeoutMs,
         signal: signal === undefined ? deadline : AbortSignal.any([signal, deadline]),

@@ -9,5 +9,6 @@ export type { ReadSourceOptions } from "./read-source";
 export type { SourceBootloader, SourceContents, SourceFile, SourceImage } from "./types";
 export { decodeText, parseIndexDocument, parseJson, parseProductsDocument } from "./documents";
 export type { IndexDocument, ProductsDocument } from "./documents";
-export { readKeyring, verifyClearsigned } from "./signature";
+export { keyringProblem, PRIVATE_KEYRING_MESSAGE, readKeyring, verifyClearsigned } from "./signature";
 export type { Keyring } from "./signature";
+export { basicAuthorization, splitCredentials, type SourceCredentials } from "./credentials";

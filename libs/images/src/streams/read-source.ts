@@ -11,6 +11,7 @@ import { readKeyring, verifyClearsigned } from "./signature";
 import type { Keyring } from "./signature";
 import { SourceError, errorMessage } from "./source-error";
 import { displayUrl, resolveItemUrl, sourceBaseUrl } from "./source-url";
+import { basicAuthorization, splitCredentials, type SourceCredentials } from "./credentials";
 import type { SourceContents } from "./types";
 
 export type ReadSourceOptions = {
@@ -18,6 +19,8 @@ export type ReadSourceOptions = {
   url: string;
   /** Armored OpenPGP public key(s). Given: read and verify the `.sjson` documents. Absent: `.json`. */
   keyring?: string | null;
+  /** HTTP Basic credentials of the source; `user:pass@` in `url` is taken out and used the same way. */
+  credentials?: SourceCredentials | null;
   fetcher?: Fetcher;
   /** Stops the read: readSource then rejects with the signal's reason, not a SourceError. */
   signal?: AbortSignal;
@@ -58,6 +61,7 @@ type Reader = {
   fetcher: Fetcher;
   keyring: Keyring | null;
   signal: AbortSignal | undefined;
+  authorization: string | undefined;
   limits: SourceLimits;
 };
 
@@ -74,7 +78,7 @@ async function readDocument(reader: Reader, url: URL, maxBytes: number): Promise
   const shown = displayUrl(url);
   let bytes: Uint8Array;
   try {
-    bytes = await fetcher(url, signal, maxBytes);
+    bytes = await fetcher(url, signal, maxBytes, reader.authorization);
   } catch (error) {
     if (error instanceof SourceError) throw error;
     if (signal?.aborted === true) throw signal.reason;
@@ -156,11 +160,14 @@ async function readProductFile(
  * readable comes back in `warnings`.
  */
 export async function readSource(options: ReadSourceOptions): Promise<SourceContents> {
-  const base = sourceBaseUrl(options.url);
+  const split = splitCredentials(options.url);
+  const base = sourceBaseUrl(split.url);
+  const credentials = options.credentials ?? split.credentials;
   const keyring = options.keyring == null ? null : await readKeyring(options.keyring);
   const reader: Reader = {
     base,
     keyring,
+    authorization: credentials === null ? undefined : basicAuthorization(credentials),
     fetcher: options.fetcher ?? defaultFetcher(),
     signal: options.signal,
     limits: { ...SOURCE_LIMITS, ...options.limits },

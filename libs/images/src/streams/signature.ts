@@ -16,10 +16,30 @@ export async function readKeyring(armored: string): Promise<Keyring> {
       cause: error,
     });
   }
-  // A private key pasted by mistake still carries the public half; only that is ever used.
+  // source:update and BOOT_SOURCE_KEYRING refuse private keys (keyringProblem); a keyring stored
+  // by an older version may still hold one: only its public half is ever used.
   const publicKeys = keys.map((key) => key.toPublic());
   const keyIds = new Set(publicKeys.flatMap((key) => key.getKeyIDs().map((id) => id.toHex())));
   return { keys: publicKeys, keyIds };
+}
+
+const PRIVATE_KEY_HEADER = /-----BEGIN PGP PRIVATE KEY BLOCK-----/;
+export const PRIVATE_KEYRING_MESSAGE =
+  "the keyring holds a private (secret) key: give only the public key (`gpg --armor --export KEYID`), and treat the private key as leaked if it was sent anywhere";
+
+/**
+ * Why an armored keyring must not be stored, or null: a private key pasted as the keyring is
+ * refused outright rather than stored (it would sit in the database and in backups).
+ */
+export async function keyringProblem(armored: string): Promise<string | null> {
+  if (PRIVATE_KEY_HEADER.test(armored)) return PRIVATE_KEYRING_MESSAGE;
+  try {
+    const keys = await readKeys({ armoredKeys: armored });
+    if (keys.some((key) => key.isPrivate())) return PRIVATE_KEYRING_MESSAGE;
+  } catch {
+    return null; // not a keyring at all: reading the source says so (`source-error`)
+  }
+  return null;
 }
 
 /**

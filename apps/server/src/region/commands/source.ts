@@ -1,3 +1,4 @@
+import { keyringProblem, splitCredentials } from "@bootstream/images";
 import { CommandError } from "@bootstream/protocol";
 import { ConfigError, parseSourceUrl } from "../../config";
 import type { Handler } from "./types";
@@ -7,16 +8,21 @@ export const catalogueGet: Handler<"catalogue:get"> = async (_payload, _actor, r
 });
 
 export const sourceUpdate: Handler<"source:update"> = async ({ url, keyring }, actor, region) => {
+  // `http://user:pass@host/` — the credentials are kept apart and sent as HTTP Basic; only the
+  // URL without them is stored, shown, audited and logged.
+  const { url: shown, credentials } = splitCredentials(url);
   let normalised: string;
   try {
-    normalised = parseSourceUrl(url, "url");
+    normalised = parseSourceUrl(shown, "url");
   } catch (error) {
     if (error instanceof ConfigError) throw new CommandError("invalid", error.message);
     throw error;
   }
   const armored = keyring?.trim() ? keyring : null;
+  const problem = armored === null ? null : await keyringProblem(armored);
+  if (problem !== null) throw new CommandError("invalid", problem);
   // The change and its audit row commit together.
-  const { alongside: entry, ...result } = await region.source.update(normalised, armored, (m) =>
+  const { alongside: entry, ...result } = await region.source.update(normalised, armored, credentials, (m) =>
     region.audit.record(m, actor.name, "source:update", `${normalised} (${armored ? "signed" : "unsigned"})`),
   );
   region.audit.announce(entry);

@@ -12,7 +12,7 @@ const bigintAsNumber: ValueTransformer = {
 
 export type TokenRow = {
   name: string;
-  role: "admin" | "viewer";
+  role: "admin" | "viewer" | "rack";
   hash: string;
   createdAt: string;
   revokedAt: string | null;

@@ -424,6 +424,8 @@ export class Importer {
     const remaining = new Map(plan.images.map((image) => [image.id, image.missing.length]));
     const done = new Map(plan.images.map((image) => [image.id, image.bytesStored]));
     const failed = new Map<string, string>();
+    // The source's Basic credentials go with its payloads too (the downloader keeps them on its host).
+    const authorization = await this.source.authorization();
 
     const progress = (ids: string[], delta: number) => {
       for (const id of ids) {
@@ -442,7 +444,7 @@ export class Importer {
         const waiting = images.filter((id) => !failed.has(id) && this.images.get(id));
         if (waiting.length === 0) return;
         try {
-          await this.fetchFile(file, sourceUrl, signal, (delta) => progress(waiting, delta));
+          await this.fetchFile(file, sourceUrl, authorization, signal, (delta) => progress(waiting, delta));
         } catch (error) {
           if (isAbortError(error) || signal.aborted) throw error;
           const message = noSpace(error)
@@ -494,6 +496,7 @@ export class Importer {
   private async fetchFile(
     file: PlannedFile,
     sourceUrl: string,
+    authorization: string | null,
     signal: AbortSignal,
     onProgress: (delta: number) => void,
   ): Promise<void> {
@@ -509,6 +512,7 @@ export class Importer {
       size: file.size,
       signal,
       onProgress,
+      ...(authorization === null ? {} : { headers: { authorization } }),
       dispatcher: this.dispatcher,
       bandwidth: this.bandwidth,
       ...(this.options.minRate === undefined ? {} : { minRate: this.options.minRate }),

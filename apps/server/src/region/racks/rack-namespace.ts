@@ -10,8 +10,12 @@ import type { PeopleServer } from "../events";
 import type { Logger } from "../../log";
 import type { RackRegistry } from "./rack-registry";
 import { describeZodError } from "../commands/dispatch";
+import type { RackCredentials } from "./credentials";
 
 type RackSocketData = { name: string };
+
+/** A rack registered with a rack token joins its token's room, so revoking the token cuts it off. */
+export const rackTokenRoom = (name: string) => `token:${name}`;
 export type RackNamespace = Namespace<
   RackClientToServer,
   RackServerToClient,
@@ -19,11 +23,14 @@ export type RackNamespace = Namespace<
   RackSocketData
 >;
 
-/** `/rack`: rack agents authenticate with the rack secret, receive manifests, and report what they hold. */
+/**
+ * `/rack`: rack agents authenticate with their rack token (or the site-wide rack secret), receive
+ * manifests, and report what they hold.
+ */
 export function attachRackNamespace(
   io: PeopleServer,
   racks: RackRegistry,
-  checkSecret: (secret: unknown) => Promise<boolean>,
+  credentials: RackCredentials,
   leading: () => boolean,
   log: Logger,
 ): RackNamespace {
@@ -32,22 +39,30 @@ export function attachRackNamespace(
   nsp.use((socket, next) => {
     const auth = socket.handshake.auth as Record<string, unknown> | undefined;
     const name = rackNameSchema.safeParse(auth?.name);
-    checkSecret(auth?.secret)
-      .then((ok) => {
-        if (!ok) {
-          log.warn(
-            { address: socket.handshake.address, rack: name.success ? name.data : null },
-            "rack refused: wrong rack secret",
-          );
-          return next(new Error("unauthorized"));
-        }
-        if (!name.success) return next(new Error(`invalid rack name: ${describeZodError(name.error)}`));
-        // Racks talk to the leading node only (point them at the cluster's address); they retry.
-        if (!leading()) return next(new Error("not-leader"));
-        socket.data.name = name.data;
-        next();
-      })
-      .catch((error: unknown) => next(error instanceof Error ? error : new Error("internal")));
+    const byToken = auth?.token !== undefined;
+    const claimed = { address: socket.handshake.address, rack: name.success ? name.data : null };
+    (async () => {
+      const credential = await credentials.check(byToken ? auth?.token : auth?.secret);
+      if (!credential) {
+        const why = byToken
+          ? "rack refused: unknown or revoked rack token"
+          : "rack refused: wrong rack secret";
+        log.warn(claimed, why);
+        return next(new Error("unauthorized"));
+      }
+      if (!name.success) return next(new Error(`invalid rack name: ${describeZodError(name.error)}`));
+      const refusal = await credentials.refusal(credential, name.data);
+      if (refusal !== null) {
+        log.warn({ ...claimed, reason: refusal }, "rack refused: credential not valid for this rack name");
+        return next(new Error("unauthorized"));
+      }
+      // Racks talk to the leading node only (point them at the cluster's address); they retry.
+      if (!leading()) return next(new Error("not-leader"));
+      socket.data.name = name.data;
+      // Revoking the token cuts the rack off (Sessions.disconnectToken).
+      if (credential.kind === "token") await socket.join(rackTokenRoom(credential.rack));
+      next();
+    })().catch((error: unknown) => next(error instanceof Error ? error : new Error("internal")));
   });
 
   nsp.on("connection", (socket) => {

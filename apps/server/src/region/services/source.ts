@@ -1,11 +1,22 @@
-import { readSource, SourceError, type Catalogue, type SourceContents } from "@bootstream/images";
+import {
+  basicAuthorization,
+  readSource,
+  SourceError,
+  splitCredentials,
+  type Catalogue,
+  type SourceContents,
+  type SourceCredentials,
+} from "@bootstream/images";
 import { CommandError, type SourceState } from "@bootstream/protocol";
 import type { EntityManager } from "typeorm";
 import type { Database } from "../db/database";
-import { BootSourceEntity, type BootSourceRow } from "../db/entities";
+import { BootSourceEntity, SettingEntity, type BootSourceRow } from "../db/entities";
 import type { EventBus } from "../events";
 import type { Logger } from "../../log";
 import { now } from "../clock";
+
+/** The source's HTTP Basic credentials: a setting row of their own, never in the URL that is shown. */
+const CREDENTIALS_KEY = "source.credentials";
 
 /**
  * The boot source: where images come from, the keyring that verifies it, and the catalogue it last
@@ -22,15 +33,62 @@ export class SourceService {
   ) {}
 
   /** First start stores the configured source; afterwards the stored one wins. */
-  async init(url: string, keyring: string | null): Promise<SourceState> {
+  async init(configured: string, keyring: string | null): Promise<SourceState> {
+    const { url, credentials } = splitCredentials(configured);
     // Two nodes starting at once both try: the first insert wins, the other's is ignored.
     const row: BootSourceRow = { id: 1, url, keyring, lastFetch: null, error: null, catalogue: null };
-    await this.db.write((m) =>
-      m.createQueryBuilder().insert().into(BootSourceEntity).values(row).orIgnore().execute(),
-    );
+    await this.db.write(async (m) => {
+      await m.createQueryBuilder().insert().into(BootSourceEntity).values(row).orIgnore().execute();
+      if (!credentials) return;
+      // The configured credentials go with the configured URL (unless some are stored already).
+      const stored = await m.findOneOrFail(BootSourceEntity, { where: { id: 1 } });
+      if (stored.url !== url) return;
+      const value = JSON.stringify(credentials);
+      await m
+        .createQueryBuilder()
+        .insert()
+        .into(SettingEntity)
+        .values({ key: CREDENTIALS_KEY, value })
+        .orIgnore()
+        .execute();
+    });
     this.row = await this.db.manager.findOneOrFail(BootSourceEntity, { where: { id: 1 } });
+    await this.separateStoredCredentials();
     this.cached = this.row.catalogue ? (JSON.parse(this.row.catalogue) as Catalogue) : null;
     return this.state();
+  }
+
+  /** A URL stored with `user:pass@` by an older version: the credentials move to their own row. */
+  private async separateStoredCredentials(): Promise<void> {
+    const row = this.requireRow();
+    const { url, credentials } = splitCredentials(row.url);
+    if (!credentials) return;
+    await this.db.write(async (m) => {
+      await m.update(BootSourceEntity, { id: 1, url: row.url }, { url });
+      await this.storeCredentials(m, credentials);
+    });
+    this.row = { ...row, url };
+  }
+
+  private async storeCredentials(m: EntityManager, credentials: SourceCredentials | null): Promise<void> {
+    if (credentials === null) await m.delete(SettingEntity, { key: CREDENTIALS_KEY });
+    else await m.upsert(SettingEntity, { key: CREDENTIALS_KEY, value: JSON.stringify(credentials) }, ["key"]);
+  }
+
+  /** The stored source's credentials, read fresh (another node may have changed the source). */
+  async credentials(): Promise<SourceCredentials | null> {
+    const row = await this.db.manager.findOne(SettingEntity, { where: { key: CREDENTIALS_KEY } });
+    if (!row) return null;
+    const parsed = JSON.parse(row.value) as Partial<SourceCredentials>;
+    return typeof parsed.username === "string" && typeof parsed.password === "string"
+      ? { username: parsed.username, password: parsed.password }
+      : null;
+  }
+
+  /** `Authorization` for requests to the source (its documents and payloads), or null. */
+  async authorization(): Promise<string | null> {
+    const credentials = await this.credentials();
+    return credentials === null ? null : basicAuthorization(credentials);
   }
 
   /** Re-reads the stored source (a node taking over the lead may hold an old copy). */
@@ -68,6 +126,7 @@ export class SourceService {
       const contents = await readSource({
         url: row.url,
         keyring: row.keyring,
+        credentials: await this.credentials(),
         ...(signal ? { signal } : {}),
       });
       signal?.throwIfAborted();
@@ -89,15 +148,17 @@ export class SourceService {
    * Points the region at another source. The new one is read (and verified) first: on any failure
    * the old source, its catalogue and the selection stay exactly as they were. `alongside` runs in
    * the same transaction (the command's audit row), and its result is returned with the change.
+   * `url` carries no credentials (the caller split them off); `credentials` replace the stored ones.
    */
   async update<T>(
     url: string,
     keyring: string | null,
+    credentials: SourceCredentials | null,
     alongside: (m: EntityManager) => Promise<T>,
   ): Promise<{ source: SourceState; catalogue: Catalogue; alongside: T }> {
     let contents: SourceContents;
     try {
-      contents = await readSource({ url, keyring });
+      contents = await readSource({ url, keyring, credentials });
     } catch (error) {
       if (error instanceof SourceError) throw new CommandError("source-error", error.message);
       throw error;
@@ -113,6 +174,7 @@ export class SourceService {
     };
     const extra = await this.db.write(async (m) => {
       await m.save(BootSourceEntity, row);
+      await this.storeCredentials(m, credentials);
       return alongside(m);
     });
     this.row = row;

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
-import { CommandError, type PresenceUser, type Role } from "@bootstream/protocol";
+import { CommandError, type PresenceUser, type TokenRole } from "@bootstream/protocol";
 import { IsNull, type EntityManager } from "typeorm";
 import type { Database } from "../db/database";
-import { TokenEntity } from "../db/entities";
+import { TokenEntity, type TokenRow } from "../db/entities";
 import { now } from "../clock";
 
 // Tokens are 32 random bytes, so a fast unsalted hash is enough: there is nothing to brute-force.
@@ -12,11 +12,29 @@ export const generateSecret = (): string => randomBytes(32).toString("base64url"
 export class TokenService {
   constructor(private readonly db: Database) {}
 
+  /** A person's token (admin or viewer). A rack token is no way in for people: it answers null. */
   async authenticate(token: unknown): Promise<PresenceUser | null> {
+    const row = await this.find(token);
+    if (!row || row.role === "rack") return null;
+    return { name: row.name, role: row.role };
+  }
+
+  /** The rack a `rack` token belongs to, or null for anything else (unknown, revoked, a person's). */
+  async authenticateRack(token: unknown): Promise<string | null> {
+    const row = await this.find(token);
+    return row?.role === "rack" ? row.name : null;
+  }
+
+  /** Whether a rack has a token of its own: then the site-wide secret may not register it. */
+  async rackHasToken(name: string): Promise<boolean> {
+    const row = await this.db.manager.findOne(TokenEntity, { where: { name, role: "rack" } });
+    return row !== null && !row.revokedAt;
+  }
+
+  private async find(token: unknown): Promise<TokenRow | null> {
     if (typeof token !== "string" || token.length === 0 || token.length > 512) return null;
     const row = await this.db.manager.findOne(TokenEntity, { where: { hash: hashToken(token) } });
-    if (!row || row.revokedAt) return null;
-    return { name: row.name, role: row.role };
+    return row && !row.revokedAt ? row : null;
   }
 
   /** On a fresh database, makes the first admin token. Returns the token when it was generated here. */
@@ -41,7 +59,7 @@ export class TokenService {
 
   /** `alsoInTransaction` records the change (the audit row) in the same transaction. */
   async create<T>(
-    role: Role,
+    role: TokenRole,
     name: string,
     alsoInTransaction: (m: EntityManager) => Promise<T>,
   ): Promise<{ token: string; also: T }> {
@@ -63,7 +81,7 @@ export class TokenService {
   }
 
   /** Makes (or replaces) the named token and returns it: the demo's fresh admin token on every run. */
-  async issue(role: Role, name: string): Promise<string> {
+  async issue(role: TokenRole, name: string): Promise<string> {
     const token = generateSecret();
     await this.db.write((m) =>
       m.save(TokenEntity, { name, role, hash: hashToken(token), createdAt: now(), revokedAt: null }),
