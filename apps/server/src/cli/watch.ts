@@ -6,7 +6,9 @@ import {
   formatBytes,
   formatEta,
   formatRate,
-  statusText,
+  isUpdating,
+  racksText,
+  statusLine,
 } from "@bootstream/images/present";
 
 const BAR = 24;
@@ -16,36 +18,68 @@ function bar(done: number, total: number): string {
   return `[${"#".repeat(filled)}${"-".repeat(BAR - filled)}]`;
 }
 
-function render(state: ClientState, status: string, rates: RateTracker, now: number): string {
-  const lines = [
-    `Bootstream — ${status} — import ${state.import.running ? `running (${state.import.trigger})` : "idle"} — auto-import ${state.settings.autoImport ? "on" : "off"}`,
-    `Source: ${state.source.url}${state.source.error ? `  ERROR: ${state.source.error}` : ""}`,
-    "",
-  ];
+/** The watch's lines, keyed: the header, the source, one per image, one per rack (in display order). */
+export function renderLines(
+  state: ClientState,
+  status: string,
+  rates: RateTracker | null,
+  now: number,
+): Map<string, string> {
+  const lines = new Map<string, string>([
+    [
+      "header",
+      `Bootstream — ${status} — import ${state.import.running ? `running (${state.import.trigger})` : "idle"} — auto-import ${state.settings.autoImport ? "on" : "off"}`,
+    ],
+    ["source", `Source: ${state.source.url}${state.source.error ? `  ERROR: ${state.source.error}` : ""}`],
+  ]);
   for (const image of imageList(state)) {
     let progress = "";
-    if (image.state === "downloading") {
+    // The bar and rate move on every event: only a terminal, redrawn in place, shows them.
+    const bytes = image.state === "downloading" ? image : isUpdating(image) ? image.next : null;
+    if (rates && bytes) {
       const rate = rates.rate(image.id, now);
-      const speed = [formatRate(rate), formatEta(etaSeconds(image.bytesDone, image.bytesTotal, rate))];
-      progress = ` ${bar(image.bytesDone, image.bytesTotal)} ${speed.filter(Boolean).join(" · ")}`.trimEnd();
+      const speed = [formatRate(rate), formatEta(etaSeconds(bytes.bytesDone, bytes.bytesTotal, rate))];
+      progress = ` ${bar(bytes.bytesDone, bytes.bytesTotal)} ${speed.filter(Boolean).join(" · ")}`.trimEnd();
     }
-    lines.push(
-      `${image.id.padEnd(28)} ${formatBytes(image.bytesTotal).padStart(10)}  racks ${image.racks.synced}/${image.racks.total}  ${statusText(image)}${progress}`,
+    const warning = image.warning ? `  WARNING: ${image.warning}` : "";
+    lines.set(
+      `image:${image.id}`,
+      `${image.id.padEnd(28)} ${(image.version ?? "-").padEnd(10)} ${formatBytes(image.bytesTotal).padStart(10)}  racks ${racksText(image.racks)}  ${statusLine(image)}${progress}${warning}`,
     );
   }
-  if (state.images.size === 0) lines.push("No images selected.");
+  if (state.images.size === 0) lines.set("no-images", "No images selected.");
   for (const rack of state.racks) {
-    lines.push(
+    lines.set(
+      `rack:${rack.name}`,
       `rack ${rack.name}: ${rack.online ? "online" : "OFFLINE"}, ${rack.imagesSynced}/${rack.imagesTotal} images, last sync ${rack.lastSync ?? "never"}${rack.error ? `, error: ${rack.error}` : ""}`,
     );
   }
-  return lines.join("\n");
+  return lines;
+}
+
+/**
+ * What a pipe gets on a change: the lines that are new or differ from the last ones printed, and a
+ * line for each thing that went away ("removed ubuntu/jammy/amd64").
+ */
+export function changedLines(
+  before: ReadonlyMap<string, string>,
+  after: ReadonlyMap<string, string>,
+): string[] {
+  const out: string[] = [];
+  for (const [key, line] of after) if (before.get(key) !== line) out.push(line);
+  for (const key of before.keys()) {
+    if (after.has(key)) continue;
+    if (key.startsWith("image:")) out.push(`removed ${key.slice("image:".length)}`);
+    else if (key.startsWith("rack:")) out.push(`removed rack ${key.slice("rack:".length)}`);
+  }
+  return out;
 }
 
 /**
  * `status --watch`: follows the region live (snapshot + events, folded by the shared client) and
- * redraws on each change, at most 10 times a second. `--json` prints one snapshot-shaped line per
- * change instead, for piping. Runs until interrupted.
+ * redraws on each change, at most 10 times a second, on a terminal; to a pipe it prints the current
+ * lines once, then only the lines that changed. `--json` prints one snapshot-shaped line per change
+ * instead. Runs until interrupted.
  */
 export async function watchStatus(url: string, token: string, json: boolean): Promise<void> {
   const client = createClient({ url, token, io: { transports: ["websocket"] } });
@@ -62,6 +96,7 @@ export async function watchStatus(url: string, token: string, json: boolean): Pr
   let timer: NodeJS.Timeout | null = null;
   // The dashboard's rate and ETA, from how bytesDone moves between events.
   const rates = new RateTracker();
+  let printed: ReadonlyMap<string, string> = new Map();
   const draw = () => {
     timer = null;
     const state = client.state;
@@ -72,12 +107,21 @@ export async function watchStatus(url: string, token: string, json: boolean): Pr
       return;
     }
     const now = Date.now();
+    if (!tty) {
+      // A pipe or a log file: a line per change, never the whole table again.
+      const lines = renderLines(state, client.status, null, now);
+      const changed = changedLines(printed, lines);
+      printed = lines;
+      if (changed.length) process.stdout.write(`${changed.join("\n")}\n`);
+      return;
+    }
     for (const image of state.images.values()) {
-      if (image.state === "downloading") rates.sample(image.id, image.bytesDone, now);
+      const bytes = image.state === "downloading" ? image : isUpdating(image) ? image.next : null;
+      if (bytes) rates.sample(image.id, bytes.bytesDone, now);
       else rates.forget(image.id);
     }
-    const text = render(state, client.status, rates, now);
-    process.stdout.write(tty ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
+    const text = [...renderLines(state, client.status, rates, now).values()].join("\n");
+    process.stdout.write(`\x1b[H\x1b[2J${text}\n`);
   };
   draw();
   client.subscribe(() => {
