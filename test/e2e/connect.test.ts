@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { requireChromium } from "../helpers/chromium";
-import { connectionState, enterToken, useDashboard, waitConnected } from "./support/dashboard";
+import { connectionState, enterToken, makeToken, useDashboard, waitConnected } from "./support/dashboard";
 
 const run = requireChromium();
 
@@ -56,5 +56,33 @@ describe.skipIf(!run)("dashboard: connecting", () => {
     // A reload stays signed in (the token was kept), without the token in the URL.
     await page.reload();
     await waitConnected(page);
+  });
+
+  it("asks before a #token= link replaces the token this browser holds", async () => {
+    const page = await dashboard.newPage();
+    await dashboard.open(page, { hashToken: dashboard.region.adminToken });
+    await waitConnected(page);
+    const viewer = await makeToken(dashboard.region, "viewer", "link-viewer");
+    const asked: string[] = [];
+
+    // Declined: the stored admin token stays, and the link's token is gone from the address bar.
+    page.once("dialog", (dialog) => {
+      asked.push(dialog.message());
+      void dialog.dismiss();
+    });
+    await dashboard.open(page, { hashToken: viewer });
+    await page.reload();
+    await waitConnected(page);
+    expect(asked).toEqual([expect.stringContaining("Replace the stored token")]);
+    expect(page.url()).not.toContain("token");
+    await expect(page.locator("header .you").textContent()).resolves.toMatch(/admin\s*admin/);
+
+    // Accepted: the link's token is used and kept.
+    page.once("dialog", (dialog) => void dialog.accept());
+    await dashboard.open(page, { hashToken: viewer });
+    await page.reload();
+    await waitConnected(page);
+    await expect(page.locator("header .you").textContent()).resolves.toContain("link-viewer");
+    await expect(page.evaluate(() => localStorage.getItem("bootstream.token"))).resolves.toBe(viewer);
   });
 });
