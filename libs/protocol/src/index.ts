@@ -4,4 +4,4 @@ export * from "./commands";
 export * from "./events";
 export * from "./rack";
 export * from "./health";
-export { applyEvent, initialState, type ClientState } from "./fold";
+export { applyEvent, applySnapshot, initialState, type ClientState } from "./fold";

@@ -6,6 +6,7 @@ import type {
   EventPayloads,
   ImageState,
   ServerToClientEvents,
+  Snapshot,
 } from "@bootstream/protocol";
 
 export type PeopleServer = Server<ClientToServerEvents, ServerToClientEvents>;
@@ -44,6 +45,12 @@ export class EventBus {
   applyRemote<E extends EventName>(event: E, payload: EventPayloads[E] & { seq: number }): void {
     this.live.apply(event, payload);
     this.seq = Math.max(this.seq, payload.seq);
+  }
+
+  /** A follower takes the leader's state (it missed events, or follows a new leader). */
+  restore(snapshot: Snapshot, seq: number): void {
+    this.live.restore(snapshot, seq);
+    this.seq = seq;
   }
 
   /** Sets the live state without telling anyone: used once at start, before any client connects. */

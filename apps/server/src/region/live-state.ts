@@ -1,5 +1,6 @@
 import {
   applyEvent,
+  applySnapshot,
   initialState,
   type ClientState,
   type EventName,
@@ -88,6 +89,11 @@ export class LiveState {
   /** Seeds the racks (from the database, before any event told them). */
   setRacks(racks: Iterable<RackState>): void {
     this.#state = { ...this.#state, racks: [...racks] };
+  }
+
+  /** Replaces everything a snapshot carries (a follower taking the leader's state); health stays this node's. */
+  restore(snapshot: Snapshot, seq: number): void {
+    this.#state = applySnapshot(this.#state, snapshot, seq);
   }
 
   apply<E extends EventName>(event: E, payload: EventPayloads[E]): void {

@@ -31,8 +31,11 @@ import { Engine } from "./engine";
 import { InternalEvents } from "./internal-events";
 import { Leadership } from "./cluster/leadership";
 import { ClusterLink } from "./cluster/link";
-import { attachRedisAdapter } from "./cluster/redis";
+import { RedisLink } from "./cluster/redis";
 import { leaderMetric } from "./cluster/metrics";
+
+/** A new client's first snapshot waits at most this long for a follower to synchronise with the leader. */
+const FIRST_SNAPSHOT_WAIT_MS = 5_000;
 
 export type RegionHandle = {
   url: string;
@@ -126,10 +129,29 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const commands = new CommandRunner(handlers, region);
   const app = createHttpApp(region, commands, metrics, filesRoute(store, rackCredentials));
   const httpServer = createServer(app.callback());
-  const io = createSocketServer(httpServer, region, commands, metrics);
-  const closeRedis = config.redisUrl
-    ? await attachRedisAdapter(io, config.redisUrl, config.databaseUrl ?? config.dataDir, log)
+  const redis = config.redisUrl
+    ? new RedisLink(
+        config.redisUrl,
+        config.databaseUrl ?? config.dataDir,
+        health,
+        log.child({ part: "redis" }),
+      )
     : null;
+  // On a cluster (PostgreSQL and Redis), what the followers' clients are shown comes from the leader.
+  let link: ClusterLink | null = null;
+  const io = createSocketServer(httpServer, region, commands, metrics, () =>
+    link ? link.whenKnown(FIRST_SNAPSHOT_WAIT_MS) : Promise.resolve(),
+  );
+  if (redis && config.databaseUrl)
+    link = new ClusterLink(
+      redis,
+      io,
+      bus,
+      region.sessions,
+      () => leadership.isLeader,
+      log.child({ part: "cluster" }),
+    );
+  await redis?.connect(io, (from, event, payload) => link?.tap(from, event, payload) ?? true);
   bus.attach(io);
   // Health is this node's own: its clients only, unnumbered (see docs/protocol.md, `health`).
   health.subscribe((state) => io.local.to(PEOPLE_ROOM).emit("health", { health: state }));
@@ -156,17 +178,20 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     db,
     leaseMs: config.leaderLeaseMs ?? 15_000,
     log: log.child({ part: "leadership" }),
-    onLead: () => engine.start(),
+    onLead: async () => {
+      await engine.start();
+      link?.leading();
+    },
     onFollow: () => engine.halt(),
     onChange: roleChanged,
   });
   leaderMetric(metrics, () => leadership.role);
   const isLeader = () => leadership.isLeader;
-  if (config.databaseUrl && config.redisUrl) {
-    const link = new ClusterLink(io, bus, isLeader, log);
-    link.attach(commands, () => region.sessions.changed());
-    commands.route(isLeader, (name, payload, actor) => link.forward(name, payload, actor));
-    region.sessions.follow(isLeader, () => link.presence());
+  if (link) {
+    const cluster = link;
+    await cluster.attach(commands, () => region.sessions.changed());
+    commands.route(isLeader, (name, payload, actor) => cluster.forward(name, payload, actor));
+    region.sessions.follow(isLeader, () => cluster.presence());
   } else if (config.databaseUrl) {
     // Several nodes on one PostgreSQL without Redis: only the leader can act; say so, don't guess.
     commands.route(isLeader, async () => ({
@@ -198,7 +223,8 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       bus.close();
       health.close();
       region.sessions.close();
-      await closeRedis?.();
+      link?.close();
+      await redis?.close();
       await db.close();
       log.info("region stopped");
     })());

@@ -1,6 +1,6 @@
 import { RACK_NAMESPACE, type PresenceUser } from "@bootstream/protocol";
 import { rackTokenRoom } from "./racks/rack-namespace";
-import type { EventBus, PeopleServer } from "./events";
+import { PEOPLE_ROOM, type EventBus, type PeopleServer } from "./events";
 
 const tokenRoom = (name: string) => `token:${name}`;
 
@@ -49,10 +49,14 @@ export class Sessions {
     return [...seen.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Sends every connected client a fresh snapshot (a node that just took over the lead). */
+  /**
+   * Sends every client connected to this node a fresh snapshot (a node that just took over the lead,
+   * a follower that caught up with the leader). Each node does its own: no Redis round trip.
+   */
   async resnapshot(): Promise<void> {
     if (!this.io) return;
-    for (const socket of await this.io.in("people").fetchSockets()) {
+    for (const socket of this.io.sockets.sockets.values()) {
+      if (!socket.rooms.has(PEOPLE_ROOM)) continue;
       const user = (socket.data as { user?: PresenceUser }).user;
       if (user) socket.emit("snapshot", { ...this.bus.live.snapshot(user), seq: this.bus.currentSeq });
     }

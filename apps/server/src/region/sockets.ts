@@ -18,6 +18,11 @@ export function createSocketServer(
   region: RegionContext,
   commands: CommandRunner,
   metrics: Metrics,
+  /**
+   * Resolves once this node's live state is the cluster's (a follower that has synchronised with
+   * the leader, a leader whose engine loaded): a new client's first snapshot waits for it.
+   */
+  known: () => Promise<void> = () => Promise.resolve(),
 ): PeopleServer {
   const io: PeopleServer = new Server(httpServer, {
     path: "/socket.io",
@@ -52,12 +57,21 @@ export function createSocketServer(
   io.on("connection", (socket) => {
     const { user } = socket.data as SocketData;
     const bucket = new TokenBucket(COMMANDS_BURST, COMMANDS_PER_SECOND);
-    void socket.join([PEOPLE_ROOM, region.sessions.roomOf(user)]);
     metrics.socketConnected(user.role);
-    if (!socket.recovered) {
-      socket.emit("snapshot", { ...region.bus.live.snapshot(user), seq: region.bus.currentSeq });
+    // The token's room at once (a revoked token is cut even while it waits below).
+    void socket.join(region.sessions.roomOf(user));
+    if (socket.recovered) {
+      region.sessions.changed();
+    } else {
+      // Joined and snapshotted in one go, once the state is known: the first snapshot is the whole
+      // current state, and every event after it follows its seq.
+      void known().then(() => {
+        if (!socket.connected) return;
+        void socket.join(PEOPLE_ROOM);
+        socket.emit("snapshot", { ...region.bus.live.snapshot(user), seq: region.bus.currentSeq });
+        region.sessions.changed();
+      });
     }
-    region.sessions.changed();
 
     socket.onAny((event: unknown, ...args: unknown[]) => {
       const name = typeof event === "string" ? event : String(event);
