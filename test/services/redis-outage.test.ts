@@ -75,13 +75,12 @@ async function until<T>(
   probe: () => Promise<T | null> | T | null,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last: T | null = null;
   while (Date.now() < deadline) {
-    last = await probe();
+    const last = await probe();
     if (last !== null) return last;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 describe.skipIf(services.skip)("a Redis outage on a three-node cluster", () => {
