@@ -12,7 +12,7 @@ const LEASE_S = 3;
 const NOBLE = "ubuntu/noble/amd64";
 /** How long Redis stays away: longer than the 10 s bound on reporting it, well short of a minute. */
 const OUTAGE_MS = 15_000;
-const TOKEN = "outage-admin";
+const TOKEN = "outage-admin-0123456789abcdef0123456789";
 
 type Seen = { event: string; seq: number; payload: Record<string, unknown> };
 type Ack = { ok: boolean; error?: { code: string; message: string }; [key: string]: unknown };
