@@ -3,9 +3,7 @@ import { parseArgs } from "node:util";
 import { commandSchemas } from "@bootstream/protocol";
 import { parseDatabaseUrl } from "../config";
 import { Database } from "../region/db/database";
-import { AuditEntity } from "../region/db/entities";
 import { TokenService } from "../region/services/tokens";
-import { now } from "../region/clock";
 import { UsageError } from "./usage";
 
 /**
@@ -47,14 +45,11 @@ export async function adminTokenCommand(argv: string[]): Promise<void> {
   const dataDir = path.resolve((flags["data-dir"] as string | undefined) ?? process.env.DATA_DIR ?? "./data");
   const db = await Database.open({ dataDir, databaseUrl });
   try {
-    const { token } = await new TokenService(db).create("admin", name.data, (m) =>
-      m.insert(AuditEntity, {
-        at: now(),
-        by: "admin-token (local)",
-        action: "token:create",
-        detail: `admin token "${name.data}" made with bootstream admin-token`,
-      }),
-    );
+    const { token } = await new TokenService(db).create("admin", name.data, {
+      by: "admin-token (local)",
+      action: "token:create",
+      detail: `admin token "${name.data}" made with bootstream admin-token`,
+    });
     process.stdout.write(`${token}\n`);
   } finally {
     await db.close();

@@ -98,7 +98,11 @@ export async function runDemo(argv: string[]): Promise<number> {
   const { context } = region;
   // The mirror's port changes every run: point the stored source at this run's.
   if (context.source.state().url !== proxy.url)
-    await context.source.update(proxy.url, null, null, async () => undefined);
+    await context.source.update(proxy.url, null, null, {
+      by: "demo",
+      action: "source:update",
+      detail: `${proxy.url} (this run's local mirror)`,
+    });
   const token = await context.tokens.issue("admin", "demo");
   if (!(await context.selection.initialised())) context.importer.request("selection");
 

@@ -8,7 +8,6 @@ import { Database } from "./db/database";
 import { prepareDataDir, revealSecrets } from "./data-dir";
 import { EventBus, PEOPLE_ROOM } from "./events";
 import { Health, probePayload } from "./health";
-import { SettingEntity } from "./db/entities";
 import { AuditLog } from "./services/audit";
 import { SettingsStore } from "./services/settings";
 import { TokenService, generateSecret, hashToken } from "./services/tokens";
@@ -56,15 +55,12 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     leaseMs: config.leaderLeaseMs,
   });
   const bus = new EventBus();
+  const settings = new SettingsStore(db);
   const health = new Health({
     redis: Boolean(config.redisUrl),
     role: config.databaseUrl ? "follower" : "single",
     // A write that needs fresh pages, undone in the same transaction: it succeeds once space returns.
-    probe: () =>
-      db.write(async (m) => {
-        await m.upsert(SettingEntity, { key: "health.probe", value: probePayload() }, ["key"]);
-        await m.delete(SettingEntity, { key: "health.probe" });
-      }),
+    probe: () => settings.probe(probePayload()),
   });
   db.observe(health);
   bus.seed((live) => (live.health = health.state()));
@@ -93,7 +89,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     health,
     tokens: new TokenService(db),
     audit,
-    settings: new SettingsStore(db),
+    settings,
     sessions: new Sessions(bus),
     source,
     selection,
@@ -106,15 +102,15 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   // Followers answer snapshots too: seed what they show from the database until the leader speaks.
   await selection.load();
   await images.load();
-  const settings = await region.settings.get();
-  importer.setBandwidthLimit(settings.bandwidthLimit);
+  const stored = await settings.get();
+  importer.setBandwidthLimit(stored.bandwidthLimit);
   // settings:update changes the cap of the import running now, not only the next one.
   bus.subscribe((event, payload) => {
     if (event === "settings")
       importer.setBandwidthLimit((payload as EventPayloads["settings"]).settings.bandwidthLimit);
   });
   bus.seed((live) => {
-    live.settings = settings;
+    live.settings = stored;
     live.source = source.state();
     live.selection = selection.get();
     live.setImages(images.states());
@@ -253,12 +249,10 @@ async function bootstrapSecrets(region: RegionContext): Promise<void> {
   const stored = await region.settings.getInternal("rackSecretHash");
   if (region.config.rackSecret) {
     const hash = hashToken(region.config.rackSecret);
-    if (hash !== stored) await region.db.write((m) => region.settings.setInternal(m, "rackSecretHash", hash));
+    if (hash !== stored) await region.settings.setInternal("rackSecretHash", hash);
   } else if (!stored) {
     const secret = generateSecret();
-    const standing = await region.db.write((m) =>
-      region.settings.setInternalOnce(m, "rackSecretHash", hashToken(secret)),
-    );
+    const standing = await region.settings.setInternalOnce("rackSecretHash", hashToken(secret));
     if (standing === hashToken(secret)) {
       shown.push(`Rack secret (shown once; site-wide, a rack token per rack is stronger): ${secret}`);
     }

@@ -1,17 +1,20 @@
 import type { Handler } from "./types";
 
+// The audit row commits with the change: import:start's with the run's first row, import:stop's
+// with the stopped run's last one.
+
 export const importStart: Handler<"import:start"> = async (_payload, actor, region) => {
-  await region.audit.add(actor.name, "import:start", "import requested");
-  return { import: region.importer.request("manual") };
+  const { state, entry } = await region.importer.start("manual", {
+    by: actor.name,
+    action: "import:start",
+    detail: "import requested",
+  });
+  region.audit.announce(entry);
+  return { import: state };
 };
 
 export const importStop: Handler<"import:stop"> = async (_payload, actor, region) => {
-  const running = region.importer.state.running;
-  const state = await region.importer.stop(actor.name);
-  await region.audit.add(
-    actor.name,
-    "import:stop",
-    running ? "import stopped" : "stop requested; no import was running",
-  );
+  const { state, entry } = await region.importer.stop(actor.name);
+  region.audit.announce(entry);
   return { import: state };
 };

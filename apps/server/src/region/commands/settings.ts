@@ -2,18 +2,14 @@ import { formatBandwidth } from "@bootstream/images";
 import type { Handler } from "./types";
 
 export const settingsUpdate: Handler<"settings:update"> = async (change, actor, region) => {
-  const { entry, settings } = await region.db.write(async (m) => {
-    const said: string[] = [];
-    if (change.autoImport !== undefined) {
-      await region.settings.setAutoImport(m, change.autoImport);
-      said.push(`auto-import ${change.autoImport ? "on" : "off"}`);
-    }
-    if (change.bandwidthLimit !== undefined) {
-      await region.settings.setBandwidthLimit(m, change.bandwidthLimit);
-      said.push(`bandwidth ${formatBandwidth(change.bandwidthLimit)}`);
-    }
-    const settings = await region.settings.get(m);
-    return { settings, entry: await region.audit.record(m, actor.name, "settings:update", said.join(", ")) };
+  const said: string[] = [];
+  if (change.autoImport !== undefined) said.push(`auto-import ${change.autoImport ? "on" : "off"}`);
+  if (change.bandwidthLimit !== undefined) said.push(`bandwidth ${formatBandwidth(change.bandwidthLimit)}`);
+  // The change and its audit row commit together.
+  const { settings, entry } = await region.settings.update(change, {
+    by: actor.name,
+    action: "settings:update",
+    detail: said.join(", "),
   });
   // The importer's cap follows at once, mid-import too (region.ts listens for this event).
   region.bus.emit("settings", { settings, by: actor.name });

@@ -22,9 +22,11 @@ export const sourceUpdate: Handler<"source:update"> = async ({ url, keyring }, a
   const problem = armored === null ? null : await keyringProblem(armored);
   if (problem !== null) throw new CommandError("invalid", problem);
   // The change and its audit row commit together.
-  const { alongside: entry, ...result } = await region.source.update(normalised, armored, credentials, (m) =>
-    region.audit.record(m, actor.name, "source:update", `${normalised} (${armored ? "signed" : "unsigned"})`),
-  );
+  const { entry, ...result } = await region.source.update(normalised, armored, credentials, {
+    by: actor.name,
+    action: "source:update",
+    detail: `${normalised} (${armored ? "signed" : "unsigned"})`,
+  });
   region.audit.announce(entry);
   // The images now come from elsewhere: import from the new source (a region that never read a
   // catalogue makes its default selection then). With auto-import off, an admin starts it.

@@ -23,12 +23,11 @@ import {
   type PlannedFile,
   type SourceContents,
 } from "@bootstream/images";
-import { IDLE_IMPORT, type ImportState, type ImportTrigger } from "@bootstream/protocol";
+import { IDLE_IMPORT, type AuditEntry, type ImportState, type ImportTrigger } from "@bootstream/protocol";
 import type { Dispatcher } from "undici";
-import { IsNull } from "typeorm";
 import type { Logger } from "../../log";
 import type { Database } from "../db/database";
-import { ImportRunEntity } from "../db/entities";
+import { Repositories, type AuditNote } from "../db/repositories";
 import type { EventBus } from "../events";
 import type { ImageRegistry } from "../services/images";
 import type { SelectionService } from "../services/selection";
@@ -49,6 +48,19 @@ export type ImporterOptions = {
 export type ImporterPhase = "idle" | "running" | "stopping";
 
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** A command's audit note waiting to be recorded in the transaction of the change it asked for. */
+type PendingNote = {
+  note: AuditNote;
+  resolve: (entry: AuditEntry) => void;
+  reject: (error: unknown) => void;
+};
+
+function pendingNote(note: AuditNote): { pending: PendingNote; recorded: Promise<AuditEntry> } {
+  let pending!: PendingNote;
+  const recorded = new Promise<AuditEntry>((resolve, reject) => (pending = { note, resolve, reject }));
+  return { pending, recorded };
+}
 
 /** Whether an error (or its cause) is "no space left on device". */
 function noSpace(error: unknown): boolean {
@@ -88,9 +100,14 @@ export class Importer {
   private readonly dispatcher: Dispatcher;
   /** settings.bandwidthLimit: one cap shared by all of an import's downloads (local copies are not capped). */
   private readonly bandwidth = new BandwidthLimiter(null);
+  private readonly data: Repositories;
+  /** import:start's note, recorded with the run's first row. */
+  private startNote: PendingNote | null = null;
+  /** import:stop's note, recorded with the run's last row. */
+  private stopNote: PendingNote | null = null;
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly bus: EventBus,
     private readonly log: Logger,
     private readonly store: ContentStore,
@@ -100,6 +117,7 @@ export class Importer {
     private readonly options: ImporterOptions,
   ) {
     this.dispatcher = createDownloadAgent({ connections: options.concurrency });
+    this.data = new Repositories(db);
   }
 
   /** Applies at once, to the downloads running now as to later ones. */
@@ -127,17 +145,15 @@ export class Importer {
       this.images.all().map((row) => row.id),
       (row) => recovered(row, at),
     );
-    const unfinished = await this.db.manager.find(ImportRunEntity, { where: { finishedAt: IsNull() } });
+    const unfinished = await this.data.read.runs.unfinished();
     if (unfinished.length === 0) return null;
-    await this.db.write(async (m) => {
-      for (const run of unfinished) {
-        await m.update(
-          ImportRunEntity,
-          { id: run.id },
-          { finishedAt: now(), error: "interrupted: the region stopped" },
-        );
-      }
-    });
+    await this.data.write((tx) =>
+      tx.runs.interrupt(
+        unfinished.map((run) => run.id),
+        now(),
+        "interrupted: the region stopped",
+      ),
+    );
     return (unfinished.at(-1)!.trigger as ImportTrigger) ?? "manual";
   }
 
@@ -149,6 +165,27 @@ export class Importer {
       this.startLoop();
     }
     return this.current;
+  }
+
+  /**
+   * import:start: an import starts (or, while one runs, runs again when it ends). The note is
+   * recorded in the transaction that starts the run, or on its own when the import has to wait;
+   * the promise rejects when that write fails (nothing is answered ok that was not recorded).
+   */
+  async start(trigger: ImportTrigger, note: AuditNote): Promise<{ state: ImportState; entry: AuditEntry }> {
+    if (this.loop || this.closing) {
+      const state = this.request(trigger);
+      return { state, entry: await this.data.write((tx) => tx.audit.record(note)) };
+    }
+    const { pending, recorded } = pendingNote(note);
+    this.startNote = pending;
+    // The run starts synchronously up to its first write, which takes the note.
+    const state = this.request(trigger);
+    if (this.startNote === pending) {
+      this.startNote = null;
+      return { state, entry: await this.data.write((tx) => tx.audit.record(note)) };
+    }
+    return { state, entry: await recorded };
   }
 
   /**
@@ -207,15 +244,26 @@ export class Importer {
    * forgets queued re-runs. Answers as soon as that import has stopped and been recorded, whatever
    * was queued behind it meanwhile.
    */
-  async stop(by: string): Promise<ImportState> {
+  async stop(by: string): Promise<{ state: ImportState; entry: AuditEntry }> {
     this.again = null;
     const ended = this.runEnded;
-    if (!ended || !this.abort) return this.current;
+    if (!ended || !this.abort) {
+      const note = { by, action: "import:stop", detail: "stop requested; no import was running" };
+      return { state: this.current, entry: await this.data.write((tx) => tx.audit.record(note)) };
+    }
+    const { pending, recorded } = pendingNote({ by, action: "import:stop", detail: "import stopped" });
+    this.stopNote?.reject(new Error("superseded by another stop"));
+    this.stopNote = pending;
     this.phase = "stopping";
     this.stoppedBy = by;
     this.abort.abort(new Error(`stopped by ${by}`));
     await ended;
-    return this.current;
+    // The run ended before it could take the note (or was left unfinished for a shutdown).
+    if (this.stopNote === pending) {
+      this.stopNote = null;
+      pending.resolve(await this.data.write((tx) => tx.audit.record(pending.note)));
+    }
+    return { state: this.current, entry: await recorded };
   }
 
   /** Waits until the queue is empty (tests, shutdown). */
@@ -270,11 +318,21 @@ export class Importer {
     this.log.info({ trigger }, "import started");
     let runId: number | null = null;
     let error: string | null = null;
+    const note = this.startNote;
+    this.startNote = null;
     try {
-      const run = await this.db.write((m) =>
-        m.save(ImportRunEntity, { trigger, startedAt, finishedAt: null, error: null }),
-      );
-      runId = run.id;
+      // The run's row and the note of the import:start that asked for it commit together.
+      const started = await this.data
+        .write(async (tx) => ({
+          id: await tx.runs.start(trigger, startedAt),
+          entry: note ? await tx.audit.record(note.note) : null,
+        }))
+        .catch((caught: unknown) => {
+          note?.reject(caught);
+          throw caught;
+        });
+      runId = started.id;
+      if (note && started.entry) note.resolve(started.entry);
       const contents = await this.source.read(abort.signal);
       await this.selection.ensureDefault(contents.catalogue);
       error = await this.importFrom(contents, abort.signal);
@@ -322,10 +380,19 @@ export class Importer {
       return;
     }
     const finishedAt = now();
-    if (runId !== null) {
+    // The run's end and the note of the import:stop that ended it commit together.
+    const note = this.stopNote;
+    this.stopNote = null;
+    if (runId !== null || note) {
       try {
-        await this.db.write((m) => m.update(ImportRunEntity, { id: runId }, { finishedAt, error }));
+        const recorded = error;
+        const entry = await this.data.write(async (tx) => {
+          if (runId !== null) await tx.runs.finish(runId, finishedAt, recorded);
+          return note ? tx.audit.record(note.note) : null;
+        });
+        if (note && entry) note.resolve(entry);
       } catch (caught) {
+        note?.reject(caught);
         this.log.error({ err: caught }, "could not record the end of the import");
         error ??= `could not record the import: ${describeError(caught)}`;
       }
@@ -401,8 +468,7 @@ export class Importer {
       const next = row && planApplied(row, asPlanned(image), at);
       if (next) changed.push(next);
     }
-    const applied = await this.images.repository.applyPlan(plan.images, changed);
-    this.images.commit(applied, [], false);
+    await this.images.applyPlan(plan.images, changed);
     // Images that already hold every file switch now, in one write each.
     for (const image of plan.images) if (image.missing.length === 0) await this.switchVersion(image);
   }
@@ -410,11 +476,8 @@ export class Importer {
   /** The one write that makes an image serve its new version (checked in the database). */
   private async switchVersion(image: ImagePlan): Promise<void> {
     const at = now();
-    const done = await this.images.repository.switchVersion(image, (row) =>
-      versionSwitched(row, asPlanned(image), at),
-    );
+    const done = await this.images.switchVersion(image, (row) => versionSwitched(row, asPlanned(image), at));
     if (!done) return;
-    this.images.commit([done], [], false);
     this.log.info({ image: image.id, version: image.version }, "image synced");
   }
 
@@ -535,7 +598,7 @@ export class Importer {
    * version — and that no rack is still pulling. Call it only from the importer's slot.
    */
   private async collectGarbage(): Promise<void> {
-    const needed = await this.images.repository.neededFiles();
+    const needed = await this.images.neededFiles();
     for (const sha of (await this.options.events?.ask("racks.pinned")) ?? []) needed.add(sha);
     const drop = unreferencedFiles(await this.store.list(), needed);
     for (const sha of drop) await this.store.remove(sha);

@@ -1,9 +1,9 @@
-import type { EntityManager } from "typeorm";
-import type { ImageState, Manifest, RackReport, RackState } from "@bootstream/protocol";
+import type { AuditEntry, ImageState, Manifest, RackReport, RackState } from "@bootstream/protocol";
 import { CommandError, parseManifest } from "@bootstream/protocol";
 import type { Logger } from "../../log";
 import type { Database } from "../db/database";
-import { ImageFileEntity, RackEntity, RackFileEntity, type ImageRow, type RackRow } from "../db/entities";
+import type { ImageRow, RackRow } from "../db/entities";
+import { Repositories, type AuditNote } from "../db/repositories";
 import type { EventBus } from "../events";
 import type { ImageRegistry } from "../services/images";
 import { now } from "../clock";
@@ -51,15 +51,17 @@ export class RackRegistry {
   private readonly pendingReports = new Map<string, PendingReport>();
   private readonly lastApplied = new Map<string, number>();
   private seenTimer: NodeJS.Timeout | null = null;
+  private readonly data: Repositories;
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly bus: EventBus,
     private readonly images: ImageRegistry,
     private readonly log: Logger,
     /** Answers `racks.counts` and `racks.pinned`; tells `manifest.changed`, `racks.caughtUp`. */
     private readonly events: InternalEvents,
   ) {
+    this.data = new Repositories(db);
     events.answer("racks.counts", (image) => this.counts(image));
     // The manifest is brought up to date first, so the pins reflect the images as they are now.
     events.answer("racks.pinned", async () => {
@@ -69,23 +71,20 @@ export class RackRegistry {
   }
 
   async load(): Promise<void> {
-    const rows = await this.db.manager.find(RackEntity);
-    const files = await this.db.manager.find(RackFileEntity);
+    const { racks: rows, files } = await this.data.read.racks.all();
     for (const row of rows) {
       // No socket is connected yet: every rack starts offline until it says hello.
       this.racks.set(row.name, {
         row: { ...row, online: false },
         stored: { ...row, online: false },
-        inventory: new Set(),
+        inventory: new Set(files.get(row.name)),
         generation: 0,
         syncing: false,
         progress: null,
       });
     }
-    for (const file of files) this.racks.get(file.rackName)?.inventory.add(file.sha256);
-    // A crash left some marked online; nothing is connected yet. (TypeORM refuses empty criteria.)
-    if (rows.some((r) => r.online))
-      await this.db.write((m) => m.update(RackEntity, { online: true }, { online: false }));
+    // A crash left some marked online; nothing is connected yet.
+    if (rows.some((r) => r.online)) await this.data.write((tx) => tx.racks.markAllOffline());
     await this.refreshManifest();
   }
 
@@ -158,7 +157,7 @@ export class RackRegistry {
 
   private async rebuildManifest(): Promise<void> {
     const synced = this.images.all().filter((image) => image.state === "synced");
-    const files = synced.length ? await this.db.manager.find(ImageFileEntity) : [];
+    const files = synced.length ? await this.data.read.images.files() : [];
     const images = buildManifestImages(synced, files);
     const digest = manifestDigest(images);
     if (digest === this.digest) return;
@@ -190,7 +189,7 @@ export class RackRegistry {
     const row: RackRow = existing
       ? { ...existing.row, online: true, lastSeen: at }
       : { name, firstSeen: at, lastSeen: at, online: true, lastSync: null, error: null };
-    await this.db.write((m) => m.save(RackEntity, row));
+    await this.data.write((tx) => tx.racks.put(row));
     this.racks.set(
       name,
       existing
@@ -206,7 +205,7 @@ export class RackRegistry {
     if (!rack) return;
     this.dropPending(name);
     const row = { ...rack.row, online: false, lastSeen: now() };
-    await this.db.write((m) => m.save(RackEntity, row));
+    await this.data.write((tx) => tx.racks.put(row));
     rack.row = row;
     rack.stored = row;
     rack.syncing = false;
@@ -275,14 +274,9 @@ export class RackRegistry {
     // changes while a rack downloads) at most every RACK_SEEN_WRITE_MS. Memory changes after the write.
     const rowChanged = row.lastSync !== rack.stored.lastSync || row.error !== rack.stored.error;
     if (rowChanged || added.length > 0 || removed.length > 0) {
-      await this.db.write(async (m) => {
-        await m.save(RackEntity, row);
-        for (const sha of removed) await m.delete(RackFileEntity, { rackName: name, sha256: sha });
-        if (added.length)
-          await m.insert(
-            RackFileEntity,
-            added.map((sha256) => ({ rackName: name, sha256 })),
-          );
+      await this.data.write(async (tx) => {
+        await tx.racks.put(row);
+        await tx.racks.changeInventory(name, added, removed);
       });
       rack.stored = row;
     } else {
@@ -317,9 +311,8 @@ export class RackRegistry {
     const behind = [...this.racks.values()].filter((rack) => rack.row.lastSeen !== rack.stored.lastSeen);
     if (behind.length === 0) return;
     const rows = behind.map((rack) => ({ rack, seen: rack.row.lastSeen }));
-    await this.db.write(async (m) => {
-      for (const { rack, seen } of rows)
-        await m.update(RackEntity, { name: rack.row.name }, { lastSeen: seen });
+    await this.data.write(async (tx) => {
+      for (const { rack, seen } of rows) await tx.racks.seen(rack.row.name, seen);
     });
     for (const { rack, seen } of rows) rack.stored = { ...rack.stored, lastSeen: seen };
   }
@@ -336,21 +329,22 @@ export class RackRegistry {
     );
   }
 
-  /** Forgets an offline rack; `alongside` (the command's audit row) commits in the same transaction. */
-  async remove<T>(name: string, alongside: (m: EntityManager) => Promise<T>): Promise<T> {
+  /** Forgets an offline rack; the command's audit note commits in the same transaction. */
+  async remove(name: string, note: AuditNote): Promise<AuditEntry> {
     const rack = this.racks.get(name);
     if (!rack) throw new CommandError("not-found", `no rack named "${name}"`);
-    if (rack.row.online)
-      throw new CommandError("conflict", `rack "${name}" is online; stop its agent before forgetting it`);
-    const extra = await this.db.write(async (m) => {
-      await m.delete(RackFileEntity, { rackName: name });
-      await m.delete(RackEntity, { name });
-      return alongside(m);
+    const online = () =>
+      new CommandError("conflict", `rack "${name}" is online; stop its agent before forgetting it`);
+    if (rack.row.online) throw online();
+    const entry = await this.data.write(async (tx) => {
+      // Offline is checked again in the statement: a rack that connected meanwhile stays.
+      if (!(await tx.racks.removeOffline(name))) throw online();
+      return tx.audit.record(note);
     });
     this.racks.delete(name);
     this.bus.emit("rack:removed", { name });
     this.images.refreshChanged();
-    return extra;
+    return entry;
   }
 
   /** Everyone online holds the current manifest: earlier generations' files need no pin any more. */

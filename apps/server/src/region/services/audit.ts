@@ -1,36 +1,36 @@
 import type { AuditEntry } from "@bootstream/protocol";
-import type { EntityManager } from "typeorm";
 import type { Database } from "../db/database";
-import { AuditEntity } from "../db/entities";
+import { Repositories, type AuditNote } from "../db/repositories";
 import type { EventBus } from "../events";
-import { now } from "../clock";
 
-/** Who changed what. Recorded in the same transaction as the change; announced after it commits. */
+export type { AuditNote };
+
+/**
+ * Who changed what. Each command's service records its note in the change's own transaction
+ * (`tx.audit.record`) and the command announces the entry after it commits.
+ */
 export class AuditLog {
-  constructor(
-    private readonly db: Database,
-    private readonly bus: EventBus,
-  ) {}
+  private readonly data: Repositories;
 
-  async record(m: EntityManager, by: string, action: string, detail: string): Promise<AuditEntry> {
-    const entry = { at: now(), by, action, detail: detail.slice(0, 2000) };
-    // A copy: TypeORM writes the generated id back into what it inserts, and `id` is not ours to send.
-    await m.insert(AuditEntity, { ...entry });
-    return entry;
+  constructor(
+    db: Database,
+    private readonly bus: EventBus,
+  ) {
+    this.data = new Repositories(db);
   }
 
   announce(entry: AuditEntry): void {
     this.bus.emit("audit", { entry });
   }
 
-  /** Records outside any other change (e.g. a token created). */
-  async add(by: string, action: string, detail: string): Promise<void> {
-    const entry = await this.db.write((m) => this.record(m, by, action, detail));
+  /** A note that goes with no other change (e.g. a stop when nothing ran): its own transaction. */
+  async add(note: AuditNote): Promise<AuditEntry> {
+    const entry = await this.data.write((tx) => tx.audit.record(note));
     this.announce(entry);
+    return entry;
   }
 
   async list(limit = 100): Promise<AuditEntry[]> {
-    const rows = await this.db.manager.find(AuditEntity, { order: { id: "DESC" }, take: limit });
-    return rows.map(({ at, by, action, detail }) => ({ at, by, action, detail }));
+    return this.data.read.audit.list(limit);
   }
 }

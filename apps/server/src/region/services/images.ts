@@ -5,11 +5,11 @@ import {
   newImageRecord,
   progressed,
   type Catalogue,
+  type ImagePlan,
   type ImageRecord,
   type ImageState,
 } from "@bootstream/images";
-import type { EntityManager } from "typeorm";
-import { ImageRepository } from "../db/repositories/images";
+import { Repositories } from "../db/repositories";
 import type { Database } from "../db/database";
 import type { ImageRow } from "../db/entities";
 import type { EventBus } from "../events";
@@ -32,7 +32,7 @@ export function titleFor(catalogue: Catalogue | null, os: string, release: strin
  */
 export class ImageRegistry {
   private readonly rows = new Map<string, ImageRow>();
-  readonly repository: ImageRepository;
+  private readonly data: Repositories;
   /** Writes of queued → downloading still in flight (awaited by `settled`). */
   private readonly writes = new Set<Promise<void>>();
 
@@ -43,12 +43,17 @@ export class ImageRegistry {
     private readonly events: InternalEvents,
     private readonly log?: Logger,
   ) {
-    this.repository = new ImageRepository(db);
+    this.data = new Repositories(db);
   }
 
   async load(): Promise<void> {
     this.rows.clear();
-    for (const row of await this.repository.all()) this.rows.set(row.id, row);
+    for (const row of await this.data.read.images.all()) this.rows.set(row.id, row);
+  }
+
+  /** Every sha256 any image's file list names (held or target version). */
+  async neededFiles(): Promise<Set<string>> {
+    return this.data.read.images.neededFiles();
   }
 
   all(): ImageRow[] {
@@ -73,15 +78,6 @@ export class ImageRegistry {
     return newImageRecord(imageId(os, release, arch), { os, release, arch, title }, now());
   }
 
-  /** Inserts freshly selected rows inside the caller's transaction; call `commit` after it commits. */
-  async insert(m: EntityManager, rows: ImageRow[]): Promise<void> {
-    await this.repository.insert(m, rows);
-  }
-
-  async delete(m: EntityManager, ids: string[]): Promise<void> {
-    await this.repository.delete(m, ids);
-  }
-
   /** After the transaction committed: update memory (rows still known) and announce. */
   commit(changed: ImageRecord[], removed: string[] = [], added = true): void {
     for (const id of removed) {
@@ -103,8 +99,36 @@ export class ImageRegistry {
 
   /** Persists the records that still exist, then updates memory and announces them. */
   async update(rows: ImageRecord[]): Promise<void> {
-    const applied = await this.repository.save(rows);
+    this.commit(await this.save(rows), [], false);
+  }
+
+  /** One transaction: persists the rows that still exist, returns them. */
+  private async save(rows: ImageRecord[]): Promise<ImageRecord[]> {
+    if (rows.length === 0) return [];
+    return this.data.write((tx) => tx.images.updateExisting(rows));
+  }
+
+  /**
+   * An import's plan: each planned version's file list and the changed records, in one transaction
+   * (images deselected since planning get no file rows); then memory and events.
+   */
+  async applyPlan(plans: ImagePlan[], changed: ImageRecord[]): Promise<void> {
+    const applied = await this.data.write((tx) => tx.images.applyPlan(plans, changed));
     this.commit(applied, [], false);
+  }
+
+  /**
+   * The one write that makes an image serve its planned version, checked against the locked row
+   * (see `ImageRepository.switchVersion`); then memory and events. Returns whether it switched.
+   */
+  async switchVersion(
+    image: ImagePlan,
+    switchTo: (row: ImageRecord) => ImageRecord | null,
+  ): Promise<boolean> {
+    const done = await this.data.write((tx) => tx.images.switchVersion(image, switchTo));
+    if (!done) return false;
+    this.commit([done], [], false);
+    return true;
   }
 
   /**
@@ -121,7 +145,7 @@ export class ImageRegistry {
       const next = row && change(row);
       if (next) changed.push(next);
     }
-    const applied = await this.repository.save(changed);
+    const applied = await this.save(changed);
     this.commit(applied, [], false);
     return applied;
   }
@@ -138,8 +162,7 @@ export class ImageRegistry {
     if (!next) return false;
     // Progress that arrives before the write commits must see the new state.
     this.rows.set(id, next);
-    const write = this.repository
-      .save([next])
+    const write = this.save([next])
       .then((applied) => {
         const latest = this.rows.get(id);
         if (applied.length && latest) this.bus.emit("image", { image: this.toState(latest) });

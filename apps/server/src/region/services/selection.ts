@@ -10,12 +10,12 @@ import {
 } from "@bootstream/images";
 import { CommandError } from "@bootstream/protocol";
 import type { Database } from "../db/database";
-import { SelectionEntity, type ImageRow } from "../db/entities";
+import type { ImageRow } from "../db/entities";
+import { Repositories } from "../db/repositories";
 import type { EventBus } from "../events";
 import type { AuditLog } from "./audit";
 import { ImageRegistry, titleFor } from "./images";
 import type { SourceService } from "./source";
-import { now } from "../clock";
 
 function describe(items: readonly SelectionItem[]): string {
   return items.map((i) => `${i.os}/${i.release} [${i.arches.join(",")}]`).join(", ") || "nothing";
@@ -27,23 +27,23 @@ function describe(items: readonly SelectionItem[]): string {
  */
 export class SelectionService {
   private current: Selection = { revision: 0, items: [] };
+  private readonly data: Repositories;
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly bus: EventBus,
     private readonly audit: AuditLog,
     private readonly images: ImageRegistry,
     private readonly source: SourceService,
-  ) {}
+  ) {
+    this.data = new Repositories(db);
+  }
 
   async load(): Promise<Selection> {
-    const initial = { id: 1, revision: 0, items: "[]", updatedBy: "system", updatedAt: now() };
     // Two nodes starting at once both try: the first insert wins, the other's is ignored.
-    await this.db.write((m) =>
-      m.createQueryBuilder().insert().into(SelectionEntity).values(initial).orIgnore().execute(),
-    );
-    const row = await this.db.manager.findOneOrFail(SelectionEntity, { where: { id: 1 } });
-    this.current = { revision: row.revision, items: JSON.parse(row.items) as SelectionItem[] };
+    await this.data.write((tx) => tx.selection.ensure());
+    const { revision, items } = await this.data.read.selection.get();
+    this.current = { revision, items };
     return this.current;
   }
 
@@ -86,31 +86,24 @@ export class SelectionService {
       .map((row) => row.id)
       .filter((id) => !wanted.has(id));
 
-    const { selection, entry } = await this.db.write(async (m) => {
+    const { selection, entry } = await this.data.write(async (tx) => {
       // The revision check and the write are one statement, so it holds across region nodes too.
-      const result = await m
-        .createQueryBuilder()
-        .update(SelectionEntity)
-        .set({ revision: revision + 1, items: JSON.stringify(items), updatedBy: by, updatedAt: now() })
-        .where("id = 1 AND revision = :revision", { revision })
-        .execute();
-      if (result.affected !== 1) {
-        const row = await m.findOneOrFail(SelectionEntity, { where: { id: 1 } });
-        const latest: Selection = { revision: row.revision, items: JSON.parse(row.items) as SelectionItem[] };
+      if (!(await tx.selection.saveIf(revision, items, by))) {
+        const stored = await tx.selection.get();
+        const latest: Selection = { revision: stored.revision, items: stored.items };
         throw new CommandError(
           "conflict",
-          `the selection changed since revision ${revision} (now ${latest.revision}, saved by ${row.updatedBy}); reload and apply your change again`,
+          `the selection changed since revision ${revision} (now ${latest.revision}, saved by ${stored.updatedBy}); reload and apply your change again`,
           { selection: latest },
         );
       }
-      await this.images.delete(m, removed);
-      await this.images.insert(m, added);
-      const entry = await this.audit.record(
-        m,
+      await tx.images.delete(removed);
+      await tx.images.insert(added);
+      const entry = await tx.audit.record({
         by,
-        "selection:save",
-        `revision ${revision + 1}: ${describe(items)}`,
-      );
+        action: "selection:save",
+        detail: `revision ${revision + 1}: ${describe(items)}`,
+      });
       return { selection: { revision: revision + 1, items }, entry };
     });
     this.current = selection;

@@ -1,47 +1,48 @@
-import type { Settings } from "@bootstream/protocol";
-import type { EntityManager } from "typeorm";
+import type { AuditEntry, Settings } from "@bootstream/protocol";
 import type { Database } from "../db/database";
-import { SettingEntity } from "../db/entities";
-
-const DEFAULTS: Settings = { autoImport: true, bandwidthLimit: null };
+import { Repositories, type AuditNote } from "../db/repositories";
 
 /** Key/value settings. `autoImport` and `bandwidthLimit` are public; internal keys live here too (e.g. the rack secret hash). */
 export class SettingsStore {
-  constructor(private readonly db: Database) {}
+  private readonly data: Repositories;
 
-  async get(m: EntityManager = this.db.manager): Promise<Settings> {
-    const rows = await m.find(SettingEntity, { where: [{ key: "autoImport" }, { key: "bandwidthLimit" }] });
-    const value = (key: string) => rows.find((row) => row.key === key)?.value;
-    const autoImport = value("autoImport");
-    const bandwidthLimit = value("bandwidthLimit");
-    return {
-      autoImport: autoImport === undefined ? DEFAULTS.autoImport : autoImport === "true",
-      bandwidthLimit: bandwidthLimit === undefined || bandwidthLimit === "" ? null : Number(bandwidthLimit),
-    };
+  constructor(db: Database) {
+    this.data = new Repositories(db);
   }
 
-  async setAutoImport(m: EntityManager, value: boolean): Promise<void> {
-    await m.upsert(SettingEntity, { key: "autoImport", value: String(value) }, ["key"]);
+  async get(): Promise<Settings> {
+    return this.data.read.settings.get();
   }
 
-  async setBandwidthLimit(m: EntityManager, value: number | null): Promise<void> {
-    await m.upsert(SettingEntity, { key: "bandwidthLimit", value: value === null ? "" : String(value) }, [
-      "key",
-    ]);
+  /** The change and its audit row, in one transaction; returns the settings as they now stand. */
+  async update(
+    change: Partial<Settings>,
+    note: AuditNote,
+  ): Promise<{ settings: Settings; entry: AuditEntry }> {
+    return this.data.write(async (tx) => {
+      const settings = await tx.settings.update(change);
+      return { settings, entry: await tx.audit.record(note) };
+    });
   }
 
   async getInternal(key: string): Promise<string | null> {
-    const row = await this.db.manager.findOne(SettingEntity, { where: { key } });
-    return row?.value ?? null;
+    return this.data.read.settings.getInternal(key);
   }
 
-  async setInternal(m: EntityManager, key: string, value: string): Promise<void> {
-    await m.upsert(SettingEntity, { key, value }, ["key"]);
+  async setInternal(key: string, value: string): Promise<void> {
+    await this.data.write((tx) => tx.settings.set(key, value));
   }
 
   /** Sets `key` unless it is set; returns the value that stands (another node's, if it was first). */
-  async setInternalOnce(m: EntityManager, key: string, value: string): Promise<string> {
-    await m.createQueryBuilder().insert().into(SettingEntity).values({ key, value }).orIgnore().execute();
-    return (await m.findOneOrFail(SettingEntity, { where: { key } })).value;
+  async setInternalOnce(key: string, value: string): Promise<string> {
+    return this.data.write((tx) => tx.settings.setOnce(key, value));
+  }
+
+  /** The health probe: a write that needs fresh pages, undone in the same transaction. */
+  async probe(payload: string): Promise<void> {
+    await this.data.write(async (tx) => {
+      await tx.settings.set("health.probe", payload);
+      await tx.settings.remove("health.probe");
+    });
   }
 }

@@ -7,16 +7,13 @@ import {
   type SourceContents,
   type SourceCredentials,
 } from "@bootstream/images";
-import { CommandError, type SourceState } from "@bootstream/protocol";
-import type { EntityManager } from "typeorm";
+import { CommandError, type AuditEntry, type SourceState } from "@bootstream/protocol";
 import type { Database } from "../db/database";
-import { BootSourceEntity, SettingEntity, type BootSourceRow } from "../db/entities";
+import { Repositories, type AuditNote } from "../db/repositories";
+import type { BootSourceRow } from "../db/repositories/source";
 import type { EventBus } from "../events";
 import type { Logger } from "../../log";
 import { now } from "../clock";
-
-/** The source's HTTP Basic credentials: a setting row of their own, never in the URL that is shown. */
-const CREDENTIALS_KEY = "source.credentials";
 
 /**
  * The boot source: where images come from, the keyring that verifies it, and the catalogue it last
@@ -25,34 +22,24 @@ const CREDENTIALS_KEY = "source.credentials";
 export class SourceService {
   private row: BootSourceRow | null = null;
   private cached: Catalogue | null = null;
+  private readonly data: Repositories;
 
   constructor(
-    private readonly db: Database,
+    db: Database,
     private readonly bus: EventBus,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.data = new Repositories(db);
+  }
 
   /** First start stores the configured source; afterwards the stored one wins. */
   async init(configured: string, keyring: string | null): Promise<SourceState> {
     const { url, credentials } = splitCredentials(configured);
     // Two nodes starting at once both try: the first insert wins, the other's is ignored.
     const row: BootSourceRow = { id: 1, url, keyring, lastFetch: null, error: null, catalogue: null };
-    await this.db.write(async (m) => {
-      await m.createQueryBuilder().insert().into(BootSourceEntity).values(row).orIgnore().execute();
-      if (!credentials) return;
-      // The configured credentials go with the configured URL (unless some are stored already).
-      const stored = await m.findOneOrFail(BootSourceEntity, { where: { id: 1 } });
-      if (stored.url !== url) return;
-      const value = JSON.stringify(credentials);
-      await m
-        .createQueryBuilder()
-        .insert()
-        .into(SettingEntity)
-        .values({ key: CREDENTIALS_KEY, value })
-        .orIgnore()
-        .execute();
-    });
-    this.row = await this.db.manager.findOneOrFail(BootSourceEntity, { where: { id: 1 } });
+    await this.data.write((tx) => tx.source.ensure(row, credentials));
+    this.row = await this.data.read.source.get();
+    if (!this.row) throw new Error("the boot source row is missing after it was stored");
     await this.separateStoredCredentials();
     this.cached = this.row.catalogue ? (JSON.parse(this.row.catalogue) as Catalogue) : null;
     return this.state();
@@ -63,26 +50,13 @@ export class SourceService {
     const row = this.requireRow();
     const { url, credentials } = splitCredentials(row.url);
     if (!credentials) return;
-    await this.db.write(async (m) => {
-      await m.update(BootSourceEntity, { id: 1, url: row.url }, { url });
-      await this.storeCredentials(m, credentials);
-    });
+    await this.data.write((tx) => tx.source.separateCredentials(row.url, url, credentials));
     this.row = { ...row, url };
-  }
-
-  private async storeCredentials(m: EntityManager, credentials: SourceCredentials | null): Promise<void> {
-    if (credentials === null) await m.delete(SettingEntity, { key: CREDENTIALS_KEY });
-    else await m.upsert(SettingEntity, { key: CREDENTIALS_KEY, value: JSON.stringify(credentials) }, ["key"]);
   }
 
   /** The stored source's credentials, read fresh (another node may have changed the source). */
   async credentials(): Promise<SourceCredentials | null> {
-    const row = await this.db.manager.findOne(SettingEntity, { where: { key: CREDENTIALS_KEY } });
-    if (!row) return null;
-    const parsed = JSON.parse(row.value) as Partial<SourceCredentials>;
-    return typeof parsed.username === "string" && typeof parsed.password === "string"
-      ? { username: parsed.username, password: parsed.password }
-      : null;
+    return this.data.read.source.credentials();
   }
 
   /** `Authorization` for requests to the source (its documents and payloads), or null. */
@@ -93,7 +67,7 @@ export class SourceService {
 
   /** Re-reads the stored source (a node taking over the lead may hold an old copy). */
   async reload(): Promise<void> {
-    const row = await this.db.manager.findOne(BootSourceEntity, { where: { id: 1 } });
+    const row = await this.data.read.source.get();
     if (!row) return;
     this.row = row;
     this.cached = row.catalogue ? (JSON.parse(row.catalogue) as Catalogue) : null;
@@ -146,16 +120,16 @@ export class SourceService {
 
   /**
    * Points the region at another source. The new one is read (and verified) first: on any failure
-   * the old source, its catalogue and the selection stay exactly as they were. `alongside` runs in
-   * the same transaction (the command's audit row), and its result is returned with the change.
-   * `url` carries no credentials (the caller split them off); `credentials` replace the stored ones.
+   * the old source, its catalogue and the selection stay exactly as they were. The command's audit
+   * note is recorded in the change's transaction. `url` carries no credentials (the caller split
+   * them off); `credentials` replace the stored ones.
    */
-  async update<T>(
+  async update(
     url: string,
     keyring: string | null,
     credentials: SourceCredentials | null,
-    alongside: (m: EntityManager) => Promise<T>,
-  ): Promise<{ source: SourceState; catalogue: Catalogue; alongside: T }> {
+    note: AuditNote,
+  ): Promise<{ source: SourceState; catalogue: Catalogue; entry: AuditEntry }> {
     let contents: SourceContents;
     try {
       contents = await readSource({ url, keyring, credentials });
@@ -172,15 +146,14 @@ export class SourceService {
       error: null,
       catalogue: JSON.stringify(contents.catalogue),
     };
-    const extra = await this.db.write(async (m) => {
-      await m.save(BootSourceEntity, row);
-      await this.storeCredentials(m, credentials);
-      return alongside(m);
+    const entry = await this.data.write(async (tx) => {
+      await tx.source.replace(row, credentials);
+      return tx.audit.record(note);
     });
     this.row = row;
     this.cached = contents.catalogue;
     this.bus.emit("source", { source: this.state() });
-    return { source: this.state(), catalogue: contents.catalogue, alongside: extra };
+    return { source: this.state(), catalogue: contents.catalogue, entry };
   }
 
   /**
@@ -195,9 +168,9 @@ export class SourceService {
     const fields: Partial<BootSourceRow> = { error: change.error };
     if (change.lastFetch) fields.lastFetch = change.lastFetch;
     if (change.catalogue) fields.catalogue = JSON.stringify(change.catalogue);
-    const result = await this.db.write((m) => m.update(BootSourceEntity, { id: 1, url: read.url }, fields));
+    const written = await this.data.write((tx) => tx.source.recordRead(read.url, fields));
     const current = this.row;
-    if (!result.affected || !current || current.url !== read.url) return;
+    if (!written || !current || current.url !== read.url) return;
     this.row = { ...current, ...fields };
     if (change.catalogue) this.cached = change.catalogue;
     this.bus.emit("source", { source: this.state() });

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
-import { CommandError, type PresenceUser, type TokenRole } from "@bootstream/protocol";
-import { IsNull, type EntityManager } from "typeorm";
+import { CommandError, type AuditEntry, type PresenceUser, type TokenRole } from "@bootstream/protocol";
 import type { Database } from "../db/database";
-import { TokenEntity, type TokenRow } from "../db/entities";
+import type { TokenRow } from "../db/entities";
+import { Repositories, type AuditNote } from "../db/repositories";
 import { now } from "../clock";
 
 // Tokens are 32 random bytes, so a fast unsalted hash is enough: there is nothing to brute-force.
@@ -10,7 +10,11 @@ export const hashToken = (token: string): string => createHash("sha256").update(
 export const generateSecret = (): string => randomBytes(32).toString("base64url");
 
 export class TokenService {
-  constructor(private readonly db: Database) {}
+  private readonly data: Repositories;
+
+  constructor(db: Database) {
+    this.data = new Repositories(db);
+  }
 
   /** A person's token (admin or viewer). A rack token is no way in for people: it answers null. */
   async authenticate(token: unknown): Promise<PresenceUser | null> {
@@ -27,82 +31,78 @@ export class TokenService {
 
   /** Whether a rack has a token of its own: then the site-wide secret may not register it. */
   async rackHasToken(name: string): Promise<boolean> {
-    const row = await this.db.manager.findOne(TokenEntity, { where: { name, role: "rack" } });
-    return row !== null && !row.revokedAt;
+    const row = await this.data.read.tokens.byName(name);
+    return row !== null && row.role === "rack" && !row.revokedAt;
   }
 
   private async find(token: unknown): Promise<TokenRow | null> {
     if (typeof token !== "string" || token.length === 0 || token.length > 512) return null;
-    const row = await this.db.manager.findOne(TokenEntity, { where: { hash: hashToken(token) } });
+    const row = await this.data.read.tokens.byHash(hashToken(token));
     return row && !row.revokedAt ? row : null;
   }
 
   /** On a fresh database, makes the first admin token. Returns the token when it was generated here. */
   async bootstrap(adminToken: string | null): Promise<{ generated: string | null; created: boolean }> {
-    return this.db.write(async (m) => {
-      if ((await m.count(TokenEntity)) > 0) return { generated: null, created: false };
+    return this.data.write(async (tx) => {
+      if ((await tx.tokens.count()) > 0) return { generated: null, created: false };
       const token = adminToken ?? generateSecret();
-      const hash = hashToken(token);
       // Another node may be bootstrapping the same database this very moment: its insert may win.
-      await m
-        .createQueryBuilder()
-        .insert()
-        .into(TokenEntity)
-        .values({ name: "admin", role: "admin", hash, createdAt: now(), revokedAt: null })
-        .orIgnore()
-        .execute();
-      const stored = await m.findOne(TokenEntity, { where: { name: "admin" } });
-      const ours = stored?.hash === hash;
+      const ours = await tx.tokens.insertIfAbsent({
+        name: "admin",
+        role: "admin",
+        hash: hashToken(token),
+        createdAt: now(),
+        revokedAt: null,
+      });
       return { generated: ours && !adminToken ? token : null, created: ours };
     });
   }
 
-  /** `alsoInTransaction` records the change (the audit row) in the same transaction. */
-  async create<T>(
+  /** A new token and its audit row, in one transaction. */
+  async create(
     role: TokenRole,
     name: string,
-    alsoInTransaction: (m: EntityManager) => Promise<T>,
-  ): Promise<{ token: string; also: T }> {
+    note: AuditNote,
+  ): Promise<{ token: string; entry: AuditEntry }> {
     const token = generateSecret();
-    const also = await this.db.write(async (m) => {
-      const existing = await m.findOne(TokenEntity, { where: { name } });
-      if (existing && !existing.revokedAt) {
+    const entry = await this.data.write(async (tx) => {
+      const created = await tx.tokens.create({
+        name,
+        role,
+        hash: hashToken(token),
+        createdAt: now(),
+        revokedAt: null,
+      });
+      if (!created)
         throw new CommandError(
           "conflict",
           `a token named "${name}" already exists; revoke it first or pick another name`,
         );
-      }
-      const row = { name, role, hash: hashToken(token), createdAt: now(), revokedAt: null };
-      if (existing) await m.update(TokenEntity, { name }, row);
-      else await m.insert(TokenEntity, row);
-      return alsoInTransaction(m);
+      return tx.audit.record(note);
     });
-    return { token, also };
+    return { token, entry };
   }
 
   /** Makes (or replaces) the named token and returns it: the demo's fresh admin token on every run. */
   async issue(role: TokenRole, name: string): Promise<string> {
     const token = generateSecret();
-    await this.db.write((m) =>
-      m.save(TokenEntity, { name, role, hash: hashToken(token), createdAt: now(), revokedAt: null }),
+    await this.data.write((tx) =>
+      tx.tokens.put({ name, role, hash: hashToken(token), createdAt: now(), revokedAt: null }),
     );
     return token;
   }
 
-  async revoke<T>(name: string, alsoInTransaction: (m: EntityManager) => Promise<T>): Promise<T> {
-    return this.db.write(async (m) => {
-      const existing = await m.findOne(TokenEntity, { where: { name } });
-      if (!existing || existing.revokedAt)
-        throw new CommandError("not-found", `no active token named "${name}"`);
-      const activeAdmins = await m.count(TokenEntity, { where: { role: "admin", revokedAt: IsNull() } });
-      if (existing.role === "admin" && activeAdmins <= 1) {
+  /** Revokes the token and records it, in one transaction. */
+  async revoke(name: string, note: AuditNote): Promise<AuditEntry> {
+    return this.data.write(async (tx) => {
+      const outcome = await tx.tokens.revoke(name, now());
+      if (outcome === "not-found") throw new CommandError("not-found", `no active token named "${name}"`);
+      if (outcome === "last-admin")
         throw new CommandError(
           "conflict",
           `"${name}" is the last admin token; create another admin token first`,
         );
-      }
-      await m.update(TokenEntity, { name }, { revokedAt: now() });
-      return alsoInTransaction(m);
+      return tx.audit.record(note);
     });
   }
 }

@@ -1,7 +1,7 @@
 import type { ImagePlan, ImageRecord } from "@bootstream/images";
 import type { EntityManager } from "typeorm";
-import type { Database } from "../database";
-import { ImageEntity, ImageFileEntity } from "../entities";
+import { ImageEntity, ImageFileEntity, type ImageFileRow } from "../entities";
+import type { DatabaseKind } from "./index";
 
 /**
  * The image and image_file tables. Every write is conditional on the row still being there (and,
@@ -10,75 +10,74 @@ import { ImageEntity, ImageFileEntity } from "../entities";
  * before its files are touched, and a selection that deletes the image waits for that lock.
  */
 export class ImageRepository {
-  constructor(private readonly db: Database) {}
+  constructor(
+    private readonly m: EntityManager,
+    private readonly kind: DatabaseKind,
+  ) {}
 
   async all(): Promise<ImageRecord[]> {
-    return this.db.manager.find(ImageEntity);
+    return this.m.find(ImageEntity);
+  }
+
+  async files(): Promise<ImageFileRow[]> {
+    return this.m.find(ImageFileEntity);
   }
 
   /** Every sha256 any image's file list names (held or target version). */
   async neededFiles(): Promise<Set<string>> {
-    const rows = await this.db.manager.find(ImageFileEntity, { select: { sha256: true } });
+    const rows = await this.m.find(ImageFileEntity, { select: { sha256: true } });
     return new Set(rows.map((row) => row.sha256));
   }
 
-  async insert(m: EntityManager, rows: ImageRecord[]): Promise<void> {
-    if (rows.length) await m.insert(ImageEntity, rows);
+  async insert(rows: ImageRecord[]): Promise<void> {
+    if (rows.length) await this.m.insert(ImageEntity, rows);
   }
 
-  async delete(m: EntityManager, ids: string[]): Promise<void> {
+  async delete(ids: string[]): Promise<void> {
     for (const id of ids) {
       // The image row first: on PostgreSQL that waits for an applyPlan holding its lock, so the
       // file rows it committed are seen (and deleted) by the next statement.
-      await m.delete(ImageEntity, { id });
-      await m.delete(ImageFileEntity, { imageId: id });
+      await this.m.delete(ImageEntity, { id });
+      await this.m.delete(ImageFileEntity, { imageId: id });
     }
   }
 
   /** Updates the rows that still exist and returns those. Never an upsert. */
-  async updateExisting(m: EntityManager, rows: ImageRecord[]): Promise<ImageRecord[]> {
+  async updateExisting(rows: ImageRecord[]): Promise<ImageRecord[]> {
     const applied: ImageRecord[] = [];
     for (const { id, ...change } of rows) {
-      const result = await m.update(ImageEntity, { id }, change);
+      const result = await this.m.update(ImageEntity, { id }, change);
       if (result.affected) applied.push({ id, ...change });
     }
     return applied;
   }
 
-  /** One transaction: persists the rows that still exist, returns them. */
-  async save(rows: ImageRecord[]): Promise<ImageRecord[]> {
-    if (rows.length === 0) return [];
-    return this.db.write((m) => this.updateExisting(m, rows));
-  }
-
   /** Locks the image row until the transaction ends; null when it is gone. */
-  private async lock(m: EntityManager, id: string): Promise<ImageRecord | null> {
-    const query = m.createQueryBuilder(ImageEntity, "image").where("image.id = :id", { id });
-    if (this.db.kind === "postgres") query.setLock("pessimistic_write");
+  private async lock(id: string): Promise<ImageRecord | null> {
+    const query = this.m.createQueryBuilder(ImageEntity, "image").where("image.id = :id", { id });
+    if (this.kind === "postgres") query.setLock("pessimistic_write");
     return query.getOne();
   }
 
   /**
-   * Records each planned version's file list and the changed rows, in one transaction. Images gone
-   * since planning (deselected) get no file rows. Returns the rows written.
+   * Records each planned version's file list and the changed rows. Images gone since planning
+   * (deselected) get no file rows. Returns the rows written.
    */
   async applyPlan(plans: ImagePlan[], changed: ImageRecord[]): Promise<ImageRecord[]> {
-    return this.db.write(async (m) => {
-      for (const image of plans) {
-        if (!(await this.lock(m, image.id))) continue;
-        await m.delete(ImageFileEntity, { imageId: image.id, version: image.version });
-        const files = image.files.map((f) => ({
-          imageId: image.id,
-          version: image.version,
-          sha256: f.sha256,
-          size: f.size,
-          ftype: f.ftype,
-          path: f.path,
-        }));
-        if (files.length) await m.insert(ImageFileEntity, files);
-      }
-      return this.updateExisting(m, changed);
-    });
+    for (const image of plans) {
+      if (!(await this.lock(image.id))) continue;
+      await this.m.delete(ImageFileEntity, { imageId: image.id, version: image.version });
+      const files = image.files.map((f) => ({
+        imageId: image.id,
+        version: image.version,
+        sha256: f.sha256,
+        size: f.size,
+        ftype: f.ftype,
+        path: f.path,
+      }));
+      if (files.length) await this.m.insert(ImageFileEntity, files);
+    }
+    return this.updateExisting(changed);
   }
 
   /**
@@ -91,22 +90,22 @@ export class ImageRepository {
     image: ImagePlan,
     switchTo: (row: ImageRecord) => ImageRecord | null,
   ): Promise<ImageRecord | null> {
-    return this.db.write(async (m) => {
-      const row = await this.lock(m, image.id);
-      if (!row || (row.targetVersion !== image.version && row.version !== image.version)) return null;
-      const files = await m.count(ImageFileEntity, { where: { imageId: image.id, version: image.version } });
-      if (files !== image.files.length) return null;
-      const next = switchTo(row);
-      if (!next) return null;
-      // The old version's file list goes in the same transaction as the switch.
-      await m
-        .createQueryBuilder()
-        .delete()
-        .from(ImageFileEntity)
-        .where("image_id = :id AND version <> :version", { id: image.id, version: image.version })
-        .execute();
-      const [written] = await this.updateExisting(m, [next]);
-      return written ?? null;
+    const row = await this.lock(image.id);
+    if (!row || (row.targetVersion !== image.version && row.version !== image.version)) return null;
+    const files = await this.m.count(ImageFileEntity, {
+      where: { imageId: image.id, version: image.version },
     });
+    if (files !== image.files.length) return null;
+    const next = switchTo(row);
+    if (!next) return null;
+    // The old version's file list goes in the same transaction as the switch.
+    await this.m
+      .createQueryBuilder()
+      .delete()
+      .from(ImageFileEntity)
+      .where("image_id = :id AND version <> :version", { id: image.id, version: image.version })
+      .execute();
+    const [written] = await this.updateExisting([next]);
+    return written ?? null;
   }
 }

@@ -1,0 +1,74 @@
+import { IsNull, type EntityManager } from "typeorm";
+import { TokenEntity, type TokenRow } from "../entities";
+import type { DatabaseKind } from "./index";
+
+export type { TokenRow };
+
+/**
+ * The `token` table. Writes are conditional statements, so two region nodes (or two admins) racing
+ * on PostgreSQL cannot both take one name, nor both revoke "one of two" admin tokens.
+ */
+export class TokenRepository {
+  constructor(
+    private readonly m: EntityManager,
+    private readonly kind: DatabaseKind,
+  ) {}
+
+  async byHash(hash: string): Promise<TokenRow | null> {
+    return this.m.findOne(TokenEntity, { where: { hash } });
+  }
+
+  async byName(name: string): Promise<TokenRow | null> {
+    return this.m.findOne(TokenEntity, { where: { name } });
+  }
+
+  async count(): Promise<number> {
+    return this.m.count(TokenEntity);
+  }
+
+  /** Inserts unless the name is taken (by anyone, revoked or not); returns whether it was inserted. */
+  async insertIfAbsent(row: TokenRow): Promise<boolean> {
+    await this.m.createQueryBuilder().insert().into(TokenEntity).values(row).orIgnore().execute();
+    // Whoever holds the name now: ours (the hash is random) or the one that was there first.
+    return (await this.byName(row.name))?.hash === row.hash;
+  }
+
+  /**
+   * A new token under `name`: takes a free name, or reuses a revoked one, never an active one.
+   * Returns false when an active token holds the name.
+   */
+  async create(row: TokenRow): Promise<boolean> {
+    const reused = await this.m
+      .createQueryBuilder()
+      .update(TokenEntity)
+      .set(row)
+      .where("name = :name AND revoked_at IS NOT NULL", { name: row.name })
+      .execute();
+    if (reused.affected) return true;
+    return this.insertIfAbsent(row);
+  }
+
+  /** Makes or replaces the named token (the demo's fresh admin token on every run). */
+  async put(row: TokenRow): Promise<void> {
+    await this.m.upsert(TokenEntity, row, ["name"]);
+  }
+
+  /**
+   * Revokes the active token `name` unless it is the last active admin token. The active admin
+   * rows are locked first (PostgreSQL), so two revocations of the last two admins run one after the
+   * other and the second sees only one left.
+   */
+  async revoke(name: string, at: string): Promise<"revoked" | "not-found" | "last-admin"> {
+    const admins = this.m
+      .createQueryBuilder(TokenEntity, "token")
+      .select("token.name")
+      .where("token.role = 'admin' AND token.revoked_at IS NULL");
+    if (this.kind === "postgres") admins.setLock("pessimistic_write");
+    const activeAdmins = (await admins.getMany()).map((row) => row.name);
+    const existing = await this.m.findOne(TokenEntity, { where: { name, revokedAt: IsNull() } });
+    if (!existing) return "not-found";
+    if (existing.role === "admin" && activeAdmins.filter((n) => n !== name).length === 0) return "last-admin";
+    const result = await this.m.update(TokenEntity, { name, revokedAt: IsNull() }, { revokedAt: at });
+    return result.affected ? "revoked" : "not-found";
+  }
+}
