@@ -47,6 +47,12 @@ export type ImporterOptions = {
 /** idle: nothing runs; running: an import (or a check, or GC) runs; stopping: a stop aborts it. */
 export type ImporterPhase = "idle" | "running" | "stopping";
 
+/** How often what a refused write left unrecorded is tried again. */
+export const RETRY_MS = 1000;
+
+/** Settles the images an ended run left pending: stopped → queued, failed → failed with the reason. */
+type Settle = { stopped: boolean; why: string };
+
 const describeError = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** A command's audit note waiting to be recorded in the transaction of the change it asked for. */
@@ -105,6 +111,16 @@ export class Importer {
   private startNote: PendingNote | null = null;
   /** import:stop's note, recorded with the run's last row. */
   private stopNote: PendingNote | null = null;
+  /**
+   * What ended runs could not write because the database refused (full disk): their end, and the
+   * images they left pending. Retried every RETRY_MS until it is written; a later run's plan
+   * supersedes the images part.
+   */
+  private readonly backlog: {
+    runs: { id: number; finishedAt: string; error: string | null }[];
+    settle: Settle | null;
+  } = { runs: [], settle: null };
+  private backlogTimer: NodeJS.Timeout | null = null;
 
   constructor(
     db: Database,
@@ -279,6 +295,9 @@ export class Importer {
     this.closing = true;
     this.again = null;
     this.abort?.abort(new Error("region shutting down"));
+    // Runs whose end was never written stay unfinished: recover() closes them at the next start.
+    if (this.backlogTimer) clearTimeout(this.backlogTimer);
+    this.backlogTimer = null;
     await this.idle().catch((error: unknown) => this.log.warn({ err: error }, "import ended with an error"));
     await this.images.settled();
     await this.dispatcher.close();
@@ -358,21 +377,14 @@ export class Importer {
     let error = failure;
     const stopped = this.closing || this.stoppedBy !== null;
     if (this.stoppedBy && !this.closing) error = `stopped by ${this.stoppedBy}`;
+    const settle: Settle = { stopped, why: error ?? "the import ended before this image was done" };
     try {
       await this.images.settled();
-      // Stopped: what had not finished goes back to queued. Failed: it says why, never "downloading".
-      const at = now();
-      const why = error ?? "the import ended before this image was done";
-      await this.images.transition(
-        this.images
-          .all()
-          .filter((row) => pending(row))
-          .map((row) => row.id),
-        (row) => (stopped ? (importStopped(row, at) ?? null) : importFailed(row, why, at)),
-      );
+      await this.settle(settle);
     } catch (caught) {
-      this.log.error({ err: caught }, "could not settle the images of the import");
+      this.log.error({ err: caught }, "could not settle the images of the import; retrying");
       error ??= `could not record the images' state: ${describeError(caught)}`;
+      if (!this.closing) this.later({ settle });
     }
     if (this.closing) {
       // Left unfinished on purpose: recover() resumes it at the next start.
@@ -393,8 +405,9 @@ export class Importer {
         if (note && entry) note.resolve(entry);
       } catch (caught) {
         note?.reject(caught);
-        this.log.error({ err: caught }, "could not record the end of the import");
+        this.log.error({ err: caught }, "could not record the end of the import; retrying");
         error ??= `could not record the import: ${describeError(caught)}`;
+        if (runId !== null) this.later({ run: { id: runId, finishedAt, error } });
       }
     }
     this.announce({ running: false, trigger, startedAt, finishedAt, error });
@@ -404,6 +417,66 @@ export class Importer {
     } catch (caught) {
       this.log.error({ err: caught }, "after-import listener failed");
     }
+  }
+
+  /** Stopped: what had not finished goes back to queued. Failed: it says why, never "downloading". */
+  private async settle({ stopped, why }: Settle): Promise<void> {
+    const at = now();
+    await this.images.transition(
+      this.images
+        .all()
+        .filter((row) => pending(row))
+        .map((row) => row.id),
+      (row) => (stopped ? (importStopped(row, at) ?? null) : importFailed(row, why, at)),
+    );
+  }
+
+  /** Keeps what could not be written, and tries it again every RETRY_MS until it is. */
+  private later(what: {
+    run?: { id: number; finishedAt: string; error: string | null };
+    settle?: Settle;
+  }): void {
+    if (what.run) this.backlog.runs.push(what.run);
+    if (what.settle) this.backlog.settle = what.settle;
+    if (this.backlogTimer) return;
+    const tick = () => {
+      this.backlogTimer = null;
+      this.flushBacklog().then(
+        (done) => {
+          if (!done && !this.closing) this.backlogTimer = setTimeout(tick, RETRY_MS).unref();
+        },
+        (error: unknown) => this.log.error({ err: error }, "could not retry the import's records"),
+      );
+    };
+    this.backlogTimer = setTimeout(tick, RETRY_MS).unref();
+  }
+
+  /** Returns true when nothing is left to write. The runs first: images seen settled mean the run is recorded. */
+  private async flushBacklog(): Promise<boolean> {
+    const runs = [...this.backlog.runs];
+    if (runs.length) {
+      try {
+        await this.data.write(async (tx) => {
+          for (const run of runs) await tx.runs.finish(run.id, run.finishedAt, run.error);
+        });
+        this.backlog.runs.splice(0, runs.length);
+        this.log.info({ runs: runs.length }, "recorded the end of imports the database had refused");
+      } catch (error) {
+        this.log.debug({ err: error }, "import ends still not recorded");
+        return false;
+      }
+    }
+    // Images are settled only between runs: a run that started since re-planned them.
+    if (this.runEnded) this.backlog.settle = null;
+    if (this.backlog.settle) {
+      try {
+        await this.settle(this.backlog.settle);
+        this.backlog.settle = null;
+      } catch (error) {
+        this.log.debug({ err: error }, "images still not settled");
+      }
+    }
+    return this.backlog.runs.length === 0 && this.backlog.settle === null;
   }
 
   /** The check-only run: newer versions become `next.state = "available"`; nothing downloads. */
