@@ -14,7 +14,7 @@ import { waitFor, watch } from "../helpers/watch";
 // The region in-process, so a test can reach its own SQLite connection (PRAGMA max_page_count and
 // ALTER TABLE act on it for real); everything else is real: HTTP mirrors, sockets, files.
 
-const TOKEN = "core-faults-admin";
+const TOKEN = "core-faults-admin-token-0123456789abcdef";
 const NOBLE = "ubuntu/noble/amd64";
 
 function config(dataDir: string, bootSourceUrl: string): RegionConfig {
@@ -27,7 +27,7 @@ function config(dataDir: string, bootSourceUrl: string): RegionConfig {
     bootSourceUrl,
     bootSourceKeyring: null,
     adminToken: TOKEN,
-    rackSecret: "core-faults-rack-secret",
+    rackSecret: "core-faults-rack-secret-0123456789abcdef",
     importSchedule: "59 59 23 31 12 *",
     rackSyncSchedule: "59 59 23 31 12 *",
     downloadConcurrency: 2,
