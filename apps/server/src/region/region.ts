@@ -97,7 +97,8 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     importer,
     racks,
   };
-  await bootstrapSecrets(region);
+  // Generated secrets are shown once the port is bound; a start that fails before takes them back.
+  const firstStart = await bootstrapSecrets(region);
   await source.init(config.bootSourceUrl, config.bootSourceKeyring);
   // Followers answer snapshots too: seed what they show from the database until the leader speaks.
   await selection.load();
@@ -147,7 +148,9 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       () => leadership.isLeader,
       log.child({ part: "cluster" }),
     );
-  await redis?.connect(io, (from, event, payload) => link?.tap(from, event, payload) ?? true);
+  await redis
+    ?.connect(io, (from, event, payload) => link?.tap(from, event, payload) ?? true)
+    .catch(firstStart.failed);
   bus.attach(io);
   // Health is this node's own: its clients only, unnumbered (see docs/protocol.md, `health`).
   health.subscribe((state) => io.local.to(PEOPLE_ROOM).emit("health", { health: state }));
@@ -200,9 +203,10 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     region.sessions.follow(isLeader, () => undefined);
   }
 
-  await listen(httpServer, config.port, config.host);
+  await listen(httpServer, config.port, config.host).catch(firstStart.failed);
   const port = (httpServer.address() as AddressInfo).port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  await firstStart.reveal();
   log.info({ url, database: db.kind, dataDir: config.dataDir }, "region listening");
   await leadership.start();
 
@@ -240,22 +244,53 @@ function listen(server: HttpServer, port: number, host: string): Promise<void> {
 
 /**
  * First start: the admin token (ADMIN_TOKEN or generated) and the rack secret (RACK_SECRET or
- * generated). Generated values are shown once (`revealSecrets`): never in the log stream.
+ * generated). Generated values are shown once (`revealSecrets`), after the port is bound, never in
+ * the log stream. `failed` (a start that fails before that: EADDRINUSE, Redis unreachable) takes
+ * them back unshown, so the next start generates and shows new ones; then it rethrows.
  */
-async function bootstrapSecrets(region: RegionContext): Promise<void> {
+async function bootstrapSecrets(
+  region: RegionContext,
+): Promise<{ reveal: () => Promise<void>; failed: (error: unknown) => Promise<never> }> {
   const shown: string[] = [];
+  const undo: (() => Promise<void>)[] = [];
   const { generated } = await region.tokens.bootstrap(region.config.adminToken);
-  if (generated) shown.push(`Admin token (shown once; keep it): ${generated}`);
+  if (generated) {
+    shown.push(`Admin token (shown once; keep it): ${generated}`);
+    undo.push(() => region.tokens.forgetBootstrap(generated));
+  }
   const stored = await region.settings.getInternal("rackSecretHash");
   if (region.config.rackSecret) {
     const hash = hashToken(region.config.rackSecret);
     if (hash !== stored) await region.settings.setInternal("rackSecretHash", hash);
   } else if (!stored) {
     const secret = generateSecret();
-    const standing = await region.settings.setInternalOnce("rackSecretHash", hashToken(secret));
-    if (standing === hashToken(secret)) {
+    const hash = hashToken(secret);
+    const standing = await region.settings.setInternalOnce("rackSecretHash", hash);
+    if (standing === hash) {
       shown.push(`Rack secret (shown once; site-wide, a rack token per rack is stronger): ${secret}`);
+      undo.push(() => region.settings.deleteInternalIf("rackSecretHash", hash));
     }
   }
-  if (shown.length > 0) await revealSecrets(region.config.dataDir, shown, region.log);
+  return {
+    reveal: async () => {
+      if (shown.length > 0) await revealSecrets(region.config.dataDir, shown, region.log);
+    },
+    failed: async (error) => {
+      for (const step of undo) {
+        try {
+          await step();
+        } catch (undoError) {
+          region.log.error(
+            { err: undoError },
+            "could not take back the secrets this failed first start generated: use `bootstream admin-token`",
+          );
+        }
+      }
+      if (undo.length > 0)
+        region.log.warn(
+          "the start failed before the generated secrets were shown: the next start makes new ones",
+        );
+      throw error;
+    },
+  };
 }

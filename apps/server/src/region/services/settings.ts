@@ -33,6 +33,11 @@ export class SettingsStore {
     await this.data.write((tx) => tx.settings.set(key, value));
   }
 
+  /** Deletes `key` when it still holds `value` (another node's newer value stays). */
+  async deleteInternalIf(key: string, value: string): Promise<void> {
+    await this.data.write((tx) => tx.settings.removeIf(key, value));
+  }
+
   /** Sets `key` unless it is set; returns the value that stands (another node's, if it was first). */
   async setInternalOnce(key: string, value: string): Promise<string> {
     return this.data.write((tx) => tx.settings.setOnce(key, value));

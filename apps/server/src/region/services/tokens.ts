@@ -58,6 +58,14 @@ export class TokenService {
     });
   }
 
+  /**
+   * Takes back the first admin token `bootstrap` generated, for a first start that failed before it
+   * showed it: the next start generates and shows a new one (nobody can have used this one).
+   */
+  async forgetBootstrap(token: string): Promise<void> {
+    await this.data.write((tx) => tx.tokens.removeIf("admin", hashToken(token)));
+  }
+
   /** A new token and its audit row, in one transaction. */
   async create(
     role: TokenRole,

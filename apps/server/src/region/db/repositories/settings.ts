@@ -53,6 +53,11 @@ export class SettingsRepository {
     return (await this.m.findOneOrFail(SettingEntity, { where: { key } })).value;
   }
 
+  /** Deletes `key` when it still holds `value` (another node's newer value stays). */
+  async removeIf(key: string, value: string): Promise<void> {
+    await this.m.delete(SettingEntity, { key, value });
+  }
+
   async remove(key: string): Promise<void> {
     await this.m.delete(SettingEntity, { key });
   }

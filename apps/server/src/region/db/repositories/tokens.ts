@@ -48,6 +48,11 @@ export class TokenRepository {
     return this.insertIfAbsent(row);
   }
 
+  /** Deletes the token `name` when it still has `hash` (a first start's, taken back unshown). */
+  async removeIf(name: string, hash: string): Promise<void> {
+    await this.m.delete(TokenEntity, { name, hash });
+  }
+
   /** Makes or replaces the named token (the demo's fresh admin token on every run). */
   async put(row: TokenRow): Promise<void> {
     await this.m.upsert(TokenEntity, row, ["name"]);
