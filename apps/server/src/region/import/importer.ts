@@ -121,6 +121,9 @@ export class Importer {
     settle: Settle | null;
   } = { runs: [], settle: null };
   private backlogTimer: NodeJS.Timeout | null = null;
+  /** While a run downloads, a selection saved meanwhile joins it (planned from what it read). */
+  private joinable = false;
+  private joinWanted = false;
 
   constructor(
     db: Database,
@@ -175,6 +178,11 @@ export class Importer {
 
   request(trigger: ImportTrigger): ImportState {
     if (this.closing) return this.current;
+    if (trigger === "selection" && this.joinable && this.phase === "running") {
+      // Images selected now join the running import instead of waiting for the next one.
+      this.joinWanted = true;
+      return this.current;
+    }
     this.again ??= trigger;
     if (!this.loop) {
       // Announced before anything awaits, so the command that asked answers "running".
@@ -262,6 +270,7 @@ export class Importer {
    */
   async stop(by: string): Promise<{ state: ImportState; entry: AuditEntry }> {
     this.again = null;
+    this.joinWanted = false;
     const ended = this.runEnded;
     if (!ended || !this.abort) {
       const note = { by, action: "import:stop", detail: "stop requested; no import was running" };
@@ -516,10 +525,54 @@ export class Importer {
       stored: new Set(await this.store.list()),
     });
     await this.applyPlan(plan, contents);
-    const failures = await this.download(plan, contents.url, signal);
+    const planned = new Set(plan.images.map((image) => image.id));
+    const unavailable = plan.unavailable.map((u) => u.id);
+    this.joinable = true;
+    let failures: string[];
+    try {
+      failures = await this.download(plan, contents.url, signal);
+      // Images selected while this ran: planned from the same read, downloaded in the same run.
+      while (this.joinWanted && !signal.aborted) {
+        this.joinWanted = false;
+        const next = planImport({
+          selection: this.selection.get().items,
+          offered: contents.images,
+          held: this.held(),
+          stored: new Set(await this.store.list()),
+        });
+        // New images, and images deselected and selected again meanwhile (a fresh record).
+        const joined = next.images.filter((image) => {
+          const row = this.images.get(image.id);
+          const fresh = row && row.targetVersion !== image.version && row.version !== image.version;
+          return !planned.has(image.id) || fresh;
+        });
+        const missing = next.unavailable.filter((u) => !planned.has(u.id) && !unavailable.includes(u.id));
+        if (joined.length === 0 && missing.length === 0) continue;
+        const ids = new Set(joined.map((image) => image.id));
+        for (const id of ids) planned.add(id);
+        unavailable.push(...missing.map((u) => u.id));
+        const part: Plan = {
+          images: joined,
+          unavailable: missing,
+          remove: [],
+          fetch: next.fetch
+            .map(({ file, images }) => ({ file, images: images.filter((id) => ids.has(id)) }))
+            .filter((entry) => entry.images.length > 0),
+        };
+        this.log.info({ images: [...ids] }, "images selected mid-import join it");
+        await this.applyPlan(part, contents);
+        failures.push(...(await this.download(part, contents.url, signal)));
+      }
+    } finally {
+      this.joinable = false;
+      // A save that could not join (the run failed or stopped first) gets an import of its own.
+      if (this.joinWanted) {
+        this.joinWanted = false;
+        this.again ??= "selection";
+      }
+    }
     signal.throwIfAborted();
     await this.collectGarbageLogged();
-    const unavailable = plan.unavailable.map((u) => u.id);
     const problems = [...failures, ...unavailable.map((id) => `${id} is not offered by the source`)];
     return problems.length ? `${problems.length} image(s) failed: ${problems.slice(0, 3).join("; ")}` : null;
   }
