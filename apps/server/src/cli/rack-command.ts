@@ -33,5 +33,14 @@ export async function rackCommand(argv: string[]): Promise<number> {
     };
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
+    // Started by a parent that holds our stdin (the demo): when that pipe closes, the parent is gone
+    // (any way it died, kill -9 included), and so are we.
+    if (process.env.BOOTSTREAM_EXIT_WITH_PARENT === "stdin") {
+      const orphaned = () => {
+        log.warn("the parent process is gone: stopping");
+        stop("SIGTERM");
+      };
+      process.stdin.once("end", orphaned).once("error", orphaned).resume();
+    }
   });
 }

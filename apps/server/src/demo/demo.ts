@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ConfigError, loadRegionConfig, parseInteger } from "../config";
@@ -103,7 +103,17 @@ export async function runDemo(argv: string[]): Promise<number> {
       action: "source:update",
       detail: `${proxy.url} (this run's local mirror)`,
     });
-  const token = await context.tokens.issue("admin", "demo");
+  // The same token every run on this data dir: a wall screen's #token= URL stays valid.
+  const tokenFile = path.join(root, "demo-token");
+  let token = existsSync(tokenFile) ? (await readFile(tokenFile, "utf8")).trim() : "";
+  const known = token ? await context.tokens.authenticate(token) : null;
+  if (known?.name !== "demo" || known.role !== "admin") {
+    token = await context.tokens.issue("admin", "demo");
+    await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
+  }
+  const kept = context.images
+    .states()
+    .filter((image) => image.version !== null && (image.state === "synced" || image.state === "rack-synced"));
   if (!(await context.selection.initialised())) context.importer.request("selection");
 
   // Each rack gets a token of its own (the stronger choice than the site-wide secret), in its environment.
@@ -115,8 +125,15 @@ export async function runDemo(argv: string[]): Promise<number> {
       process.execPath,
       [BIN, "rack", "--region", region.url, "--name", name, "--data-dir", path.join(root, name)],
       {
-        stdio: ["ignore", "pipe", "pipe"],
-        env: { ...process.env, RACK_TOKEN: rackToken, RACK_SECRET: "", RACK_SYNC_SCHEDULE: "*/5 * * * *" },
+        // stdin is a pipe from us: it closes when the demo dies, however it dies, and the rack stops.
+        stdio: ["pipe", "pipe", "pipe"],
+        env: {
+          ...process.env,
+          RACK_TOKEN: rackToken,
+          RACK_SECRET: "",
+          RACK_SYNC_SCHEDULE: "*/5 * * * *",
+          BOOTSTREAM_EXIT_WITH_PARENT: "stdin",
+        },
       },
     );
     child.stdout!.pipe(out);
@@ -132,7 +149,15 @@ export async function runDemo(argv: string[]): Promise<number> {
   say(`  Mirror:     ${served.url} (served at ${rate / MiB} MiB/s through ${proxy.url})`);
   say(`  Logs:       ${root}/{region,rack-1,rack-2}.log`);
   say("");
-  say("The default image (newest Ubuntu LTS, amd64) imports now, then both racks sync it. Ctrl-C stops.");
+  if (kept.length > 0) {
+    const names = kept.map((image) => `${image.id} ${image.version}`);
+    say(
+      `Kept ${kept.length === 1 ? "1 image" : `${kept.length} images`} from the last run: ${names.join(", ")}.`,
+    );
+    say("Served at once; the racks sync what they miss. Ctrl-C stops.");
+  } else {
+    say("The default image (newest Ubuntu LTS, amd64) imports now, then both racks sync it. Ctrl-C stops.");
+  }
 
   return new Promise<number>((resolve) => {
     const stop = async () => {
