@@ -1,11 +1,14 @@
-import { chmod, readFile, stat, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { chmod, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { promisify } from "node:util";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
 import { generateSigningKey } from "../../apps/server/src/mirror/signing";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { connect } from "../helpers/sockets";
 import { waitFor, watch } from "../helpers/watch";
@@ -128,6 +131,31 @@ describe("source credentials", () => {
     expect(gate.seen.slice(before).filter((r) => r.authorization !== BASIC)).toEqual([]);
     expect(client.state.source.url).toBe(gate.url);
     expect(region.output()).not.toContain(PASSWORD);
+  });
+
+  it("are sent by `bootstream mirror sync` too, and not printed", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "bootstream-sync-basic-"));
+    try {
+      const before = gate.seen.length;
+      const { stdout, stderr } = await promisify(execFile)(process.execPath, [
+        BIN,
+        "mirror",
+        "sync",
+        gate.withCredentials,
+        dir,
+        "release=noble",
+        "--keyring",
+        "none",
+        "--json",
+      ]);
+      expect(await readFile(path.join(dir, "streams", "v1", "index.json"), "utf8")).toContain("index:1.0");
+      const asked = gate.seen.slice(before);
+      expect(asked.some((r) => !r.path.startsWith("/streams/"))).toBe(true);
+      expect(asked.filter((r) => r.authorization !== BASIC)).toEqual([]);
+      expect(stdout + stderr).not.toContain(PASSWORD);
+    } finally {
+      await removeDir(dir);
+    }
   });
 
   it("refuses a wrong password with an error that quotes no credential, and keeps the old source", async () => {

@@ -15,7 +15,9 @@ import {
   readKeyring,
   resolveItemUrl,
   runPool,
+  basicAuthorization,
   sourceBaseUrl,
+  splitCredentials,
   unsafePathReason,
   verifyClearsigned,
 } from "@bootstream/images";
@@ -127,13 +129,22 @@ type Upstream = {
   products: number;
 };
 
+/** The source without `user:pass@` (what messages show), and those credentials as HTTP Basic. */
+function upstreamOf(source: string): { base: URL; authorization: string | undefined } {
+  const { url, credentials } = splitCredentials(source);
+  return {
+    base: sourceBaseUrl(url),
+    authorization: credentials === null ? undefined : basicAuthorization(credentials),
+  };
+}
+
 async function readUpstream(options: SyncOptions, keyring: Keyring | null): Promise<Upstream> {
-  const base = sourceBaseUrl(options.source);
+  const { base, authorization } = upstreamOf(options.source);
   const fetcher = createFetcher();
   const read = async (path: string): Promise<unknown> => {
     const url = new URL(resolveItemUrl(base, path));
     const shown = displayUrl(url);
-    let text = decodeText(await fetcher(url, options.signal), shown);
+    let text = decodeText(await fetcher(url, options.signal, undefined, authorization), shown);
     if (keyring !== null) text = await verifyClearsigned(text, keyring, shown);
     return parseJson(text, shown);
   };
@@ -238,7 +249,7 @@ export async function syncMirror(options: SyncOptions): Promise<SyncSummary> {
   };
   if (options.dryRun === true) return summary;
 
-  const base = sourceBaseUrl(options.source);
+  const { base, authorization } = upstreamOf(options.source);
   const store = await ContentStore.open(join(options.dir, SYNC_STATE_DIR, "store"));
   const dispatcher = createDownloadAgent();
   const bySha = new Map<string, WantedFile>();
@@ -258,6 +269,7 @@ export async function syncMirror(options: SyncOptions): Promise<SyncSummary> {
           sha256: file.sha256,
           size: file.size,
           dispatcher,
+          ...(authorization === undefined ? {} : { headers: { authorization } }),
           ...(options.signal === undefined ? {} : { signal: options.signal }),
           onProgress: (delta) => {
             bytes += delta;
