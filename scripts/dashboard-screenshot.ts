@@ -1,22 +1,24 @@
-// Regenerates docs/dashboard.png, the README's picture of the dashboard mid-import:
+// Regenerates docs/dashboard.png, the README's picture of the dashboard on an ordinary day:
 //
 //   npm run build && node --import tsx scripts/dashboard-screenshot.ts [OUT.png]
 //
-// Everything is real and on loopback: a mirror written to a temp dir and served over HTTP behind a
-// throttle, a region, two rack agents. The region imports its default image and a few more at full
-// speed (synced on both racks), then a bigger selection is saved with the mirror throttled, and the
-// shot (1600×1000, or WIDTH/HEIGHT) is taken once some images are part-way through downloading while
-// others wait in the queue. A viewer (a wall screen) is connected too, so presence shows two people.
+// Everything is real and on loopback: mirrors written to temp dirs and served over HTTP behind a
+// throttle, a region, two rack agents. The region imports a selection at full speed (synced on both
+// racks); then the boot source moves to a second mirror that no longer offers Ubuntu 25.04 (a
+// warning: the held version stays served), rack-2 goes offline, the new source publishes a newer
+// version and an import of it runs throttled. The shot (1600×1000, or WIDTH/HEIGHT) is taken once
+// some rows are part-way through their update. A viewer (a wall screen) is connected too.
 // Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium) and the built dashboard.
 
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { launchChromium } from "../test/helpers/chromium";
 import { waitFor, watch } from "../test/helpers/watch";
 import { MiB, startStack } from "../test/e2e/support/stack";
+import { startMirror } from "../test/helpers/mirror";
 
 const WEB_DIST = fileURLToPath(new URL("../apps/web/dist/index.html", import.meta.url));
 
@@ -29,17 +31,20 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   console.log("starting a mirror, a region and two racks …");
+  const layout = {
+    arches: ["amd64", "arm64"],
+    kernels: ["ga", "hwe"] as const,
+    centos: ["centos70"],
+    versions: 1,
+    sizes: { kernel: 1 * MiB, initrd: 3 * MiB, squashfs: 12 * MiB, root: 10 * MiB },
+  };
   const stack = await startStack({
-    mirror: {
-      releases: ["jammy", "noble", "plucky"],
-      arches: ["amd64", "arm64"],
-      kernels: ["ga", "hwe"],
-      centos: ["centos70", "8"],
-      sizes: { kernel: 1 * MiB, initrd: 3 * MiB, squashfs: 12 * MiB, root: 10 * MiB },
-    },
-    env: { DOWNLOAD_CONCURRENCY: "3" },
+    mirror: { ...layout, kernels: [...layout.kernels], releases: ["jammy", "noble", "plucky"] },
+    env: { DOWNLOAD_CONCURRENCY: "3", IMPORT_SCHEDULE: "*/2 * * * * *" },
     racks: ["rack-1", "rack-2"],
   });
+  // The next source: the same images but Ubuntu 25.04, which it no longer offers.
+  const next = await startMirror({ ...layout, kernels: [...layout.kernels], releases: ["jammy", "noble"] });
   const browser = await launchChromium();
   try {
     // Alice is the admin at work; the region's own admin token only makes the tokens.
@@ -50,58 +55,75 @@ async function main(argv: string[]): Promise<number> {
 
     const client = await watch(stack.region.url, alice);
     try {
-      const save = async (items: { os: string; release: string; arches: string[] }[]) =>
-        client.command("selection:save", { revision: client.state.selection.revision, items });
-      // What is already done: synced in the region and on both racks.
-      await save([
-        { os: "ubuntu", release: "noble", arches: ["amd64", "arm64"] },
-        { os: "ubuntu", release: "jammy", arches: ["amd64"] },
-        { os: "centos", release: "centos70", arches: ["amd64"] },
-      ]);
+      await client.command("selection:save", {
+        revision: client.state.selection.revision,
+        items: [
+          { os: "ubuntu", release: "noble", arches: ["amd64", "arm64"] },
+          { os: "ubuntu", release: "jammy", arches: ["amd64"] },
+          { os: "ubuntu", release: "plucky", arches: ["amd64"] },
+          { os: "centos", release: "centos70", arches: ["amd64"] },
+        ],
+      });
       await waitFor(
         client,
         (s) =>
           !s.import.running &&
-          s.images.size === 4 &&
+          s.images.size === 5 &&
           [...s.images.values()].every((i) => i.state === "rack-synced"),
-        60_000,
-        "the first images on both racks",
+        120_000,
+        "the images on both racks",
       );
-      // What is under way: the mirror slows to 2 MiB/s a connection, three files at a time.
-      stack.throttle(2 * MiB);
-      await save([
-        { os: "ubuntu", release: "noble", arches: ["amd64", "arm64"] },
-        { os: "ubuntu", release: "jammy", arches: ["amd64", "arm64"] },
-        { os: "ubuntu", release: "plucky", arches: ["amd64", "arm64"] },
-        { os: "centos", release: "centos70", arches: ["amd64"] },
-        { os: "centos", release: "8", arches: ["amd64"] },
-      ]);
+      // Hourly sync off: the schedule only marks what is new.
+      await client.command("settings:update", { autoImport: false });
+      await client.command("source:update", { url: next.url });
+      await waitFor(
+        client,
+        (s) => s.images.get("ubuntu/plucky/amd64")?.warning != null,
+        30_000,
+        "plucky's warning",
+      );
+      await stack.racks[1]!.stop();
+      await waitFor(client, (s) => s.racks.some((r) => !r.online), 30_000, "rack-2 offline");
+      await next.addVersion();
+      await waitFor(
+        client,
+        (s) => [...s.images.values()].filter((i) => i.next?.state === "available").length >= 3,
+        30_000,
+        "the newer version available",
+      );
+      // What is under way: the new source slows to 2 MiB/s a connection, three files at a time.
+      next.proxy.bytesPerSecond = 2 * MiB;
+      await client.command("import:start", {});
     } finally {
       client.close();
     }
 
-    const wallScreen = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await wallScreen.goto(`${stack.region.url}/#token=${wall}`);
+    // Alice at her desk; the shot is the wall screen's view (a viewer: the images first).
+    const desk = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await desk.goto(`${stack.region.url}/#token=${alice}`);
     const page = await browser.newPage({ viewport: { width, height } });
-    await page.goto(`${stack.region.url}/#token=${alice}`);
+    await page.goto(`${stack.region.url}/#token=${wall}`);
     await page.getByTestId("summary").waitFor({ timeout: 15_000 });
-    // Mid-import: at least two images part-way (one a third done or more), the rest queued behind them.
+    // Mid-update: at least two rows part-way (one a third done or more), still served.
     await page.waitForFunction(
       () => {
-        const bars = [...document.querySelectorAll('tr[data-state="downloading"] [role="progressbar"]')];
+        const bars = [...document.querySelectorAll('tr[data-next="downloading"] [role="progressbar"]')];
         return bars.length >= 2 && bars.some((bar) => Number(bar.getAttribute("aria-valuenow")) >= 33);
       },
       undefined,
-      { timeout: 60_000, polling: 100 },
+      { timeout: 90_000, polling: 100 },
     );
     await settle(page);
     await mkdir(path.dirname(path.resolve(out)), { recursive: true });
     await page.screenshot({ path: out });
     const summary = await page.getByTestId("summary").textContent();
-    console.log(`wrote ${out} (${width}×${height}): ${summary}`);
+    const trouble = await page.getByTestId("trouble").textContent();
+    console.log(`wrote ${out} (${width}×${height}): ${summary}; ${trouble?.trim()}`);
     return 0;
   } finally {
     await browser.close();
+    await next.close();
+    await rm(next.dir, { recursive: true, force: true });
     await stack.stop();
   }
 }
@@ -109,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
 /** Waits until the rates have their first samples and the page has painted them. */
 async function settle(page: Page): Promise<void> {
   await page
-    .locator('tr[data-state="downloading"] .rate')
+    .locator('tr[data-next="downloading"] .rate')
     .filter({ hasText: /\/s$/ })
     .first()
     .waitFor({ timeout: 10_000 });
