@@ -64,7 +64,7 @@ describe("bootstream CLI against a real region", () => {
       expect({ command, code: run.code, stderr: run.stderr }).toEqual({ command, code: 0, stderr: "" });
       expect(run.stdout).toMatch(/usage|bootstream/);
     }
-  }, 120_000);
+  }, 300_000);
 
   it("catalogue lists what the source offers; select of an unknown release lists it too", async () => {
     const json = await as(["catalogue", "--json"]);

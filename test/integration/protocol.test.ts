@@ -316,15 +316,23 @@ describe("realtime protocol", () => {
         env: { ...process.env, BOOTSTREAM_URL: region.url, BOOTSTREAM_TOKEN: region.adminToken },
       });
       let out = "";
+      const complete = () => out.split("\n").slice(0, -1).filter(Boolean);
+      // Waits for the n-th complete line: an event (stdout data), not a poll with a deadline.
+      const lines = (n: number) =>
+        new Promise<{ seq: number; images: { id: string }[] }[]>((resolve, reject) => {
+          const check = () => {
+            if (complete().length < n) return;
+            child.stdout.off("data", check);
+            child.off("exit", early);
+            resolve(complete().map((l) => JSON.parse(l) as { seq: number; images: { id: string }[] }));
+          };
+          const early = (code: number | null) =>
+            reject(new Error(`status --watch exited (${code}) before line ${n}: ${out}`));
+          child.stdout.on("data", check);
+          child.once("exit", early);
+          check();
+        });
       child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-      const lines = async (n: number) => {
-        for (let i = 0; i < 100 && out.split("\n").filter(Boolean).length < n; i++)
-          await new Promise((r) => setTimeout(r, 50));
-        return out
-          .split("\n")
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as { seq: number; images: { id: string }[] });
-      };
       const [first] = await lines(1);
       expect(first!.images.map((i) => i.id)).toContain("ubuntu/noble/amd64");
       await admin.command("settings:update", { autoImport: !admin.state.settings.autoImport });
