@@ -47,16 +47,25 @@ export async function startMirror(
 
 /** The sha256 of every file the mirror lists for an image's newest version (what the region must hold). */
 export async function imageShas(mirror: TestMirror, release: string, arch: string): Promise<Set<string>> {
+  return new Set((await imageFiles(mirror, release, arch)).keys());
+}
+
+/** The same files with their sizes: sha256 → bytes. */
+export async function imageFiles(
+  mirror: TestMirror,
+  release: string,
+  arch: string,
+): Promise<Map<string, number>> {
   const { readFile } = await import("node:fs/promises");
   type Product = {
     release?: string;
     arch?: string;
-    versions: Record<string, { items: Record<string, { sha256: string; ftype: string }> }>;
+    versions: Record<string, { items: Record<string, { sha256: string; ftype: string; size: number }> }>;
   };
   const index = JSON.parse(await readFile(path.join(mirror.dir, "streams/v1/index.json"), "utf8")) as {
     index: Record<string, { path: string }>;
   };
-  const shas = new Set<string>();
+  const shas = new Map<string, number>();
   for (const entry of Object.values(index.index)) {
     const doc = JSON.parse(await readFile(path.join(mirror.dir, entry.path), "utf8")) as {
       products: Record<string, Product>;
@@ -65,7 +74,7 @@ export async function imageShas(mirror: TestMirror, release: string, arch: strin
       if (product.release !== release || product.arch !== arch) continue;
       const newest = Object.keys(product.versions).sort().at(-1)!;
       for (const item of Object.values(product.versions[newest]!.items))
-        if (item.ftype !== "manifest") shas.add(item.sha256);
+        if (item.ftype !== "manifest") shas.set(item.sha256, item.size);
     }
   }
   if (shas.size === 0) throw new Error(`the mirror lists no ${release}/${arch}`);

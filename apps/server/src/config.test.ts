@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadRegionConfig, parseDuration, parseMinRate } from "./config";
+import { ConfigError, loadRegionConfig, parseAdvertiseUrl, parseDuration, parseMinRate } from "./config";
 
 describe("parseMinRate (DOWNLOAD_MIN_RATE)", () => {
   it.each([
@@ -65,5 +65,29 @@ describe("configured secrets (ADMIN_TOKEN, RACK_SECRET)", () => {
     expect(loadRegionConfig([], {})).toMatchObject({ adminToken: null, rackSecret: null });
     // The flag is checked the same way.
     expect(() => loadRegionConfig(["--admin-token", "short"], {})).toThrow(/invalid ADMIN_TOKEN/);
+  });
+});
+
+describe("parseAdvertiseUrl (ADVERTISE_URL)", () => {
+  it.each([
+    ["http://10.0.0.11:5240", "http://10.0.0.11:5240"],
+    ["http://10.0.0.11:5240/", "http://10.0.0.11:5240"],
+    ["https://region-1.example/bootstream/", "https://region-1.example/bootstream"],
+  ])("%s → %s", (text, url) => {
+    expect(parseAdvertiseUrl(text)).toBe(url);
+  });
+
+  it.each(["region-1:5240", "ftp://10.0.0.11/", "http://u:p@10.0.0.11/", "http://10.0.0.11/?x=1", "nope"])(
+    "refuses %j",
+    (text) => {
+      expect(() => parseAdvertiseUrl(text)).toThrow(ConfigError);
+    },
+  );
+
+  it("is unset by default (the listening URL), and the flag wins over the environment", () => {
+    expect(loadRegionConfig([], {}).advertiseUrl).toBeNull();
+    expect(
+      loadRegionConfig(["--advertise-url", "http://a:1"], { ADVERTISE_URL: "http://b:2" }).advertiseUrl,
+    ).toBe("http://a:1");
   });
 });

@@ -27,6 +27,8 @@ export type RegionConfig = {
   downloadMinRate?: { bytesPerSecond: number; windowMs: number };
   /** On a cluster: how long a leader that stops renewing keeps its lease, in ms. */
   leaderLeaseMs?: number;
+  /** ADVERTISE_URL: where peers and racks reach this node; null means the URL it listens on. */
+  advertiseUrl?: string | null;
   logLevel: string;
 };
 
@@ -57,6 +59,7 @@ const SETTINGS = {
   DOWNLOAD_CONCURRENCY: { flag: "download-concurrency", fallback: "4" },
   DOWNLOAD_MIN_RATE: { flag: "download-min-rate", fallback: "1KiB/60s" },
   LEADER_LEASE: { flag: "leader-lease", fallback: "15s" },
+  ADVERTISE_URL: { flag: "advertise-url", fallback: "" },
   LOG_LEVEL: { flag: "log-level", fallback: "info" },
 } as const;
 type SettingName = keyof typeof SETTINGS;
@@ -94,6 +97,7 @@ export function loadRegionConfig(argv: string[], env: NodeJS.ProcessEnv): Region
     downloadConcurrency: parseInteger("DOWNLOAD_CONCURRENCY", raw("DOWNLOAD_CONCURRENCY"), 1, 64),
     downloadMinRate: parseMinRate(raw("DOWNLOAD_MIN_RATE")),
     leaderLeaseMs: parseDuration("LEADER_LEASE", raw("LEADER_LEASE"), 1000, 600_000),
+    advertiseUrl: parseAdvertiseUrl(setOrNull("ADVERTISE_URL")),
     logLevel: parseLogLevel(raw("LOG_LEVEL")),
   };
 }
@@ -183,6 +187,24 @@ export function parseDatabaseUrl(value: string | null): string | null {
     throw new ConfigError("DATABASE_URL", "must start with postgres:// (leave it unset for SQLite)");
   }
   return value;
+}
+
+/** ADVERTISE_URL: an http(s) origin, maybe with a path prefix (a reverse proxy); no trailing slash. */
+export function parseAdvertiseUrl(value: string | null): string | null {
+  if (value === null) return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError("ADVERTISE_URL", `"${value}" is not a URL`);
+  }
+  if (!["http:", "https:"].includes(url.protocol) || url.search || url.hash || url.username) {
+    throw new ConfigError(
+      "ADVERTISE_URL",
+      `"${value}" must be an http:// or https:// URL without query or credentials, e.g. http://10.0.0.11:5240`,
+    );
+  }
+  return url.href.replace(/\/+$/, "");
 }
 
 function parseRedisUrl(value: string | null): string | null {

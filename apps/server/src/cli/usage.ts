@@ -43,7 +43,7 @@ Region settings (environment variable, or the matching --flag):
   PORT (5240)  HOST (127.0.0.1)  DATA_DIR (./data)  DATABASE_URL  REDIS_URL
   BOOT_SOURCE_URL  BOOT_SOURCE_KEYRING  ADMIN_TOKEN  RACK_SECRET (secrets: at least 32 characters)
   IMPORT_SCHEDULE ("0 * * * *")  RACK_SYNC_SCHEDULE ("*/5 * * * *")  DOWNLOAD_CONCURRENCY (4)  LOG_LEVEL (info)
-  LEADER_LEASE (15s)
+  LEADER_LEASE (15s)  ADVERTISE_URL (http://HOST:PORT)
 
 Exit codes: 0 success, 1 refused or failed, 2 usage error.
 `;

@@ -1,5 +1,6 @@
 import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type Koa from "koa";
 import type { ContentStore } from "@bootstream/images";
 import { CommandError } from "@bootstream/protocol";
@@ -14,13 +15,20 @@ const refuse = (ctx: Koa.Context, status: number, code: CommandError["code"], me
 };
 
 /**
- * GET /files/:sha256 for rack agents: a rack token (or the rack secret) as a bearer token, a strict name, and
- * single-range requests so an interrupted pull resumes. The sha256 is a perfect strong ETag.
+ * GET /files/:sha256 for rack agents and peer region nodes: a rack token (or the rack secret; for
+ * peers, the cluster's peer secret) as a bearer token, a strict name, and single-range requests so
+ * an interrupted pull resumes. The sha256 is a perfect strong ETag. Only verified files are served;
+ * a peer may add `?partial=SIZE` to follow a download still running here (see servePartial).
  */
-export function filesRoute(store: ContentStore, credentials: RackCredentials): Koa.Middleware {
+export function filesRoute(
+  store: ContentStore,
+  credentials: RackCredentials,
+  checkPeer: (secret: unknown) => boolean = () => false,
+): Koa.Middleware {
   return async (ctx) => {
     const match = /^Bearer\s+(\S+)$/i.exec(ctx.get("authorization"));
-    if ((await credentials.check(match?.[1])) === null) {
+    const peer = checkPeer(match?.[1]);
+    if (!peer && (await credentials.check(match?.[1])) === null) {
       ctx.set("WWW-Authenticate", 'Bearer realm="bootstream-rack"');
       return refuse(
         ctx,
@@ -37,6 +45,7 @@ export function filesRoute(store: ContentStore, credentials: RackCredentials): K
     try {
       file = await open(store.pathOf(sha), constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch {
+      if (peer && ctx.query.partial !== undefined) return servePartial(ctx, store, sha);
       return refuse(ctx, 404, "not-found", `no file ${sha} in the region store`);
     }
     let streamed = false;
@@ -82,4 +91,69 @@ function serve(ctx: Koa.Context, file: FileHandle, sha: string, size: number): b
   if (ctx.method === "HEAD") return false;
   ctx.body = file.createReadStream({ highWaterMark: 1 << 20 });
   return true;
+}
+
+/** How often a followed `.partial` is looked at for new bytes, and how long it may stay still. */
+const FOLLOW_POLL_MS = 50;
+const FOLLOW_IDLE_MS = 5_000;
+
+/**
+ * For peers only (`?partial=SIZE`): the bytes of a download running on this node, from the asked
+ * offset, streamed as they land (like `tail -f`) until the file is installed — then to its end — or
+ * the download stays still for FOLLOW_IDLE_MS. A follower so keeps pace with the leader's import,
+ * and a leader killed mid-file costs the next one little. These bytes are unverified, so never
+ * served to racks; the peer's downloader checks the whole file's size and sha256 before installing
+ * it. The answer is the file's own framing (200 from zero, 206 `bytes a-(SIZE-1)/SIZE`) without a
+ * length: when it ends short, the downloader resumes with a Range, as after any cut.
+ */
+async function servePartial(ctx: Koa.Context, store: ContentStore, sha: string): Promise<void> {
+  ctx.set("Cache-Control", "no-store");
+  const size = Number(ctx.query.partial);
+  if (!Number.isSafeInteger(size) || size <= 0)
+    return refuse(ctx, 400, "invalid", "?partial takes the file's size in bytes");
+  const range = /^bytes=(\d+)-$/.exec(ctx.get("range"));
+  const from = range ? Number(range[1]) : 0;
+  if (from >= size) return refuse(ctx, 416, "invalid", `range starts beyond ${size} bytes`);
+  let file: FileHandle;
+  try {
+    file = await open(store.partialPath(sha), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    ctx.set("Retry-After", "1");
+    return refuse(ctx, 503, "not-found", `${sha} is neither stored nor downloading on this node yet`);
+  }
+  ctx.type = "application/octet-stream";
+  ctx.status = range ? 206 : 200;
+  if (range) ctx.set("Content-Range", `bytes ${from}-${size - 1}/${size}`);
+  if (ctx.method === "HEAD") return void (await file.close());
+  // The `.partial` is renamed into the store when installed: the open handle then reads the stored file.
+  ctx.body = Readable.from(follow(file, from, size, () => store.has(sha)));
+}
+
+async function* follow(
+  file: FileHandle,
+  from: number,
+  size: number,
+  installed: () => Promise<boolean>,
+): AsyncGenerator<Buffer> {
+  const buffer = Buffer.alloc(1 << 20);
+  let position = from;
+  let still = 0;
+  let last = false;
+  try {
+    while (position < size) {
+      const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, size - position), position);
+      if (bytesRead > 0) {
+        position += bytesRead;
+        still = 0;
+        yield Buffer.from(buffer.subarray(0, bytesRead));
+        continue;
+      }
+      // Installed means no more writes: read once more to the end, then stop.
+      if (last || (still += FOLLOW_POLL_MS) > FOLLOW_IDLE_MS) return;
+      last = await installed();
+      if (!last) await new Promise((resolve) => setTimeout(resolve, FOLLOW_POLL_MS));
+    }
+  } finally {
+    await file.close();
+  }
 }

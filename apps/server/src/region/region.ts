@@ -32,6 +32,9 @@ import { Leadership } from "./cluster/leadership";
 import { ClusterLink } from "./cluster/link";
 import { RedisLink } from "./cluster/redis";
 import { leaderMetric } from "./cluster/metrics";
+import { PeerDirectory } from "./cluster/peers";
+import { PeerSync } from "./cluster/peer-sync";
+import { createDownloadAgent } from "@bootstream/images";
 
 /** A new client's first snapshot waits at most this long for a follower to synchronise with the leader. */
 const FIRST_SNAPSHOT_WAIT_MS = 5_000;
@@ -71,10 +74,20 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const internal = new InternalEvents(log);
   const images = new ImageRegistry(db, bus, internal, log);
   const selection = new SelectionService(db, bus, audit, images, source);
+  // On a cluster every node has its own store: the leader asks its peers before upstream.
+  let peerSync: PeerSync | null = null;
   const importer = new Importer(db, bus, log.child({ part: "importer" }), store, source, selection, images, {
     concurrency: config.downloadConcurrency,
     ...(config.downloadMinRate === undefined ? {} : { minRate: config.downloadMinRate }),
     events: internal,
+    ...(config.databaseUrl
+      ? {
+          peers: {
+            fetchVerified: (file, signal, onProgress) =>
+              peerSync?.fetchVerified(file, signal, onProgress) ?? Promise.resolve(false),
+          },
+        }
+      : {}),
   });
   const racks = new RackRegistry(db, bus, images, log.child({ part: "racks" }), internal);
   // Who listens to what (see internal-events.ts). The manifest is an ordered consumer: one at a time.
@@ -121,10 +134,17 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     region.tokens,
     (await region.settings.getInternal("rackSecretHash")) ?? null,
   );
+  const peerSecret = config.databaseUrl ? await region.settings.getInternal("peerSecret") : null;
+  const peerSecretHash = peerSecret === null ? null : hashToken(peerSecret);
+  const checkPeerSecret = (secret: unknown) =>
+    peerSecretHash !== null &&
+    typeof secret === "string" &&
+    secret.length <= 512 &&
+    hashToken(secret) === peerSecretHash;
 
   const metrics = new Metrics(bus.live);
   const commands = new CommandRunner(handlers, region);
-  const app = createHttpApp(region, commands, metrics, filesRoute(store, rackCredentials));
+  const app = createHttpApp(region, commands, metrics, filesRoute(store, rackCredentials, checkPeerSecret));
   const httpServer = createServer(app.callback());
   const redis = config.redisUrl
     ? new RedisLink(
@@ -177,11 +197,16 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     db,
     leaseMs: config.leaderLeaseMs ?? 15_000,
     log: log.child({ part: "leadership" }),
+    // A leader imports (asking its peers first); a follower fetches from its peers what it lacks.
     onLead: async () => {
+      await peerSync?.stop();
       await engine.start();
       link?.leading();
     },
-    onFollow: () => engine.halt(),
+    onFollow: async () => {
+      await engine.halt();
+      void peerSync?.start();
+    },
     onChange: roleChanged,
   });
   leaderMetric(metrics, () => leadership.role);
@@ -208,6 +233,39 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   await firstStart.reveal();
   log.info({ url, database: db.kind, dataDir: config.dataDir }, "region listening");
+  let directory: PeerDirectory | null = null;
+  const peerAgent = config.databaseUrl
+    ? createDownloadAgent({ connections: config.downloadConcurrency * 2 })
+    : null;
+  if (peerAgent && peerSecret !== null) {
+    const advertised = config.advertiseUrl ?? url;
+    if (!config.advertiseUrl && ["0.0.0.0", "::", "[::]"].includes(config.host))
+      log.warn({ url: advertised }, "set ADVERTISE_URL: peers and racks cannot reach a wildcard address");
+    directory = new PeerDirectory({
+      db,
+      nodeId: leadership.nodeId,
+      url: advertised,
+      secret: peerSecret,
+      leaseMs: config.leaderLeaseMs ?? 15_000,
+      dispatcher: peerAgent,
+      log: log.child({ part: "peers" }),
+    });
+    await directory.start();
+    peerSync = new PeerSync({
+      db,
+      store,
+      directory,
+      dispatcher: peerAgent,
+      // Twice the leader's: following its downloads costs little, and a file it has not started yet
+      // (a tie in its biggest-first order) must not keep one it is downloading unfollowed.
+      concurrency: config.downloadConcurrency * 2,
+      intervalMs: Math.max(500, Math.floor((config.leaderLeaseMs ?? 15_000) / 5)),
+      metrics,
+      log: log.child({ part: "peer-sync" }),
+    });
+    log.info({ advertise: advertised }, "peers reach this node here");
+    await peerSync.start();
+  }
   await leadership.start();
 
   let closing: Promise<void> | null = null;
@@ -216,6 +274,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       log.info("region stopping");
       httpServer.closeIdleConnections();
       await leadership.stop();
+      await peerSync?.stop();
       await engine.stop();
       await internal.settle();
       await new Promise<void>((resolve) => io.close(() => resolve()));
@@ -225,6 +284,8 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       region.sessions.close();
       link?.close();
       await redis?.close();
+      await directory?.stop();
+      await peerAgent?.close();
       await db.close();
       log.info("region stopped");
     })());
@@ -258,6 +319,8 @@ async function bootstrapSecrets(
     shown.push(`Admin token (shown once; keep it): ${generated}`);
     undo.push(() => region.tokens.forgetBootstrap(generated));
   }
+  // Peer region nodes fetch files from each other with this; every node reads it from the database.
+  if (region.config.databaseUrl) await region.settings.setInternalOnce("peerSecret", generateSecret());
   const stored = await region.settings.getInternal("rackSecretHash");
   if (region.config.rackSecret) {
     const hash = hashToken(region.config.rackSecret);

@@ -42,6 +42,17 @@ export type ImporterOptions = {
   minRate?: { bytesPerSecond: number; windowMs: number };
   /** Asked for the files racks still pull (`racks.pinned`); told `import.finished`. */
   events?: InternalEvents;
+  /**
+   * On a cluster: tried before upstream for every file (a peer region node that holds it verified);
+   * false sends the file to upstream, which resumes whatever the peer's attempt left in the `.partial`.
+   */
+  peers?: {
+    fetchVerified(
+      file: { sha256: string; size: number },
+      signal: AbortSignal,
+      onProgress: (delta: number) => void,
+    ): Promise<boolean>;
+  };
 };
 
 /** idle: nothing runs; running: an import (or a check, or GC) runs; stopping: a stop aborts it. */
@@ -689,6 +700,7 @@ export class Importer {
     signal: AbortSignal,
     onProgress: (delta: number) => void,
   ): Promise<void> {
+    if (await this.options.peers?.fetchVerified(file, signal, onProgress)) return;
     const url = resolveItemUrl(sourceUrl, file.path);
     if (url.startsWith("file:")) {
       await copyLocalFile(this.store, new URL(url), file.sha256, file.size, signal, onProgress);

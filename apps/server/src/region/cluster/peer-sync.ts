@@ -1,0 +1,214 @@
+import { downloadFile, isAbortError, runPool, type ContentStore } from "@bootstream/images";
+import { Counter } from "prom-client";
+import type { Dispatcher } from "undici";
+import type { Logger } from "../../log";
+import type { Database } from "../db/database";
+import type { Metrics } from "../metrics";
+import type { PeerDirectory } from "./peers";
+
+export type PeerSyncOptions = {
+  db: Database;
+  store: ContentStore;
+  directory: PeerDirectory;
+  dispatcher: Dispatcher;
+  concurrency: number;
+  /** How often a follower looks for files it lacks (also right after each pass that fetched something). */
+  intervalMs: number;
+  metrics: Metrics;
+  log: Logger;
+};
+
+type WantedFile = { sha256: string; size: number };
+
+const NEEDED_SQL = `SELECT DISTINCT sha256, size FROM image_file`;
+
+/**
+ * Region-to-region sync, as MAAS 3.5+ does: every node keeps its own verified store.
+ *
+ * - A **follower** fetches every file an image needs (held and target versions: the `image_file`
+ *   rows the leader committed) from a peer that holds the verified file, the leader first. A file
+ *   the leader is still importing is followed as it grows (`/files/:sha?partial`), so a leader
+ *   killed mid-file leaves the next one most of its bytes. The rack path's downloader does the
+ *   work: `.partial` files, Range (+ If-Range for the same URL), sha256 and size while streaming.
+ * - A **leader** asks its peers before upstream (`fetchVerified`): a new leader uses what the others
+ *   hold first.
+ *
+ * `bootstream_peer_sync_bytes` counts the bytes this node received from peers.
+ */
+export class PeerSync {
+  private readonly received: Counter;
+  private loop: Promise<void> | null = null;
+  private abort: AbortController | null = null;
+  private wake: (() => void) | null = null;
+  /** Starts and stops run one after the other. */
+  private transition: Promise<void> = Promise.resolve();
+  private missingLogged = new Set<string>();
+
+  constructor(private readonly options: PeerSyncOptions) {
+    this.received = new Counter({
+      name: "bootstream_peer_sync_bytes",
+      help: "Bytes of image files this region node received from its peer region nodes",
+      registers: [options.metrics.registry],
+    });
+  }
+
+  /** Following: keep the store in step with the leader's images. Idempotent. */
+  start(): Promise<void> {
+    return this.serially(async () => {
+      if (this.loop) return;
+      const abort = new AbortController();
+      this.abort = abort;
+      this.loop = this.run(abort.signal).catch((error: unknown) => {
+        if (!abort.signal.aborted) this.options.log.error({ err: error }, "peer sync stopped");
+      });
+    });
+  }
+
+  /** Leading (or shutting down): stop fetching; `.partial` files stay for the importer. Idempotent. */
+  stop(): Promise<void> {
+    return this.serially(async () => {
+      this.abort?.abort(new Error("peer sync stopped"));
+      this.wake?.();
+      await this.loop;
+      this.loop = null;
+      this.abort = null;
+    });
+  }
+
+  /** Ask for a pass now (an image changed). */
+  kick(): void {
+    this.wake?.();
+  }
+
+  private serially(step: () => Promise<void>): Promise<void> {
+    const next = this.transition.then(step);
+    this.transition = next.catch(() => undefined);
+    return next;
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let fetched = false;
+      try {
+        fetched = await this.pass(signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        this.options.log.warn({ err: error }, "peer sync pass failed; trying again");
+      }
+      if (!fetched) await this.sleep(this.options.intervalMs, signal);
+    }
+  }
+
+  private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done);
+      this.wake = done;
+    });
+  }
+
+  /** One pass over what is missing; true when it fetched something (look again at once). */
+  private async pass(signal: AbortSignal): Promise<boolean> {
+    const { store, db } = this.options;
+    const rows = (await db.source.query(NEEDED_SQL)) as { sha256: string; size: string | number }[];
+    const missing: WantedFile[] = [];
+    for (const row of rows)
+      if (!(await store.has(row.sha256))) missing.push({ sha256: row.sha256, size: Number(row.size) });
+    if (missing.length === 0) return false;
+    // Biggest first, as the leader's plan downloads them: the files it is fetching now are followed first.
+    missing.sort((a, b) => b.size - a.size || a.sha256.localeCompare(b.sha256));
+    const peers = await this.options.directory.peers();
+    const leader = peers.find((peer) => peer.leader) ?? null;
+    let fetched = 0;
+    await runPool(
+      missing,
+      this.options.concurrency,
+      async (file) => {
+        const holder = await this.options.directory.locate(file.sha256, signal);
+        // Nobody holds it verified yet: follow the leader's download of it, if there is one.
+        const url = holder
+          ? this.options.directory.fileUrl(holder, file.sha256)
+          : leader
+            ? `${this.options.directory.fileUrl(leader, file.sha256)}?partial=${file.size}`
+            : null;
+        if (!url) return;
+        if (await this.fetch(file, url, signal, () => undefined)) fetched++;
+      },
+      signal,
+    );
+    return fetched > 0;
+  }
+
+  /**
+   * Fetches one file from `url` into the store; false when it failed (logged once per file until it
+   * works). Reports progress as the downloader does, and takes it back if the fetch fails, so a caller
+   * that falls back to another source counts the `.partial` once.
+   */
+  private async fetch(
+    file: WantedFile,
+    url: string,
+    signal: AbortSignal,
+    onProgress: (delta: number) => void,
+  ): Promise<boolean> {
+    const { store, log } = this.options;
+    const before = await store.partialBytes(file.sha256);
+    let reported = 0;
+    try {
+      const result = await downloadFile({
+        store,
+        url,
+        sha256: file.sha256,
+        size: file.size,
+        headers: this.options.directory.headers,
+        signal,
+        dispatcher: this.options.dispatcher,
+        onProgress: (delta) => {
+          reported += delta;
+          onProgress(delta);
+        },
+      });
+      this.received.inc(result.bytesFetched);
+      this.missingLogged.delete(file.sha256);
+      if (result.bytesFetched > 0)
+        log.info(
+          { sha256: file.sha256, size: file.size, from: url, bytes: result.bytesFetched },
+          "file synced from a peer",
+        );
+      return true;
+    } catch (error) {
+      const after = await store.partialBytes(file.sha256).catch(() => before);
+      if (after > before) this.received.inc(after - before);
+      if (reported !== 0) onProgress(-reported);
+      if (isAbortError(error) || signal.aborted) throw error;
+      if (!this.missingLogged.has(file.sha256)) {
+        this.missingLogged.add(file.sha256);
+        log.warn(
+          { sha256: file.sha256, from: url, err: (error as Error).message },
+          "could not sync a file from a peer yet",
+        );
+      }
+      return false;
+    }
+  }
+
+  /**
+   * The leader, before upstream: fetch the file from a peer holding it verified. False when no peer
+   * holds it or the fetch failed (the caller downloads from upstream, resuming what came).
+   */
+  async fetchVerified(
+    file: WantedFile,
+    signal: AbortSignal,
+    onProgress: (delta: number) => void,
+  ): Promise<boolean> {
+    if (await this.options.store.has(file.sha256)) return false;
+    const holder = await this.options.directory.locate(file.sha256, signal);
+    if (!holder) return false;
+    return this.fetch(file, this.options.directory.fileUrl(holder, file.sha256), signal, onProgress);
+  }
+}
