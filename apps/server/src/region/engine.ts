@@ -46,6 +46,14 @@ export class Engine {
     });
     const resume = await importer.recover();
     this.running = true;
+    // Racks still connected to this node (it led, lost the lease and leads again) never say hello
+    // again: register them afresh (load() marked every rack offline) and send them the manifest.
+    for (const socket of this.rackNamespace.sockets.values()) {
+      const name = (socket.data as { name?: string }).name;
+      if (!name) continue;
+      await racks.connected(name);
+      socket.emit("manifest", racks.manifest);
+    }
     // Clients that followed an old leader may hold stale rows: a fresh snapshot for everyone.
     await region.sessions.resnapshot();
 

@@ -161,7 +161,7 @@ export class RackRegistry {
     const images = buildManifestImages(synced, files);
     const digest = manifestDigest(images);
     if (digest === this.digest) return;
-    const next: Manifest = { generation: this.current.generation + 1, images };
+    const next: Manifest = { generation: await this.nextGeneration(), images };
     // The rack's own schema: a manifest a rack would refuse is never sent; the racks keep the last one.
     const checked = parseManifest(next);
     if (!checked.ok) {
@@ -181,6 +181,14 @@ export class RackRegistry {
     this.announceAll();
     // With no rack online (or none yet) nobody is pulling the old generation: no pin is needed.
     this.checkCaughtUp();
+  }
+
+  /**
+   * The next manifest generation, counted in the database (on PostgreSQL in the lease row, by the
+   * leader's fenced write), so generations keep growing across leaders and restarts.
+   */
+  private nextGeneration(): Promise<number> {
+    return this.data.write((tx) => tx.racks.nextManifestGeneration(this.current.generation + 1));
   }
 
   async connected(name: string): Promise<void> {

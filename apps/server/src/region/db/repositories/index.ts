@@ -35,7 +35,7 @@ function bind(m: EntityManager, kind: DatabaseKind): Tx {
     selection: new SelectionRepository(m),
     source: new SourceRepository(m),
     images: new ImageRepository(m, kind),
-    racks: new RackRepository(m),
+    racks: new RackRepository(m, kind),
     runs: new ImportRunRepository(m),
   };
 }

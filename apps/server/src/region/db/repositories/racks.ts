@@ -1,11 +1,39 @@
 import type { EntityManager } from "typeorm";
-import { RackEntity, RackFileEntity, type RackRow } from "../entities";
+import type { Database } from "../database";
+import { RackEntity, RackFileEntity, SettingEntity, type RackRow } from "../entities";
 
 export type { RackRow };
 
+/** Where SQLite keeps the last manifest generation (PostgreSQL: `leader_lease.manifest_generation`). */
+const MANIFEST_GENERATION_KEY = "manifest.generation";
+
 /** The `rack` and `rack_file` tables: what the region knows of each rack and what it has published. */
 export class RackRepository {
-  constructor(private readonly m: EntityManager) {}
+  constructor(
+    private readonly m: EntityManager,
+    private readonly kind: Database["kind"],
+  ) {}
+
+  /**
+   * The next manifest generation, at least `atLeast`, counted in the database (on PostgreSQL in the
+   * lease row, inside the leader's fenced write), so generations keep growing across leaders and
+   * restarts.
+   */
+  async nextManifestGeneration(atLeast: number): Promise<number> {
+    if (this.kind === "postgres") {
+      const result = (await this.m.query(
+        "UPDATE leader_lease SET manifest_generation = GREATEST(manifest_generation + 1, $1) WHERE id = 1 RETURNING manifest_generation",
+        [atLeast],
+      )) as unknown[];
+      // TypeORM answers an UPDATE … RETURNING as [rows, count] on PostgreSQL.
+      const rows = (Array.isArray(result[0]) ? result[0] : result) as { manifest_generation: string }[];
+      return Number(rows[0]?.manifest_generation ?? atLeast);
+    }
+    const row = await this.m.findOne(SettingEntity, { where: { key: MANIFEST_GENERATION_KEY } });
+    const next = Math.max(Number(row?.value ?? 0) + 1, atLeast);
+    await this.m.upsert(SettingEntity, { key: MANIFEST_GENERATION_KEY, value: String(next) }, ["key"]);
+    return next;
+  }
 
   async all(): Promise<{ racks: RackRow[]; files: Map<string, string[]> }> {
     const racks = await this.m.find(RackEntity);

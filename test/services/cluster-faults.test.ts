@@ -1,0 +1,217 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pg from "pg";
+import { io } from "socket.io-client";
+import type { Snapshot } from "@bootstream/protocol";
+import type { BootstreamClient } from "@bootstream/protocol/client";
+import { gate, probeRedis, REDIS_URL } from "../helpers/services";
+import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { startRack, type RackProcess } from "../helpers/rack";
+import { startMirror, type TestMirror } from "../helpers/mirror";
+import { ownPostgresAvailable, startOwnPostgres, type OwnPostgres } from "../helpers/own-postgres";
+import { waitFor, watch } from "../helpers/watch";
+
+const redis = await probeRedis();
+const binaries = ownPostgresAvailable();
+const services = gate(
+  "Redis and PostgreSQL server binaries",
+  redis.ok && binaries.ok
+    ? { ok: true }
+    : { ok: false, reason: [redis, binaries].flatMap((a) => (a.ok ? [] : [a.reason])).join("; ") },
+);
+
+const LEASE_S = 3;
+const TOKEN = "faults-admin-0123456789abcdef0123456789";
+const NOBLE = "ubuntu/noble/amd64";
+const JAMMY = "ubuntu/jammy/amd64";
+
+type Health = { status: string; role: string };
+async function health(region: RegionProcess): Promise<Health | null> {
+  try {
+    const response = await fetch(`${region.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+    return (await response.json()) as Health;
+  } catch {
+    return null;
+  }
+}
+
+async function oneLeader(regions: RegionProcess[], timeoutMs: number): Promise<RegionProcess> {
+  const deadline = Date.now() + timeoutMs;
+  let roles: (string | undefined)[] = [];
+  while (Date.now() < deadline) {
+    roles = (await Promise.all(regions.map(health))).map((h) => h?.role);
+    const leaders = regions.filter((_, i) => roles[i] === "leader");
+    if (leaders.length === 1 && roles.every((r) => r === "leader" || r === "follower")) return leaders[0]!;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`no single leader within ${timeoutMs} ms: ${roles.join(", ")}`);
+}
+
+/** The first snapshot a new connection gets. */
+function firstSnapshot(url: string): Promise<Snapshot & { seq: number }> {
+  const socket = io(url, {
+    auth: { token: TOKEN },
+    transports: ["websocket"],
+    forceNew: true,
+    reconnection: false,
+  });
+  return new Promise((resolve, reject) => {
+    socket.once("snapshot", (snapshot: Snapshot & { seq: number }) => {
+      socket.close();
+      resolve(snapshot);
+    });
+    socket.once("connect_error", (error) => {
+      socket.close();
+      reject(error);
+    });
+  });
+}
+
+async function manifestGeneration(url: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ g: string }>("SELECT manifest_generation AS g FROM leader_lease");
+    return Number(rows[0]!.g);
+  } finally {
+    await client.end();
+  }
+}
+
+describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and late nodes", () => {
+  let postgres: OwnPostgres;
+  let mirror: TestMirror;
+  let env: Record<string, string>;
+  const regions: RegionProcess[] = [];
+  const racks: RackProcess[] = [];
+  const clients: BootstreamClient[] = [];
+
+  beforeAll(async () => {
+    if (services.mustFail) throw new Error(services.mustFail);
+    postgres = await startOwnPostgres();
+    // Slow enough that the import is still running when the late node starts and PostgreSQL restarts.
+    mirror = await startMirror(
+      { releases: ["jammy", "noble"], arches: ["amd64"], payloadSize: 768 * 1024, versions: 1 },
+      400 * 1024,
+    );
+    env = {
+      DATABASE_URL: postgres.url,
+      REDIS_URL,
+      BOOT_SOURCE_URL: mirror.url,
+      LEADER_LEASE: `${LEASE_S}s`,
+      DOWNLOAD_CONCURRENCY: "1",
+    };
+    // Nothing imports until the test says so.
+    const first = await startRegion({
+      env: { ...env, IMPORT_SCHEDULE: "59 59 23 31 12 *" },
+      adminToken: TOKEN,
+    });
+    regions.push(first);
+    const setup = await watch(first.url, TOKEN);
+    await setup.command("settings:update", { autoImport: false });
+    setup.close();
+    regions.push(...(await Promise.all([0, 1].map(() => startRegion({ env, adminToken: TOKEN })))));
+  });
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    for (const rack of racks) await rack.stop();
+    for (const [i, region] of regions.entries()) {
+      if (process.env.DUMP_LOGS)
+        (await import("node:fs")).writeFileSync(`/tmp/faults-region-${i}.log`, region.output());
+      await region.stop();
+      await removeDir(region.dataDir);
+    }
+    await mirror?.close();
+    await postgres?.stop();
+  });
+
+  it("shows a node started mid-import the whole current state in its first snapshot", async () => {
+    const leader = await oneLeader(regions, 20_000);
+    racks.push(await startRack({ regionUrl: leader.url, name: "rack-1" }));
+    const onLeader = await watch(leader.url, TOKEN);
+    clients.push(onLeader);
+    await waitFor(
+      onLeader,
+      (s) => s.racks.some((r) => r.name === "rack-1" && r.online),
+      20_000,
+      "rack online",
+    );
+    const { selection } = await onLeader.command("selection:save", {
+      revision: onLeader.state.selection.revision,
+      items: [
+        { os: "ubuntu", release: "jammy", arches: ["amd64"] },
+        { os: "ubuntu", release: "noble", arches: ["amd64"] },
+      ],
+    });
+    expect(selection.items).toHaveLength(2);
+    await onLeader.command("import:start", {});
+    await waitFor(
+      onLeader,
+      (s) => s.import.running && [...s.images.values()].some((i) => i.state === "downloading"),
+      20_000,
+      "an import under way",
+    );
+
+    const late = await startRegion({ env, adminToken: TOKEN });
+    regions.push(late);
+    const snapshot = await firstSnapshot(late.url);
+    const { snapshot: now } = await onLeader.command("state:get", {});
+    expect(snapshot.import).toEqual(now.import);
+    expect(snapshot.import.running).toBe(true);
+    expect(snapshot.racks.map((r) => [r.name, r.online])).toEqual([["rack-1", true]]);
+    expect(snapshot.selection).toEqual(now.selection);
+    expect(snapshot.images.map((i) => i.id).sort()).toEqual([JAMMY, NOBLE]);
+    for (const image of snapshot.images) {
+      expect(image.racks.total, image.id).toBe(1);
+      expect(["queued", "downloading", "synced", "rack-synced"]).toContain(image.state);
+    }
+    expect(snapshot.images.some((i) => i.state !== "queued")).toBe(true);
+    expect(snapshot.seq).toBeGreaterThan(0);
+  });
+
+  it("rides out a PostgreSQL restart mid-import: every node stays up, one leads, the import completes and manifest generations keep growing", async () => {
+    const leader = await oneLeader(regions, 20_000);
+    const onLeader = await watch(leader.url, TOKEN);
+    clients.push(onLeader);
+    await waitFor(onLeader, (s) => s.import.running, 5_000, "the import still running");
+    const before = await manifestGeneration(postgres.url);
+    // Down for twice the lease: the leader cannot renew, steps down and stops the import.
+    await postgres.restart(2 * LEASE_S * 1000);
+    await expect
+      .poll(() => regions.some((r) => r.output().includes("this region node stops leading")), {
+        timeout: 5_000,
+      })
+      .toBe(true);
+    // Every node is still there and one of them leads.
+    for (const region of regions) expect(region.child.exitCode, region.output().slice(-2000)).toBeNull();
+    const next = await oneLeader(regions, 30_000);
+    const onNext = await watch(next.url, TOKEN);
+    clients.push(onNext);
+    await waitFor(
+      onNext,
+      (s) =>
+        !s.import.running &&
+        s.images.get(NOBLE)?.state === "rack-synced" &&
+        s.images.get(JAMMY)?.state === "rack-synced",
+      90_000,
+      "the interrupted import finished and the rack synced",
+    );
+    expect(onNext.state.import.error).toBeNull();
+    // The import the step-down interrupted ran again under the next leader.
+    const starts = regions.map(
+      (r) =>
+        r
+          .output()
+          .split("\n")
+          .filter((l) => l.includes('"msg":"import started"')).length,
+    );
+    expect(starts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
+    for (const region of regions) {
+      expect(region.child.exitCode).toBeNull();
+      expect(region.output()).not.toContain("name already taken");
+    }
+    expect(await oneLeader(regions, 10_000)).toBe(next);
+    // The generation counter lives in the database: whoever leads now counts on from the old one.
+    expect(before).toBeGreaterThan(0);
+    expect(await manifestGeneration(postgres.url)).toBeGreaterThan(before);
+  }, 150_000);
+});
