@@ -142,8 +142,9 @@ describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and 
         { os: "ubuntu", release: "noble", arches: ["amd64"] },
       ],
     });
+    // Saving the selection starts its import: the one that runs when PostgreSQL goes away. (A second
+    // request queued behind it would start, fail its first write and be lost: not covered here.)
     expect(selection.items).toHaveLength(2);
-    await onLeader.command("import:start", {});
     await waitFor(
       onLeader,
       (s) => s.import.running && [...s.images.values()].some((i) => i.state === "downloading"),
