@@ -64,7 +64,13 @@ export class RedisLink {
     // The adapter duplicates this client for its stream reader and its subscriber. Those must keep
     // an offline queue: a read that fails at once while Redis is away would spin the reader's loop.
     const duplicate = this.pub.duplicate.bind(this.pub);
+    // The adapter saves a disconnected client's session with a SET whose promise it drops
+    // (redis-streams-adapter 0.3.1, persistSession): while Redis is away that rejection would be
+    // unhandled, and an unhandled rejection stops the region. A session not saved only means that
+    // client gets a fresh snapshot when it comes back, so the failure is swallowed here.
+    const set = this.pub.set.bind(this.pub);
     Object.assign(this.pub, {
+      set: (...args: Parameters<typeof set>) => set(...args).catch(() => null),
       duplicate: (overrides?: object) => {
         const client = duplicate({ disableOfflineQueue: false, ...overrides });
         client.on("error", () => undefined); // reported once, through the publishing client
