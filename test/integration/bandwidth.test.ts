@@ -45,7 +45,7 @@ describe("settings.bandwidthLimit", () => {
 
   it("holds a 20 MB import at 2 MB/s to at least 9 s, and lifting the cap mid-import speeds it up without a restart", async () => {
     const { settings } = await client.command("settings:update", { bandwidthLimit: 2 * MB });
-    expect(settings).toEqual({ autoImport: true, bandwidthLimit: 2 * MB });
+    expect(settings).toEqual({ autoImport: true, bandwidthLimit: 2 * MB, importWindow: null });
     await client.command("source:update", { url: mirror.url });
     await client.command("selection:save", {
       revision: client.state.selection.revision,

@@ -5,3 +5,4 @@ export * from "./selection";
 export * from "./store";
 export * from "./plan";
 export * from "./lifecycle";
+export * from "./window";

@@ -15,7 +15,7 @@ function snapshot(patch: Partial<Snapshot> = {}): Snapshot {
   return {
     images: [],
     selection: { revision: 1, items: [] },
-    settings: { autoImport: false, bandwidthLimit: null },
+    settings: { autoImport: false, bandwidthLimit: null, importWindow: null },
     source: { url: "http://mirror/", keyringSet: false, lastFetch: null, error: null },
     racks: [],
     import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },
@@ -129,7 +129,7 @@ describe("createClient", () => {
     const changes: ClientChange[] = [];
     c.subscribe((change) => changes.push(change));
     const result = await c.command("settings:update", { autoImport: true, bandwidthLimit: null });
-    expect(result).toEqual({ settings: { autoImport: true, bandwidthLimit: null } });
+    expect(result).toEqual({ settings: { autoImport: true, bandwidthLimit: null, importWindow: null } });
     await waitFor(c, () => c.state.settings.autoImport);
     expect(changes).toContain("settings");
     expect(c.state.settingsBy).toBe("admin");
@@ -172,7 +172,7 @@ describe("createClient", () => {
     c.subscribe((change) => changes.push(change));
     current = {
       ...current,
-      settings: { autoImport: true, bandwidthLimit: null },
+      settings: { autoImport: true, bandwidthLimit: null, importWindow: null },
       selection: { revision: 9, items: [] },
     };
     seq += 5; // events the client never saw
@@ -203,7 +203,7 @@ describe("createClient", () => {
     c.subscribe((change) => {
       if (change === "status") seen.push(c.status);
     });
-    current = { ...current, settings: { autoImport: true, bandwidthLimit: null } };
+    current = { ...current, settings: { autoImport: true, bandwidthLimit: null, importWindow: null } };
     sockets[0]?.disconnect(true);
     await waitFor(c, () => c.status === "reconnecting");
     await waitFor(c, () => c.status === "connected");

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { windowProblem } from "@bootstream/images/present";
 import { rackNameSchema } from "./rack";
 import type { AuditEntry, Catalogue, ImportState, Selection, Settings, Snapshot, SourceState } from "./state";
 
@@ -40,6 +41,18 @@ export const commandSchemas = {
         .int()
         .min(MIN_BANDWIDTH_LIMIT)
         .max(MAX_BANDWIDTH_LIMIT)
+        .nullable()
+        .optional(),
+      importWindow: z
+        .strictObject({
+          start: z.string().max(16),
+          end: z.string().max(16),
+          timezone: z.string().max(64),
+        })
+        .superRefine((window, ctx) => {
+          const problem = windowProblem(window);
+          if (problem) ctx.addIssue({ code: "custom", message: problem });
+        })
         .nullable()
         .optional(),
     })

@@ -43,7 +43,7 @@ function snapshot(patch: Partial<Snapshot> = {}): Snapshot {
   return {
     images: [image("ubuntu/jammy/amd64"), image("centos/centos70/amd64"), image("ubuntu/noble/amd64")],
     selection: { revision: 3, items: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }] },
-    settings: { autoImport: true, bandwidthLimit: null },
+    settings: { autoImport: true, bandwidthLimit: null, importWindow: null },
     source: { url: "http://mirror/", keyringSet: false, lastFetch: null, error: null },
     racks: [],
     import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },
@@ -131,7 +131,7 @@ describe("foldEvent", () => {
     const state = ready(10);
     for (const seq of [10, 9, 1]) {
       const result = foldEvent(state, "settings", {
-        settings: { autoImport: false, bandwidthLimit: null },
+        settings: { autoImport: false, bandwidthLimit: null, importWindow: null },
         by: "x",
         seq,
       });
@@ -142,7 +142,7 @@ describe("foldEvent", () => {
   it("reports a gap, still applies the event and carries on from its seq", () => {
     const state = ready(10);
     const gapped = foldEvent(state, "settings", {
-      settings: { autoImport: false, bandwidthLimit: null },
+      settings: { autoImport: false, bandwidthLimit: null, importWindow: null },
       by: "bob",
       seq: 13,
     });
@@ -224,7 +224,7 @@ describe("helpers", () => {
     const state = foldEvent(ready(10), "presence", { users: [], seq: 11 }).state;
     const replaced = applySnapshot(
       state,
-      snapshot({ settings: { autoImport: false, bandwidthLimit: null } }),
+      snapshot({ settings: { autoImport: false, bandwidthLimit: null, importWindow: null } }),
     );
     expect(replaced.seq).toBe(11);
     expect(replaced.settings.autoImport).toBe(false);

@@ -71,7 +71,7 @@ export function initialState(): ClientState {
     order: [],
     selection: { revision: 0, items: [] },
     selectionBy: null,
-    settings: { autoImport: false, bandwidthLimit: null },
+    settings: { autoImport: false, bandwidthLimit: null, importWindow: null },
     settingsBy: null,
     source: { url: "", keyringSet: false, lastFetch: null, error: null },
     racks: [],

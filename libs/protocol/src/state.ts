@@ -1,6 +1,6 @@
-import type { ImageState, Selection } from "@bootstream/images";
+import type { ImageState, ImportWindow, Selection } from "@bootstream/images";
 
-export type { Catalogue, ImageState, Selection } from "@bootstream/images";
+export type { Catalogue, ImageState, ImportWindow, Selection } from "@bootstream/images";
 export type {
   ImageStatus,
   ImageUpdate,
@@ -17,6 +17,8 @@ export type Settings = {
   autoImport: boolean;
   /** Bytes a second for all of the region's upstream downloads together; null for no cap. */
   bandwidthLimit: number | null;
+  /** When scheduled imports may run (local time in `timezone`); null for any time. */
+  importWindow: ImportWindow | null;
 };
 export type SourceState = {
   url: string;

@@ -3,9 +3,15 @@ import { parseArgs } from "node:util";
 import { deselectArches, selectArches } from "@bootstream/images/present";
 import { CommandError, type Catalogue, type SelectionItem, type Snapshot } from "@bootstream/protocol";
 import { HttpClient, RemoteError } from "./http-client";
-import { UsageError } from "./usage";
+import { SETTINGS_USAGE, UsageError } from "./usage";
 import { renderRacks, renderStatus, table } from "./status-table";
-import { formatBandwidth, parseBandwidth } from "@bootstream/images";
+import {
+  describeWindow,
+  formatBandwidth,
+  parseBandwidth,
+  parseWindow,
+  type ImportWindow,
+} from "@bootstream/images";
 
 type Flags = Record<string, string | boolean | undefined>;
 type Parsed = { flags: Flags; positionals: string[]; client: () => HttpClient };
@@ -212,9 +218,21 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
   },
 
   async settings(argv) {
-    const { positionals, client } = parse(argv, {});
-    if (positionals[0] !== "bandwidth" || positionals.length !== 2)
-      throw new UsageError("usage: bootstream settings bandwidth 20MB/s|off");
+    const { flags, positionals, client } = parse(argv, {
+      timezone: { type: "string" },
+      tz: { type: "string" },
+    });
+    if (positionals[0] === "window" && positionals.length === 2) {
+      let importWindow: ImportWindow | null;
+      try {
+        importWindow = parseWindow(positionals[1]!, (flags.timezone ?? flags.tz ?? "UTC") as string);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      const { settings } = await client().command("settings:update", { importWindow });
+      return say(`import window ${describeWindow(settings.importWindow)}`);
+    }
+    if (positionals[0] !== "bandwidth" || positionals.length !== 2) throw new UsageError(SETTINGS_USAGE);
     let bandwidthLimit: number | null;
     try {
       bandwidthLimit = parseBandwidth(positionals[1]!);

@@ -5,7 +5,7 @@ import { renderStatus } from "./status-table";
 const snapshot = (patch: Partial<Snapshot> = {}): Snapshot => ({
   images: [],
   selection: { revision: 0, items: [] },
-  settings: { autoImport: true, bandwidthLimit: null },
+  settings: { autoImport: true, bandwidthLimit: null, importWindow: null },
   source: { url: "http://mirror/", keyringSet: false, lastFetch: null, error: null },
   racks: [],
   import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },

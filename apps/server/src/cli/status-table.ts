@@ -1,6 +1,6 @@
 import { formatBytes, statusText } from "@bootstream/images/present";
 import { degradedText, type RackState, type Snapshot } from "@bootstream/protocol";
-import { formatBandwidth } from "@bootstream/images";
+import { describeWindow, formatBandwidth } from "@bootstream/images";
 
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length)));
@@ -17,7 +17,7 @@ export function table(rows: string[][]): string {
 export function renderStatus(s: Snapshot): string {
   const lines = [
     `Boot source: ${s.source.url || "(none)"}${s.source.error ? `  ERROR: ${s.source.error}` : ""}`,
-    `Auto-import: ${s.settings.autoImport ? "on" : "off"}   Bandwidth: ${formatBandwidth(s.settings.bandwidthLimit)}   Import: ${s.import.running ? `running (${s.import.trigger})` : "idle"}${s.import.error ? `  last error: ${s.import.error}` : ""}`,
+    `Auto-import: ${s.settings.autoImport ? "on" : "off"}   Bandwidth: ${formatBandwidth(s.settings.bandwidthLimit)}   Window: ${describeWindow(s.settings.importWindow ?? null)}   Import: ${s.import.running ? `running (${s.import.trigger})` : "idle"}${s.import.error ? `  last error: ${s.import.error}` : ""}`,
     `Selection (revision ${s.selection.revision}): ${s.selection.items.map((i) => `${i.os}/${i.release} [${i.arches.join(",")}]`).join("  ") || "(empty)"}`,
     "",
   ];

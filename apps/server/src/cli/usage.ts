@@ -25,6 +25,8 @@ Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):
   bootstream import | stop-import
   bootstream auto-import on|off
   bootstream settings bandwidth 20MB/s|off                 cap the region's upstream downloads (all together)
+  bootstream settings window 01:00-05:00|off [--timezone UTC]
+                                                            when scheduled imports may run (manual ones run at once)
   bootstream source set URL [--keyring FILE]
   bootstream token create --role admin|viewer|rack --name NAME   a rack token registers only rack NAME
   bootstream token revoke NAME
@@ -50,6 +52,9 @@ Exit codes: 0 success, 1 refused or failed, 2 usage error.
 
 const CLIENT = "[--url URL] [--token TOKEN]";
 
+export const SETTINGS_USAGE =
+  "usage: bootstream settings bandwidth 20MB/s|off\n       bootstream settings window 01:00-05:00|off [--timezone ZONE]";
+
 /** `bootstream COMMAND --help`: one usage line per command, on stdout, exit 0. */
 export const COMMAND_HELP: Record<string, string> = {
   region:
@@ -67,7 +72,10 @@ export const COMMAND_HELP: Record<string, string> = {
   audit: `usage: bootstream audit [--limit N] [--json] ${CLIENT}\nN from 1 to 1000 (default 100), newest first.\n`,
   racks: `usage: bootstream racks [--json] ${CLIENT}\n`,
   "rack remove": `usage: bootstream rack remove NAME ${CLIENT}\n`,
-  settings: `usage: bootstream settings bandwidth 20MB/s|off ${CLIENT}\n`,
+  settings:
+    `usage: bootstream settings bandwidth 20MB/s|off ${CLIENT}\n` +
+    `       bootstream settings window 01:00-05:00|off [--timezone ZONE] ${CLIENT}\n` +
+    "A window is local time in ZONE (an IANA name, default UTC); scheduled imports run only inside it.\n",
   catalogue: `usage: bootstream catalogue [--json] ${CLIENT}\n`,
   "admin-token":
     "usage: bootstream admin-token --name NAME [--data-dir DIR | --database-url URL]\n" +

@@ -37,6 +37,7 @@ export class Engine {
     await racks.load();
     const current = await settings.get();
     importer.setBandwidthLimit(current.bandwidthLimit);
+    importer.setImportWindow(current.importWindow);
     bus.seed((live) => {
       live.settings = current;
       live.source = source.state();
@@ -64,7 +65,7 @@ export class Engine {
       if ((await settings.get()).autoImport) importer.request("schedule");
       else importer.requestCheck();
     });
-    // A crash mid-import resumes it; a fresh region reads its source and imports the default selection.
+    // A crash mid-import resumes it (a scheduled one when its window is open); a fresh region reads its source and imports the default selection.
     if (resume) importer.request(resume);
     else if (!(await selection.initialised()) && current.autoImport) importer.request("selection");
   }

@@ -41,7 +41,10 @@ describe("LiveState folds with the protocol's fold", () => {
       ["selection", { selection: { revision: 2, items: [] }, by: "admin" }],
       ["rack", { rack: rack("r-2", true) }],
       ["rack", { rack: rack("r-1", false) }],
-      ["settings", { settings: { autoImport: false, bandwidthLimit: null }, by: "admin" }],
+      [
+        "settings",
+        { settings: { autoImport: false, bandwidthLimit: null, importWindow: null }, by: "admin" },
+      ],
       [
         "import",
         { import: { running: true, trigger: "manual", startedAt: "t", finishedAt: null, error: null } },

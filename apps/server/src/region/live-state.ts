@@ -29,7 +29,7 @@ export class LiveState {
     ...initialState(),
     ready: true,
     seq: 0,
-    settings: { autoImport: true, bandwidthLimit: null },
+    settings: { autoImport: true, bandwidthLimit: null, importWindow: null },
   };
   #racks: { from: readonly RackState[]; byName: ReadonlyMap<string, RackState> } = {
     from: [],

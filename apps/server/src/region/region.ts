@@ -184,6 +184,11 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   );
   const engine = new Engine(region, rackNamespace);
   internal.on("import.finished", () => engine.notifyRacks());
+  // The import window applies at once on the leader (a follower's importer runs nothing).
+  bus.subscribe((event, payload) => {
+    if (event === "settings" && engine.running)
+      importer.setImportWindow((payload as EventPayloads["settings"]).settings.importWindow);
+  });
   internal.on("manifest.changed", ({ manifest }) => {
     rackNamespace.emit("manifest", manifest);
   });

@@ -21,7 +21,14 @@ import type {
   ImageState,
   PresenceUser,
 } from "@bootstream/protocol";
-import { RateTracker, isUpdating, statusKind, statusText } from "@bootstream/images/present";
+import {
+  RateTracker,
+  describeWindow,
+  formatBandwidth,
+  isUpdating,
+  statusKind,
+  statusText,
+} from "@bootstream/images/present";
 
 const AUDIT = 200;
 
@@ -196,7 +203,7 @@ export class Live {
       )
         this.#notes.push(`${next.selectionBy} saved the image selection.`);
       if (next.settings !== prev.settings && prev.ready && next.settingsBy)
-        this.#notes.push(`${next.settingsBy} turned hourly sync ${next.settings.autoImport ? "on" : "off"}.`);
+        this.#notes.push(settingsNote(next.settingsBy, prev.settings, next.settings));
       this.#flushFields(next);
     }
     if (this.#notes.length) {
@@ -273,4 +280,16 @@ export class Live {
     if (prev.import.running && !next.import.running)
       this.#notes.push(next.import.error ? `Import failed: ${next.import.error}` : "Import finished.");
   }
+}
+
+/** What a `settings` event changed, in a sentence for the live region. */
+function settingsNote(by: string, before: ClientState["settings"], after: ClientState["settings"]): string {
+  const said: string[] = [];
+  if (before.autoImport !== after.autoImport)
+    said.push(`turned hourly sync ${after.autoImport ? "on" : "off"}`);
+  if (before.bandwidthLimit !== after.bandwidthLimit)
+    said.push(`set the download cap to ${formatBandwidth(after.bandwidthLimit)}`);
+  if (JSON.stringify(before.importWindow) !== JSON.stringify(after.importWindow))
+    said.push(`set the import window to ${describeWindow(after.importWindow)}`);
+  return `${by} ${said.length ? said.join(" and ") : "saved the settings"}.`;
 }

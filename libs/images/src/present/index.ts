@@ -8,3 +8,5 @@ export * from "./rate";
 export * from "./keys";
 export { normaliseSelectionItems } from "../selection";
 export type { ImageState, ImageStatus, SelectionItem } from "../model";
+export * from "../window";
+export * from "./bandwidth";

@@ -17,7 +17,9 @@ import {
   unreferencedFiles,
   versionOffered,
   versionSwitched,
+  describeWindow,
   type ImagePlan,
+  type ImportWindow,
   type ImageRecord,
   type Plan,
   type PlannedFile,
@@ -35,6 +37,7 @@ import type { SourceService } from "../services/source";
 import { now } from "../clock";
 import { copyLocalFile } from "./local-copy";
 import type { InternalEvents } from "../internal-events";
+import { WindowGate } from "./window-gate";
 
 export type ImporterOptions = {
   concurrency: number;
@@ -53,6 +56,8 @@ export type ImporterOptions = {
       onProgress: (delta: number) => void,
     ): Promise<boolean>;
   };
+  /** The import window's clock (tests); the system clock otherwise. */
+  clock?: () => Date;
 };
 
 /** idle: nothing runs; running: an import (or a check, or GC) runs; stopping: a stop aborts it. */
@@ -112,6 +117,12 @@ export class Importer {
   /** Resolves when the import running now has ended (recorded and announced). */
   private runEnded: Promise<void> | null = null;
   private stoppedBy: string | null = null;
+  /** Why the running scheduled import is being paused (its window closed); null otherwise. */
+  private pausedWhy: string | null = null;
+  /** A scheduled import waits for the window to open (asked, or paused, while it was closed). */
+  private deferred = false;
+  /** settings.importWindow: scheduled imports run only while it is open. */
+  private readonly window: WindowGate;
   private closing = false;
   private current: ImportState = { ...IDLE_IMPORT };
   private readonly dispatcher: Dispatcher;
@@ -148,6 +159,49 @@ export class Importer {
   ) {
     this.dispatcher = createDownloadAgent({ connections: options.concurrency });
     this.data = new Repositories(db);
+    this.window = new WindowGate(
+      { opened: () => this.windowOpened(), closed: () => this.windowClosed() },
+      options.clock,
+    );
+  }
+
+  /**
+   * settings.importWindow, applied at once: a scheduled import running when the window closes is
+   * paused (its `.partial` files kept) and resumes when it opens again. Manual and selection
+   * imports run whatever the window.
+   */
+  setImportWindow(window: ImportWindow | null): void {
+    if (JSON.stringify(this.window.current) !== JSON.stringify(window))
+      this.log.info({ importWindow: window }, "import window set");
+    this.window.set(window);
+  }
+
+  private windowOpened(): void {
+    this.log.info({ importWindow: this.window.current }, "import window opened");
+    if (this.deferred) {
+      this.deferred = false;
+      this.request("schedule");
+    }
+  }
+
+  private windowClosed(): void {
+    const window = this.window.current;
+    this.log.info(
+      { importWindow: window, opensAt: this.window.opensAt?.toISOString() },
+      "import window closed",
+    );
+    if (this.again === "schedule") {
+      this.again = null;
+      this.deferred = true;
+    }
+    if (this.current.running && this.current.trigger === "schedule" && this.abort && !this.pausedWhy) {
+      this.deferred = true;
+      this.pausedWhy = `paused: the import window (${describeWindow(window)}) closed; it resumes when the window opens${
+        this.window.opensAt ? ` at ${this.window.opensAt.toISOString()}` : ""
+      }`;
+      this.phase = "stopping";
+      this.abort.abort(new Error(this.pausedWhy));
+    }
   }
 
   /** Applies at once, to the downloads running now as to later ones. */
@@ -189,6 +243,15 @@ export class Importer {
 
   request(trigger: ImportTrigger): ImportState {
     if (this.closing) return this.current;
+    if (trigger === "schedule" && !this.window.open) {
+      if (!this.deferred)
+        this.log.info(
+          { opensAt: this.window.opensAt?.toISOString() },
+          "scheduled import waits for the import window",
+        );
+      this.deferred = true;
+      return this.current;
+    }
     if (trigger === "selection" && this.joinable && this.phase === "running") {
       // Images selected now join the running import instead of waiting for the next one.
       this.joinWanted = true;
@@ -282,6 +345,7 @@ export class Importer {
   async stop(by: string): Promise<{ state: ImportState; entry: AuditEntry }> {
     this.again = null;
     this.joinWanted = false;
+    this.deferred = false;
     const ended = this.runEnded;
     if (!ended || !this.abort) {
       const note = { by, action: "import:stop", detail: "stop requested; no import was running" };
@@ -314,6 +378,7 @@ export class Importer {
   async close(): Promise<void> {
     this.closing = true;
     this.again = null;
+    this.window.stop();
     this.abort?.abort(new Error("region shutting down"));
     // Runs whose end was never written stay unfinished: recover() closes them at the next start.
     if (this.backlogTimer) clearTimeout(this.backlogTimer);
@@ -330,6 +395,9 @@ export class Importer {
   async halt(): Promise<void> {
     this.closing = true;
     this.again = null;
+    // A follower runs nothing on its own; the engine sets the window again when it leads.
+    this.window.stop();
+    this.deferred = false;
     this.abort?.abort(new Error("this region node stopped leading"));
     try {
       await this.idle();
@@ -351,6 +419,7 @@ export class Importer {
     this.runEnded = new Promise((resolve) => (ended = resolve));
     this.abort = abort;
     this.stoppedBy = null;
+    this.pausedWhy = null;
     this.phase = "running";
     const startedAt = now();
     this.announce({ running: true, trigger, startedAt, finishedAt: null, error: null });
@@ -395,8 +464,9 @@ export class Importer {
     failure: string | null,
   ): Promise<void> {
     let error = failure;
-    const stopped = this.closing || this.stoppedBy !== null;
+    const stopped = this.closing || this.stoppedBy !== null || this.pausedWhy !== null;
     if (this.stoppedBy && !this.closing) error = `stopped by ${this.stoppedBy}`;
+    else if (this.pausedWhy && !this.closing) error = this.pausedWhy;
     const settle: Settle = { stopped, why: error ?? "the import ended before this image was done" };
     try {
       await this.images.settled();

@@ -1,8 +1,8 @@
-import type { Settings } from "@bootstream/protocol";
+import type { ImportWindow, Settings } from "@bootstream/protocol";
 import type { EntityManager } from "typeorm";
 import { SettingEntity } from "../entities";
 
-const DEFAULTS: Settings = { autoImport: true, bandwidthLimit: null };
+const DEFAULTS: Settings = { autoImport: true, bandwidthLimit: null, importWindow: null };
 
 /**
  * The key/value `setting` table: the public settings and internal keys (the rack secret's hash).
@@ -13,14 +13,16 @@ export class SettingsRepository {
 
   async get(): Promise<Settings> {
     const rows = await this.m.find(SettingEntity, {
-      where: [{ key: "autoImport" }, { key: "bandwidthLimit" }],
+      where: [{ key: "autoImport" }, { key: "bandwidthLimit" }, { key: "importWindow" }],
     });
     const value = (key: string) => rows.find((row) => row.key === key)?.value;
     const autoImport = value("autoImport");
     const bandwidthLimit = value("bandwidthLimit");
+    const importWindow = value("importWindow");
     return {
       autoImport: autoImport === undefined ? DEFAULTS.autoImport : autoImport === "true",
       bandwidthLimit: bandwidthLimit === undefined || bandwidthLimit === "" ? null : Number(bandwidthLimit),
+      importWindow: importWindow ? readWindow(importWindow) : DEFAULTS.importWindow,
     };
   }
 
@@ -29,6 +31,15 @@ export class SettingsRepository {
     if (change.autoImport !== undefined) await this.set("autoImport", String(change.autoImport));
     if (change.bandwidthLimit !== undefined)
       await this.set("bandwidthLimit", change.bandwidthLimit === null ? "" : String(change.bandwidthLimit));
+    if (change.importWindow !== undefined) {
+      const window = change.importWindow;
+      await this.set(
+        "importWindow",
+        window === null
+          ? ""
+          : JSON.stringify({ start: window.start, end: window.end, timezone: window.timezone }),
+      );
+    }
     return this.get();
   }
 
@@ -61,4 +72,9 @@ export class SettingsRepository {
   async remove(key: string): Promise<void> {
     await this.m.delete(SettingEntity, { key });
   }
+}
+
+function readWindow(text: string): ImportWindow {
+  const { start, end, timezone } = JSON.parse(text) as ImportWindow;
+  return { start, end, timezone };
 }

@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { requireChromium } from "../helpers/chromium";
+import { otherClient, useDashboard, waitConnected } from "./support/dashboard";
+
+// The settings area: the import window beside the hourly switch, and the region's download cap.
+
+const run = requireChromium();
+
+describe.skipIf(!run)("dashboard: import settings", () => {
+  const dashboard = useDashboard();
+
+  it("shows the window next to the hourly switch and the cap, and edits both", async () => {
+    const page = await dashboard.newPage();
+    await dashboard.open(page, { hashToken: dashboard.region.adminToken });
+    await waitConnected(page);
+    const schedule = page.locator("#schedule-text");
+    await expect(schedule.textContent()).resolves.toBe("Hourly");
+    await expect(page.locator("#bandwidth-value").textContent()).resolves.toBe("off");
+
+    await page.getByText("Change the import window or the download cap").click();
+    await page.getByLabel("Any time").uncheck();
+    await page.getByLabel("From").fill("01:00");
+    await page.getByLabel("to", { exact: true }).fill("05:00");
+    await page.getByLabel("Time zone").fill("Europe/Paris");
+    await page.getByRole("button", { name: "Save window" }).click();
+    await schedule.filter({ hasText: "Hourly, 01:00–05:00 Europe/Paris" }).waitFor();
+
+    await page.getByLabel(/Download cap/).fill("20MB/s");
+    await page.getByRole("button", { name: "Save cap" }).click();
+    await page.locator("#bandwidth-value").filter({ hasText: "20 MB/s" }).waitFor();
+
+    const watcher = await otherClient(dashboard.region.url, dashboard.region.adminToken);
+    try {
+      expect(watcher.state.settings).toMatchObject({
+        bandwidthLimit: 20_000_000,
+        importWindow: { start: "01:00", end: "05:00", timezone: "Europe/Paris" },
+      });
+      // A change made elsewhere shows at once.
+      await watcher.command("settings:update", { importWindow: null, bandwidthLimit: null });
+      await schedule.filter({ hasText: /^Hourly$/ }).waitFor();
+      await page.locator("#bandwidth-value").filter({ hasText: "off" }).waitFor();
+    } finally {
+      watcher.close();
+    }
+  });
+
+  it("says why a bad zone or cap is refused, and changes nothing", async () => {
+    const page = await dashboard.newPage();
+    await dashboard.open(page, { hashToken: dashboard.region.adminToken });
+    await waitConnected(page);
+    await page.getByText("Change the import window or the download cap").click();
+    await page.getByLabel("Any time").uncheck();
+    await page.getByLabel("Time zone").fill("Mars/Olympus");
+    await page.getByRole("button", { name: "Save window" }).click();
+    await page.getByRole("alert").filter({ hasText: "not an IANA time zone" }).waitFor();
+    await page.getByLabel(/Download cap/).fill("fast");
+    await page.getByRole("button", { name: "Save cap" }).click();
+    await page.getByRole("alert").filter({ hasText: "say e.g. 20MB/s" }).waitFor();
+    await expect(page.locator("#schedule-text").textContent()).resolves.toBe("Hourly");
+  });
+});
