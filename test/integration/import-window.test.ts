@@ -78,15 +78,25 @@ describe("settings.importWindow", () => {
     };
     const { settings } = await client.command("settings:update", { importWindow: closed });
     expect(settings.importWindow).toEqual(closed);
-    await client.command("source:update", { url: mirror.url });
+    // A source change imports at once (manual); then the save imports (selection). Both run now.
     const from = imports.length;
+    await client.command("source:update", { url: mirror.url });
+    await waitFor(
+      client,
+      () => imports.slice(from).some((i) => !i.running && i.trigger === "manual"),
+      60_000,
+      "the source's import",
+    );
+    const saved = imports.length;
     await client.command("selection:save", {
       revision: client.state.selection.revision,
       items: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }],
     });
     const first = await waitFor(
       client,
-      (s) => s.images.get(NOBLE)?.state === "synced" && !s.import.running,
+      (s) =>
+        s.images.get(NOBLE)?.state === "synced" &&
+        imports.slice(saved).some((i) => !i.running && i.trigger === "selection"),
       60_000,
       "synced",
     );
