@@ -1,6 +1,12 @@
 import { access, mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { ContentStore, createDownloadAgent, isAbortError } from "@bootstream/images";
+import {
+  BandwidthLimiter,
+  ContentStore,
+  createDownloadAgent,
+  formatBandwidth,
+  isAbortError,
+} from "@bootstream/images";
 import type { Manifest, RackProgress, RackReport } from "@bootstream/protocol";
 import { Cron } from "croner";
 import type { Dispatcher } from "undici";
@@ -44,6 +50,8 @@ export class RackAgent {
   private readonly connection: RegionConnection;
   private readonly cron: Cron;
   private readonly reports: Throttle;
+  /** --bandwidth-limit: shared by every download of every sync. */
+  private readonly bandwidth: BandwidthLimiter;
 
   private constructor(
     private readonly config: RackConfig,
@@ -55,6 +63,7 @@ export class RackAgent {
   ) {
     this.published = published;
     this.lastSync = published?.publishedAt ?? null;
+    this.bandwidth = new BandwidthLimiter(config.bandwidthLimit ?? null);
     this.reports = new Throttle(options.reportIntervalMs ?? 500, () => this.connection.report(this.report()));
     this.connection = new RegionConnection(
       {
@@ -113,6 +122,7 @@ export class RackAgent {
         dataDir: config.dataDir,
         schedule: config.syncSchedule,
         concurrency: config.downloadConcurrency,
+        bandwidthLimit: formatBandwidth(config.bandwidthLimit ?? null),
         generation: published?.manifest?.generation ?? 0,
         files: published?.inventory.length ?? 0,
       },
@@ -221,6 +231,7 @@ export class RackAgent {
           secret: this.config.credential.value,
           dispatcher: this.dispatcher,
           concurrency: this.config.downloadConcurrency,
+          bandwidth: this.bandwidth,
           signal: this.abort.signal,
           log: this.log,
           onProgress: (progress) => {

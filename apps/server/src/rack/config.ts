@@ -1,6 +1,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { rackNameSchema } from "@bootstream/protocol";
+import { parseBandwidth } from "@bootstream/images";
+import { MIN_BANDWIDTH_LIMIT, rackNameSchema } from "@bootstream/protocol";
 import { ConfigError, parseCron, parseInteger } from "../config";
 import { UsageError } from "../cli/usage";
 
@@ -15,6 +16,8 @@ export type RackConfig = {
   dataDir: string;
   syncSchedule: string;
   downloadConcurrency: number;
+  /** --bandwidth-limit: bytes a second for all of this rack's downloads together; null for none. */
+  bandwidthLimit?: number | null;
   logLevel: string;
 };
 
@@ -27,6 +30,7 @@ const SETTINGS = {
   "data-dir": { env: "DATA_DIR", fallback: undefined, hint: "where this rack keeps its images" },
   "rack-sync-schedule": { env: "RACK_SYNC_SCHEDULE", fallback: "*/5 * * * *", hint: "" },
   "download-concurrency": { env: "DOWNLOAD_CONCURRENCY", fallback: "4", hint: "" },
+  "bandwidth-limit": { env: "BANDWIDTH_LIMIT", fallback: "off", hint: "" },
   "log-level": { env: "LOG_LEVEL", fallback: "info", hint: "" },
 } as const;
 type Flag = keyof typeof SETTINGS;
@@ -37,7 +41,7 @@ const FLAGS = {
 };
 
 export const RACK_USAGE = `usage: RACK_TOKEN=T bootstream rack --region URL --name NAME --data-dir DIR
-                      [--rack-sync-schedule CRON] [--download-concurrency N] [--log-level LEVEL]
+                      [--rack-sync-schedule CRON] [--download-concurrency N] [--bandwidth-limit 50MB/s|off] [--log-level LEVEL]
 The credential: RACK_TOKEN, a rack token made for this name (bootstream token create --role rack
 --name NAME), or else RACK_SECRET, the region's site-wide secret (weaker: it may register any rack).
 Keep them in the environment: --token and --secret exist, but a command line is readable by every
@@ -73,6 +77,7 @@ export function loadRackConfig(argv: string[], env: NodeJS.ProcessEnv): RackConf
       dataDir: path.resolve(raw("data-dir")),
       syncSchedule: parseCron("RACK_SYNC_SCHEDULE", raw("rack-sync-schedule")),
       downloadConcurrency: parseInteger("DOWNLOAD_CONCURRENCY", raw("download-concurrency"), 1, 64),
+      bandwidthLimit: parseRackBandwidth(raw("bandwidth-limit")),
       logLevel: parseLogLevel(raw("log-level")),
     };
   } catch (error) {
@@ -120,6 +125,18 @@ function parseCredential(token: string, secret: string): RackCredential {
     throw new UsageError(`invalid ${setting}: must be at most 256 characters with no white space`);
   }
   return { kind: token ? "token" : "secret", value };
+}
+
+function parseRackBandwidth(value: string): number | null {
+  let limit: number | null;
+  try {
+    limit = parseBandwidth(value);
+  } catch (error) {
+    throw new UsageError(`invalid BANDWIDTH_LIMIT: ${(error as Error).message}`);
+  }
+  if (limit !== null && limit < MIN_BANDWIDTH_LIMIT)
+    throw new UsageError(`invalid BANDWIDTH_LIMIT: "${value}" is under 1 kB/s`);
+  return limit;
 }
 
 function parseLogLevel(value: string): string {

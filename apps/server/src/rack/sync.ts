@@ -1,4 +1,10 @@
-import { downloadFile, isAbortError, runPool, type ContentStore } from "@bootstream/images";
+import {
+  downloadFile,
+  isAbortError,
+  runPool,
+  type BandwidthLimiter,
+  type ContentStore,
+} from "@bootstream/images";
 import type { Manifest, RackProgress } from "@bootstream/protocol";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../log";
@@ -13,6 +19,8 @@ export type SyncDeps = {
   secret: string;
   dispatcher: Dispatcher;
   concurrency: number;
+  /** --bandwidth-limit: one token bucket shared by all of the sync's downloads. */
+  bandwidth?: BandwidthLimiter;
   signal: AbortSignal;
   log: Logger;
   /** Called on every change of the download progress; the caller throttles what it sends on. */
@@ -75,6 +83,7 @@ export async function runSync(
         headers: { authorization: `Bearer ${deps.secret}` },
         signal: deps.signal,
         dispatcher: deps.dispatcher,
+        ...(deps.bandwidth ? { bandwidth: deps.bandwidth } : {}),
         onProgress: (delta) => {
           progress.bytesDone = Math.max(0, progress.bytesDone + delta);
           deps.onProgress({ ...progress });
