@@ -28,15 +28,32 @@ afterAll(async () => {
 
 describe("bootstream mirror", () => {
   it.each([
-    ["create", "--help"],
-    ["sync", "--help"],
-    ["add-version", "-h"],
-    ["keygen", "--help"],
-  ])("%s %s prints the usage and exits 0 (no parser error)", async (...argv) => {
-    const result = await run(...argv);
+    ["create", "--help", /^usage:\n  bootstream mirror create DIR/, /SYNTHETIC/],
+    [
+      "sync",
+      "--help",
+      /^usage:\n  bootstream mirror sync SOURCE_URL DIR/,
+      /--progress: files, bytes, rate and ETA/,
+    ],
+    ["add-version", "-h", /^usage:\n  bootstream mirror add-version DIR/, /synthetic version/],
+    ["keygen", "--help", /^usage:\n  bootstream mirror keygen DIR/, /signing\.pub\.asc/],
+  ])("%s %s prints that subcommand's usage only and exits 0", async (sub, flag, head, body) => {
+    const result = await run(sub, flag);
     expect(result).toMatchObject({ code: 0, stderr: "" });
-    expect(result.stdout).toMatch(/mirror sync SOURCE_URL DIR/);
-    expect(result.stdout).toMatch(/SYNTHETIC/);
+    expect(result.stdout).toMatch(head);
+    expect(result.stdout).toMatch(body);
+    // No other subcommand's line.
+    const others = ["sync", "create", "add-version", "keygen"].filter((other) => other !== sub);
+    for (const other of others) expect(result.stdout).not.toContain(`bootstream mirror ${other} `);
+  });
+
+  it("a usage error shows the usage of its subcommand", async () => {
+    const result = await run("keygen");
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      "bootstream mirror: give exactly one directory\nusage:\n" +
+        "  bootstream mirror keygen DIR                           write signing.key.asc and signing.pub.asc\n",
+    );
   });
 
   it.each([
@@ -123,7 +140,8 @@ describe("bootstream mirror", () => {
   it("prints its usage for help", async () => {
     const { code, stdout } = await run("help");
     expect(code).toBe(0);
-    expect(stdout).toContain("bootstream mirror create DIR");
+    for (const sub of ["sync SOURCE_URL DIR", "create DIR", "add-version DIR", "keygen DIR"])
+      expect(stdout).toContain(`bootstream mirror ${sub}`);
   });
 });
 

@@ -14,8 +14,9 @@ import type { SyncEvent } from "./sync";
 import { FilterError, parseFilter } from "./sync-plan";
 import { parseSize } from "./sizes";
 
-export const MIRROR_USAGE = `usage:
-  bootstream mirror sync SOURCE_URL DIR [FILTER...] [--max N] [--keyring FILE|none] [--sign KEY.asc]
+/** Each subcommand's usage: `bootstream mirror SUB --help` prints its own, `mirror --help` all. */
+export const MIRROR_SUBCOMMAND_USAGE = {
+  sync: `  bootstream mirror sync SOURCE_URL DIR [FILTER...] [--max N] [--keyring FILE|none] [--sign KEY.asc]
                                [--dry-run] [--progress|--json]
       copy a real simplestreams source (e.g. ${DEFAULT_SOURCE_URL}) for an air-gapped site;
       FILTER: key=value, key!=value, key~regex, key!~regex on product fields (all must match;
@@ -24,14 +25,30 @@ export const MIRROR_USAGE = `usage:
       The source is verified with --keyring (default: the bundled Ubuntu cloud image key);
       --keyring none reads an unsigned source. --sign clearsigns the copy; without it the copy is
       unsigned: point a region at it with --boot-source-keyring none (BOOT_SOURCE_KEYRING=none).
-  bootstream mirror create DIR [--sign KEY.asc] [--releases jammy,noble,oracular] [--arches amd64,arm64]
+      --progress: files, bytes, rate and ETA on stderr; --json: JSON lines on stdout.
+`,
+  create: `  bootstream mirror create DIR [--sign KEY.asc] [--releases jammy,noble,oracular] [--arches amd64,arm64]
                                [--kernels ga,hwe] [--versions 2] [--centos centos70,8|none]
                                [--payload-size 64KiB] [--kernel-size S] [--initrd-size S]
                                [--squashfs-size S] [--root-size S]
       write a SYNTHETIC mirror (made-up payloads, for tests and demos; use sync for real images)
-  bootstream mirror add-version DIR [--sign KEY.asc]     publish one newer synthetic version of every product
-  bootstream mirror keygen DIR                           write signing.key.asc and signing.pub.asc
-`;
+`,
+  "add-version": `  bootstream mirror add-version DIR [--sign KEY.asc]     publish one newer synthetic version of every product
+`,
+  keygen: `  bootstream mirror keygen DIR                           write signing.key.asc and signing.pub.asc
+`,
+} as const;
+
+type Subcommand = keyof typeof MIRROR_SUBCOMMAND_USAGE;
+
+export const MIRROR_USAGE = `usage:\n${Object.values(MIRROR_SUBCOMMAND_USAGE).join("")}`;
+
+/** The usage of one subcommand, or of all for an unknown one. */
+function usageOf(subcommand: string | undefined): string {
+  return subcommand !== undefined && Object.hasOwn(MIRROR_SUBCOMMAND_USAGE, subcommand)
+    ? `usage:\n${MIRROR_SUBCOMMAND_USAGE[subcommand as Subcommand]}`
+    : MIRROR_USAGE;
+}
 
 type Output = { write(text: string): unknown };
 export type CommandIo = { stdout: Output; stderr: Output };
@@ -308,11 +325,11 @@ export async function mirrorCommand(
     }
   } catch (error) {
     if (error instanceof HelpRequested) {
-      io.stdout.write(MIRROR_USAGE);
+      io.stdout.write(usageOf(subcommand));
       return 0;
     }
     if (error instanceof UsageError || error instanceof MirrorOptionsError || error instanceof FilterError) {
-      io.stderr.write(`bootstream mirror: ${error.message}\n${MIRROR_USAGE}`);
+      io.stderr.write(`bootstream mirror: ${error.message}\n${usageOf(subcommand)}`);
       return 2;
     }
     io.stderr.write(`bootstream mirror: ${(error as Error).message}\n`);
