@@ -28,15 +28,15 @@ afterAll(async () => {
 
 describe("bootstream mirror", () => {
   it.each([
-    ["create", "--help", /^usage:\n  bootstream mirror create DIR/, /SYNTHETIC/],
+    ["create", "--help", /^usage:\n {2}bootstream mirror create DIR/, /SYNTHETIC/],
     [
       "sync",
       "--help",
-      /^usage:\n  bootstream mirror sync SOURCE_URL DIR/,
+      /^usage:\n {2}bootstream mirror sync SOURCE_URL DIR/,
       /--progress: files, bytes, rate and ETA/,
     ],
-    ["add-version", "-h", /^usage:\n  bootstream mirror add-version DIR/, /synthetic version/],
-    ["keygen", "--help", /^usage:\n  bootstream mirror keygen DIR/, /signing\.pub\.asc/],
+    ["add-version", "-h", /^usage:\n {2}bootstream mirror add-version DIR/, /synthetic version/],
+    ["keygen", "--help", /^usage:\n {2}bootstream mirror keygen DIR/, /signing\.pub\.asc/],
   ])("%s %s prints that subcommand's usage only and exits 0", async (sub, flag, head, body) => {
     const result = await run(sub, flag);
     expect(result).toMatchObject({ code: 0, stderr: "" });
