@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, open, symlink } from "node:fs/promises";
+import { mkdir, mkdtemp, open, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -33,6 +33,19 @@ function config(dataDir: string, bootSourceUrl: string): RegionConfig {
     downloadConcurrency: 2,
     logLevel: "silent",
   };
+}
+
+/** Mounts a tmpfs of `size` on `dir`; false (with a loud warning) where that is not allowed, outside CI. */
+function mountTmpfs(dir: string, size: string): boolean {
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { stdio: "pipe" });
+    return true;
+  } catch (error) {
+    const why = `cannot mount a tmpfs here (${String(error).split("\n")[0]}): the full-disk tests need root`;
+    if (process.env.CI === "true") throw new Error(why, { cause: error });
+    console.warn(`\n!!! SKIPPED: ${why}\n`);
+    return false;
+  }
 }
 
 type Started = { region: RegionHandle; client: BootstreamClient };
@@ -243,6 +256,64 @@ describe("the region's core under faults", () => {
       ]),
     );
     expect(actions.join("\n")).not.toMatch(/"during"/);
+  });
+
+  it("loses nothing it acknowledged when the database's filesystem fills up (a real tmpfs), across a restart", async (ctx) => {
+    const dataDir = await tempDir("dbfull");
+    if (!mountTmpfs(dataDir, "16m")) return ctx.skip();
+    later(async () => execFileSync("umount", ["-l", dataDir], { stdio: "pipe" }));
+    const first = await start(dataDir, "http://127.0.0.1:9/unreachable/");
+    const { client, region } = first;
+    await waitFor(client, (s) => s.import.running === false, 30_000, "the first (failing) import");
+    await client.command("settings:update", { autoImport: false });
+    const victim = (await client.command("token:create", { role: "viewer", name: "victim" })).token;
+
+    // Another process fills the filesystem the database lives on.
+    const fillerPath = path.join(dataDir, "filler");
+    const filler = await open(fillerPath, "w");
+    try {
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      for (;;) await filler.write(chunk);
+    } catch (error) {
+      expect((error as NodeJS.ErrnoException).code).toBe("ENOSPC");
+    } finally {
+      await filler.close();
+    }
+    const told = new Map<string, boolean>();
+    const attempt = async (what: string, run: () => Promise<unknown>) =>
+      told.set(
+        what,
+        await run().then(
+          () => true,
+          () => false,
+        ),
+      );
+    let during: string | null = null;
+    await attempt("bandwidth", () => client.command("settings:update", { bandwidthLimit: 5_000_000 }));
+    await attempt("during", async () => {
+      during = (await client.command("token:create", { role: "viewer", name: "during" })).token;
+    });
+    await attempt("revoke", () => client.command("token:revoke", { name: "victim" }));
+    await rm(fillerPath);
+    // Space is back: the writes go through (and, before the fix, vanished with the refused one's
+    // transaction that stayed open on the connection).
+    await client.command("token:create", { role: "viewer", name: "after" });
+    if (!told.get("revoke")) await client.command("token:revoke", { name: "victim" });
+
+    client.close();
+    await region.close();
+    cleanups.splice(cleanups.length - 1, 1);
+    const again = await start(dataDir, "http://127.0.0.1:9/unreachable/");
+    // Whatever was answered ok is there after the restart; whatever was refused is not.
+    expect(again.client.state.settings.bandwidthLimit).toBe(told.get("bandwidth") ? 5_000_000 : null);
+    const names = (await again.client.command("audit:list", { limit: 50 })).entries.map((e) => e.detail);
+    expect(names.includes('viewer token "during"')).toBe(told.get("during"));
+    expect(names.includes('viewer token "after"')).toBe(true);
+    if (during) {
+      const viewer = await watch(again.region.url, during);
+      viewer.close();
+    }
+    await expect(watch(again.region.url, victim), "a revoked token never comes back").rejects.toThrow();
   });
 
   it('fails the image "no space left in the image store" when the store fills mid-download, and the import ends', async (ctx) => {

@@ -17,6 +17,9 @@ export type WriteFence = (manager: EntityManager) => Promise<void>;
 /** Told the outcome of every write transaction (the region's health listens). */
 export type WriteObserver = { writeSucceeded(): void; writeFailed(error: unknown): void };
 
+/** The part of better-sqlite3's connection that tells whether a transaction is open. */
+type SqliteHandle = { inTransaction: boolean; exec(sql: string): unknown };
+
 // Any constant works; it only has to be the same on every region node.
 const MIGRATION_LOCK_KEY = 52400001;
 
@@ -117,7 +120,15 @@ export class Database {
         if (fence) await fence(manager);
         return job(manager);
       });
-    const result = this.kind === "sqlite" ? this.queue.run(tx) : tx();
+    const sqliteTx = async () => {
+      this.closeAbandonedTransaction();
+      try {
+        return await tx();
+      } finally {
+        this.closeAbandonedTransaction();
+      }
+    };
+    const result = this.kind === "sqlite" ? this.queue.run(sqliteTx) : tx();
     return result.then(
       (value) => {
         this.observer?.writeSucceeded();
@@ -128,6 +139,17 @@ export class Database {
         throw error;
       },
     );
+  }
+
+  /**
+   * SQLite: a transaction whose COMMIT failed (SQLITE_FULL on a full filesystem) can stay open on
+   * the one connection after TypeORM gave up on it; every later write would then run inside it,
+   * be answered ok, and vanish when the connection closes. Roll such a transaction back.
+   */
+  private closeAbandonedTransaction(): void {
+    const handle = (this.source.driver as unknown as { databaseConnection?: SqliteHandle })
+      .databaseConnection;
+    if (handle?.inTransaction) handle.exec("ROLLBACK");
   }
 
   observe(observer: WriteObserver): void {
