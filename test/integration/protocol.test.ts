@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
-import type { SelectionItem } from "@bootstream/protocol";
+import type { AuditEntry, SelectionItem } from "@bootstream/protocol";
 import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { connect, post, send, sendRaw, type TestSocket } from "../helpers/sockets";
@@ -30,10 +30,22 @@ describe("realtime protocol", () => {
   let admin: BootstreamClient;
   let viewerToken: string;
 
+  /** The whole audit log, page by page (a page holds at most 100). */
+  async function allAudit() {
+    const entries: AuditEntry[] = [];
+    let before: string | null | undefined;
+    do {
+      const page = await admin.command("audit:list", before ? { before } : {});
+      entries.push(...page.entries);
+      before = page.next;
+    } while (before);
+    return entries;
+  }
+
   /** Everything a refused command must leave alone. */
   async function observable() {
     const { snapshot } = await admin.command("state:get", {});
-    const { entries } = await admin.command("audit:list", { limit: 1000 });
+    const entries = await allAudit();
     // lastFetch moves whenever an import reads the source; everything else must stay put.
     const { lastFetch: _lastFetch, ...source } = snapshot.source;
     return {
@@ -47,7 +59,11 @@ describe("realtime protocol", () => {
 
   beforeAll(async () => {
     mirror = await startMirror({ releases: ["jammy", "noble"], arches: ["amd64", "arm64"] });
-    region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
+    // 1,000 commands at once on one token: the per-token and per-address limits (abuse.test.ts)
+    // would answer most of them rate-limited; here each connection's own limit is what is tested.
+    region = await startRegion({
+      env: { BOOT_SOURCE_URL: mirror.url, RATE_LIMIT_TOKEN: "1000", RATE_LIMIT_ADDRESS: "1000" },
+    });
     admin = await watch(region.url, region.adminToken);
     await waitFor(
       admin,
@@ -141,7 +157,7 @@ describe("realtime protocol", () => {
     const last = accepted.find((a) => a.revision === revisions.at(-1))!;
     const after = await observable();
     expect(after.selection).toEqual({ revision: last.revision, items: last.items });
-    const { entries } = await admin.command("audit:list", { limit: 1000 });
+    const entries = await allAudit();
     const saves = entries.filter((e) => e.action === "selection:save" && e.by.startsWith("admin-"));
     expect(saves).toHaveLength(accepted.length);
     for (const a of accepted)

@@ -3,6 +3,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { Cron } from "croner";
 import { PRIVATE_KEYRING_MESSAGE } from "@bootstream/images";
+import { DEFAULT_CLIENT_LIMITS, rate, type ClientLimitsConfig } from "./region/client-limits";
 
 export const DEFAULT_SOURCE_URL = "http://images.maas.io/ephemeral-v3/stable/";
 import { BUNDLED_KEYRING_PATH } from "./paths";
@@ -29,6 +30,8 @@ export type RegionConfig = {
   leaderLeaseMs?: number;
   /** ADVERTISE_URL: where peers and racks reach this node; null means the URL it listens on. */
   advertiseUrl?: string | null;
+  /** What clients may make the region do (RATE_LIMIT_*, SOCKETS_PER_TOKEN, SOCKETS_PER_ADDRESS). */
+  limits?: ClientLimitsConfig;
   logLevel: string;
 };
 
@@ -60,6 +63,16 @@ const SETTINGS = {
   DOWNLOAD_MIN_RATE: { flag: "download-min-rate", fallback: "1KiB/60s" },
   LEADER_LEASE: { flag: "leader-lease", fallback: "15s" },
   ADVERTISE_URL: { flag: "advertise-url", fallback: "" },
+  RATE_LIMIT_TOKEN: { flag: "rate-limit-token", fallback: String(DEFAULT_CLIENT_LIMITS.token.perSecond) },
+  RATE_LIMIT_ADDRESS: {
+    flag: "rate-limit-address",
+    fallback: String(DEFAULT_CLIENT_LIMITS.address.perSecond),
+  },
+  SOCKETS_PER_TOKEN: { flag: "sockets-per-token", fallback: String(DEFAULT_CLIENT_LIMITS.socketsPerToken) },
+  SOCKETS_PER_ADDRESS: {
+    flag: "sockets-per-address",
+    fallback: String(DEFAULT_CLIENT_LIMITS.connectionsPerAddress),
+  },
   LOG_LEVEL: { flag: "log-level", fallback: "info" },
 } as const;
 type SettingName = keyof typeof SETTINGS;
@@ -98,6 +111,13 @@ export function loadRegionConfig(argv: string[], env: NodeJS.ProcessEnv): Region
     downloadMinRate: parseMinRate(raw("DOWNLOAD_MIN_RATE")),
     leaderLeaseMs: parseDuration("LEADER_LEASE", raw("LEADER_LEASE"), 1000, 600_000),
     advertiseUrl: parseAdvertiseUrl(setOrNull("ADVERTISE_URL")),
+    limits: {
+      ...DEFAULT_CLIENT_LIMITS,
+      token: rate(parseInteger("RATE_LIMIT_TOKEN", raw("RATE_LIMIT_TOKEN"), 1, 100_000)),
+      address: rate(parseInteger("RATE_LIMIT_ADDRESS", raw("RATE_LIMIT_ADDRESS"), 1, 100_000)),
+      socketsPerToken: parseInteger("SOCKETS_PER_TOKEN", raw("SOCKETS_PER_TOKEN"), 1, 100_000),
+      connectionsPerAddress: parseInteger("SOCKETS_PER_ADDRESS", raw("SOCKETS_PER_ADDRESS"), 1, 100_000),
+    },
     logLevel: parseLogLevel(raw("LOG_LEVEL")),
   };
 }

@@ -18,6 +18,7 @@ import type {
 import {
   applySnapshot,
   AUDIT_LIMIT,
+  AUDIT_PAGE_MAX,
   foldEvent,
   initialState,
   withAuditEntries,
@@ -188,7 +189,7 @@ export function createClient(options: ClientOptions): BootstreamClient {
   function afterSnapshot(): void {
     if (options.catalogue) loadCatalogue();
     if (auditLimit > 0) {
-      command("audit:list", { limit: auditLimit }).then(
+      command("audit:list", { limit: Math.min(auditLimit, AUDIT_PAGE_MAX) }).then(
         ({ entries }) => {
           state = withAuditEntries(state, entries, auditLimit);
           notify("audit:list");

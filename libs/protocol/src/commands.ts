@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { windowProblem } from "@bootstream/images/present";
 import { rackNameSchema } from "./rack";
+import { AUDIT_PAGE_MAX } from "./fold";
 import type { AuditEntry, Catalogue, ImportState, Selection, Settings, Snapshot, SourceState } from "./state";
 
 // Names in the contract are lowercase tokens; keeping them tight keeps junk out of the database and the UI.
@@ -73,7 +74,18 @@ export const commandSchemas = {
     z.strictObject({ role: z.literal("rack"), name: rackNameSchema }),
   ]),
   "token:revoke": z.strictObject({ name: personName }),
-  "audit:list": z.strictObject({ limit: z.number().int().min(1).max(1000).optional() }),
+  "audit:list": z.strictObject({
+    limit: z
+      .number()
+      .int()
+      .min(1)
+      .max(AUDIT_PAGE_MAX, `at most ${AUDIT_PAGE_MAX} entries a page; ask for older ones with "before"`)
+      .optional(),
+    before: z
+      .string()
+      .regex(/^[1-9][0-9]{0,15}$/, `a cursor: the "next" of the page before`)
+      .optional(),
+  }),
 } as const;
 
 export type CommandName = keyof typeof commandSchemas;
@@ -92,7 +104,8 @@ export type CommandResults = {
   "rack:remove": Record<string, never>;
   "token:create": { token: string };
   "token:revoke": Record<string, never>;
-  "audit:list": { entries: AuditEntry[] };
+  /** `next`: pass it as `before` for the older entries; null when there are none. */
+  "audit:list": { entries: AuditEntry[]; next: string | null };
 };
 
 /** Commands a viewer may run; every other command needs the admin role. */

@@ -23,6 +23,9 @@ import type {
 /** How many audit entries the client keeps (newest first). */
 export const AUDIT_LIMIT = 200;
 
+/** The most entries one `audit:list` answers; older ones come page by page (`before`). */
+export const AUDIT_PAGE_MAX = 100;
+
 export type ClientState = {
   /** True once a snapshot has been folded in; events before that are ignored. */
   ready: boolean;

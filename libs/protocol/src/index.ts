@@ -4,4 +4,4 @@ export * from "./commands";
 export * from "./events";
 export * from "./rack";
 export * from "./health";
-export { applyEvent, applySnapshot, initialState, type ClientState } from "./fold";
+export { AUDIT_PAGE_MAX, applyEvent, applySnapshot, initialState, type ClientState } from "./fold";

@@ -1,7 +1,14 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { deselectArches, selectArches } from "@bootstream/images/present";
-import { CommandError, type Catalogue, type SelectionItem, type Snapshot } from "@bootstream/protocol";
+import {
+  AUDIT_PAGE_MAX,
+  CommandError,
+  type AuditEntry,
+  type Catalogue,
+  type SelectionItem,
+  type Snapshot,
+} from "@bootstream/protocol";
 import { HttpClient, RemoteError } from "./http-client";
 import { SETTINGS_USAGE, UsageError } from "./usage";
 import { renderRacks, renderStatus, table } from "./status-table";
@@ -172,7 +179,19 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
       if (!/^\d+$/.test(flags.limit) || limit < 1 || limit > 1000)
         throw new UsageError(`--limit takes a whole number from 1 to 1000, got "${flags.limit}"`);
     }
-    const { entries } = await client().command("audit:list", limit === undefined ? {} : { limit });
+    // The region answers at most AUDIT_PAGE_MAX a page: follow `next` until there are enough.
+    const http = client();
+    const wanted = limit ?? AUDIT_PAGE_MAX;
+    const entries: AuditEntry[] = [];
+    let before: string | undefined;
+    do {
+      const page = await http.command("audit:list", {
+        limit: Math.min(AUDIT_PAGE_MAX, wanted - entries.length),
+        ...(before === undefined ? {} : { before }),
+      });
+      entries.push(...page.entries);
+      before = page.next ?? undefined;
+    } while (before !== undefined && entries.length < wanted);
     if (flags.json) return say(JSON.stringify(entries, null, 2));
     say(
       entries.length === 0

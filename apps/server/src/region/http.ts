@@ -7,8 +7,9 @@ import { CommandError, HTTP_STATUS, type PresenceUser } from "@bootstream/protoc
 import type { RegionContext } from "./context";
 import type { CommandRunner } from "./commands/dispatch";
 import type { Metrics } from "./metrics";
-import { COMMANDS_BURST, COMMANDS_PER_SECOND, MAX_PAYLOAD_BYTES } from "./sockets";
-import { TokenBucket } from "./rate-limit";
+import { MAX_PAYLOAD_BYTES } from "./sockets";
+import { clientAddress } from "./rate-limit";
+import type { ClientLimits, Refusal } from "./client-limits";
 
 import { WEB_DIST } from "../paths";
 
@@ -42,6 +43,7 @@ export function createHttpApp(
   commands: CommandRunner,
   metrics: Metrics,
   files: Koa.Middleware,
+  limits: ClientLimits,
 ): Koa<State> {
   const app = new Koa<State>();
   app.proxy = false;
@@ -77,8 +79,13 @@ export function createHttpApp(
   });
 
   const router = new Router<State>();
-  // Per token, as sockets have per connection: a script in a loop cannot starve everyone else.
-  const buckets = new Map<string, TokenBucket>();
+  // The same buckets as sockets (per token and per address): a script in a loop cannot starve
+  // everyone else, over HTTP or over its sockets.
+  const tooMany = (ctx: Koa.Context, refusal: Refusal) => {
+    ctx.status = 429;
+    ctx.set("Retry-After", "1");
+    ctx.body = errorBody(refusal.code, refusal.message);
+  };
 
   router.get("/healthz", async (ctx) => {
     try {
@@ -104,9 +111,13 @@ export function createHttpApp(
 
   const api = new Router<State>({ prefix: "/api/v1" });
   api.use(async (ctx, next) => {
+    const address = clientAddress(ctx.req.socket.remoteAddress);
+    const attempt = limits.attempt(address);
+    if (attempt) return tooMany(ctx, attempt);
     const sent = bearer(ctx.get("authorization"));
     const user = await region.tokens.authenticate(sent);
     if (!user) {
+      limits.refusals.refused("unauthorized", address, "API request refused: unauthorized");
       ctx.status = 401;
       ctx.set("WWW-Authenticate", 'Bearer realm="bootstream"');
       ctx.body = errorBody(
@@ -117,6 +128,9 @@ export function createHttpApp(
       );
       return;
     }
+    // A token's requests draw on its bucket as its sockets' commands do.
+    const refusal = limits.command(null, user, address);
+    if (refusal) return tooMany(ctx, refusal);
     ctx.state.user = user;
     await next();
   });
@@ -139,17 +153,6 @@ export function createHttpApp(
       // An empty body means an empty payload, so `curl -X POST …/import:start` just works.
       const payload = (ctx.request as { body?: unknown }).body ?? {};
       const user = ctx.state.user!;
-      const bucket =
-        buckets.get(user.name) ??
-        buckets.set(user.name, new TokenBucket(COMMANDS_BURST, COMMANDS_PER_SECOND)).get(user.name)!;
-      if (!bucket.take()) {
-        ctx.status = 429;
-        ctx.body = errorBody(
-          "rate-limited",
-          `more than ${COMMANDS_PER_SECOND} commands a second with token "${user.name}"; slow down`,
-        );
-        return;
-      }
       const answer = await commands.run(ctx.params.name ?? "", payload, user);
       ctx.status = answer.ok ? 200 : HTTP_STATUS[answer.error.code];
       ctx.body = answer;

@@ -22,6 +22,7 @@ import { Metrics } from "./metrics";
 import { createHttpApp } from "./http";
 import { filesRoute } from "./files";
 import { createSocketServer } from "./sockets";
+import { ClientLimits, DEFAULT_CLIENT_LIMITS } from "./client-limits";
 import { Importer } from "./import/importer";
 import { RackRegistry } from "./racks/rack-registry";
 import { attachRackNamespace } from "./racks/rack-namespace";
@@ -144,7 +145,14 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
 
   const metrics = new Metrics(bus.live);
   const commands = new CommandRunner(handlers, region);
-  const app = createHttpApp(region, commands, metrics, filesRoute(store, rackCredentials, checkPeerSecret));
+  const limits = new ClientLimits(config.limits ?? DEFAULT_CLIENT_LIMITS, log.child({ part: "clients" }));
+  const app = createHttpApp(
+    region,
+    commands,
+    metrics,
+    filesRoute(store, rackCredentials, checkPeerSecret),
+    limits,
+  );
   const httpServer = createServer(app.callback());
   const redis = config.redisUrl
     ? new RedisLink(
@@ -156,7 +164,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     : null;
   // On a cluster (PostgreSQL and Redis), what the followers' clients are shown comes from the leader.
   let link: ClusterLink | null = null;
-  const io = createSocketServer(httpServer, region, commands, metrics, () =>
+  const io = createSocketServer(httpServer, region, commands, metrics, limits, () =>
     link ? link.whenKnown(FIRST_SNAPSHOT_WAIT_MS) : Promise.resolve(),
   );
   if (redis && config.databaseUrl)
@@ -181,6 +189,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     rackCredentials,
     () => engine.running,
     log.child({ part: "racks" }),
+    limits,
   );
   const engine = new Engine(region, rackNamespace);
   internal.on("import.finished", () => engine.notifyRacks());
@@ -286,6 +295,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       httpServer.closeAllConnections();
       bus.close();
       health.close();
+      limits.close();
       region.sessions.close();
       link?.close();
       await redis?.close();

@@ -11,6 +11,8 @@ import type { Logger } from "../../log";
 import type { RackRegistry } from "./rack-registry";
 import { describeZodError } from "../commands/dispatch";
 import type { RackCredentials } from "./credentials";
+import type { ClientLimits } from "../client-limits";
+import { clientAddress } from "../rate-limit";
 
 type RackSocketData = { name: string };
 
@@ -33,10 +35,13 @@ export function attachRackNamespace(
   credentials: RackCredentials,
   leading: () => boolean,
   log: Logger,
+  limits: ClientLimits,
 ): RackNamespace {
   const nsp = io.of(RACK_NAMESPACE) as unknown as RackNamespace;
 
   nsp.use((socket, next) => {
+    const address = clientAddress(socket.handshake.address);
+    if (limits.attempt(address)) return next(new Error("rate-limited"));
     const auth = socket.handshake.auth as Record<string, unknown> | undefined;
     const name = rackNameSchema.safeParse(auth?.name);
     const byToken = auth?.token !== undefined;
@@ -44,16 +49,21 @@ export function attachRackNamespace(
     (async () => {
       const credential = await credentials.check(byToken ? auth?.token : auth?.secret);
       if (!credential) {
-        const why = byToken
-          ? "rack refused: unknown or revoked rack token"
-          : "rack refused: wrong rack secret";
-        log.warn(claimed, why);
+        // Counted, not a line each: a flood of forged racks must not flood the log.
+        if (byToken)
+          limits.refusals.refused("rack token", address, "rack refused: unknown or revoked rack token");
+        else limits.refusals.refused("rack secret", address, "rack refused: wrong rack secret");
         return next(new Error("unauthorized"));
       }
       if (!name.success) return next(new Error(`invalid rack name: ${describeZodError(name.error)}`));
       const refusal = await credentials.refusal(credential, name.data);
       if (refusal !== null) {
-        log.warn({ ...claimed, reason: refusal }, "rack refused: credential not valid for this rack name");
+        // Counted by kind of refusal (the names quoted in it taken out: a bounded set of kinds).
+        limits.refusals.refused(
+          `rack name: ${refusal.replace(/"[^"]*"/g, "…")}`,
+          address,
+          `rack refused: credential not valid for this rack name (${claimed.rack}: ${refusal})`,
+        );
         return next(new Error("unauthorized"));
       }
       // Racks talk to the leading node only (point them at the cluster's address); they retry.
@@ -77,6 +87,12 @@ export function attachRackNamespace(
 
     socket.on("report", (report, ack) => {
       const reply = typeof ack === "function" ? ack : () => undefined;
+      // Each report may be a database write: a rack reports at most twice a second; a forged or
+      // broken one sending more gets "rate-limited" and nothing is applied.
+      if (!limits.rackReport(socket.id)) {
+        reply({ ok: false, error: "rate-limited" });
+        return;
+      }
       const parsed = rackReportSchema.safeParse(report);
       if (!parsed.success) {
         reply({ ok: false, error: describeZodError(parsed.error) });
@@ -92,6 +108,7 @@ export function attachRackNamespace(
     });
 
     socket.on("disconnect", () => {
+      limits.socketClosed(socket.id);
       const stillHere = [...nsp.sockets.values()].some(
         (other) => other.id !== socket.id && other.data.name === name,
       );

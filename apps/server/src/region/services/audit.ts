@@ -30,7 +30,8 @@ export class AuditLog {
     return entry;
   }
 
-  async list(limit = 100): Promise<AuditEntry[]> {
-    return this.data.read.audit.list(limit);
+  /** Newest first, `limit` entries older than the cursor `before`; `next` is the cursor of the page after. */
+  async list(limit: number, before?: string): Promise<{ entries: AuditEntry[]; next: string | null }> {
+    return this.data.read.audit.list(limit, before);
   }
 }

@@ -1,5 +1,5 @@
 import type { AuditEntry } from "@bootstream/protocol";
-import type { EntityManager } from "typeorm";
+import { LessThan, type EntityManager } from "typeorm";
 import { AuditEntity } from "../entities";
 import { now } from "../../clock";
 
@@ -21,8 +21,17 @@ export class AuditRepository {
     return entry;
   }
 
-  async list(limit: number): Promise<AuditEntry[]> {
-    const rows = await this.m.find(AuditEntity, { order: { id: "DESC" }, take: limit });
-    return rows.map(({ at, by, action, detail }) => ({ at, by, action, detail }));
+  /** Newest first, `limit` entries older than the cursor `before`; `next` is the cursor of the page after. */
+  async list(limit: number, before?: string): Promise<{ entries: AuditEntry[]; next: string | null }> {
+    const rows = await this.m.find(AuditEntity, {
+      ...(before === undefined ? {} : { where: { id: LessThan(Number(before)) } }),
+      order: { id: "DESC" },
+      take: limit + 1,
+    });
+    const page = rows.slice(0, limit);
+    return {
+      entries: page.map(({ at, by, action, detail }) => ({ at, by, action, detail })),
+      next: rows.length > limit ? String(page[page.length - 1]!.id) : null,
+    };
   }
 }
