@@ -19,11 +19,16 @@ export class RefusalLog {
     readonly everyMs: number,
   ) {}
 
-  /** `msg` is the line logged when this is the first refusal of a spell. */
-  refused(reason: string, address: string, msg = `refused: ${reason}`): void {
+  /** `msg` (and `fields`) make the line logged when this is the first refusal of a spell. */
+  refused(
+    reason: string,
+    address: string,
+    msg = `refused: ${reason}`,
+    fields: Record<string, unknown> = {},
+  ): void {
     const spell = this.spells.get(reason);
     if (!spell) {
-      this.log.info({ reason, address }, msg);
+      this.log.info({ reason, address, ...fields }, msg);
       this.spells.set(reason, this.spell(reason));
       return;
     }

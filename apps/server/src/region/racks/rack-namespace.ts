@@ -62,7 +62,8 @@ export function attachRackNamespace(
         limits.refusals.refused(
           `rack name: ${refusal.replace(/"[^"]*"/g, "…")}`,
           address,
-          `rack refused: credential not valid for this rack name (${claimed.rack}: ${refusal})`,
+          "rack refused: credential not valid for this rack name",
+          { rack: claimed.rack, reason: refusal },
         );
         return next(new Error("unauthorized"));
       }
