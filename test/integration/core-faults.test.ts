@@ -234,7 +234,11 @@ describe("the region's core under faults", () => {
     later(() => removeDir(dataDir));
 
     const again = await start(dataDir, "http://127.0.0.1:9/unreachable/");
-    expect(again.client.state.settings).toEqual({ autoImport: false, bandwidthLimit: 2_000_000 });
+    expect(again.client.state.settings).toEqual({
+      autoImport: false,
+      bandwidthLimit: 2_000_000,
+      importWindow: null,
+    });
     for (const token of [before, after]) {
       const viewer = await watch(again.region.url, token);
       expect(viewer.state.you?.role).toBe("viewer");
