@@ -219,7 +219,8 @@ while code is None:
         if not saved:
             continue
         run = state["import"]
-        if name == "import" and run["running"] and our_run is None:
+        # Our save may start a run, or join the one already running (both import what we asked for).
+        if run["running"] and our_run is None:
             our_run = run["startedAt"]
         # After a reconnect without recovery (a fresh snapshot), any run started since the save counts.
         if our_run is not None:
