@@ -466,9 +466,7 @@ describe("rack agent against the real region", () => {
       region
         .output()
         .split("\n")
-        .filter(
-          (line) => line.includes('"rack refused: wrong rack secret"') && line.includes('"r-wrong-secret"'),
-        ).length;
+        .filter((line) => line.includes('"rack refused: wrong rack secret"')).length;
     // The region logs the first refusal at once and then a count per spell (throttled refusal logs);
     // the agent logs every refusal it gets.
     await until(
