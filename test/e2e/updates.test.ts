@@ -168,11 +168,14 @@ describe.skipIf(!run)("dashboard: updates and trouble at a glance", () => {
 
     await dashboard.stack.racks[1]!.stop();
     await page.getByTestId("trouble").filter({ hasText: "1 warning · 1 of 2 racks offline" }).waitFor();
-    await expect(row(page, NOBLE).locator("td.racks").textContent()).resolves.toBe("1/2 · 1 offline");
-    await expect(row(page, NOBLE).locator("td.racks").getAttribute("class")).resolves.toContain("offline");
+    // The header counts the rack list; the row counts the image's own summary, which the region
+    // sends in the image update that follows: wait for it rather than read it once.
+    const racksCell = row(page, NOBLE).locator("td.racks");
+    await expect.poll(() => racksCell.textContent()).toBe("1/2 · 1 offline");
+    await expect.poll(() => racksCell.getAttribute("class")).toContain("offline");
     const rack = page.locator('.racks li[data-rack="rack-2"]');
-    await expect(rack.getAttribute("class")).resolves.toContain("offline");
-    await expect(rack.locator(".conn").textContent()).resolves.toBe("Offline");
+    await expect.poll(() => rack.getAttribute("class")).toContain("offline");
+    await expect.poll(() => rack.locator(".conn").textContent()).toBe("Offline");
     await page.getByTestId("racks-offline").filter({ hasText: "1 of 2 offline" }).waitFor();
   });
 
