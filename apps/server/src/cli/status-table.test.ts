@@ -94,3 +94,37 @@ describe("renderStatus speaks the dashboard's words and units", () => {
     expect(row).toContain("WARNING: not offered by the source; keeping 20250615");
   });
 });
+
+describe("renderStatus counts racks as the dashboard does", () => {
+  const image = (racks: { synced: number; total: number; syncing: number; offline: number }) =>
+    snapshot({
+      images: [
+        {
+          id: "ubuntu/noble/amd64",
+          os: "ubuntu",
+          release: "noble",
+          arch: "amd64",
+          title: "24.04 LTS",
+          version: "20250709",
+          state: "rack-synced" as const,
+          bytesTotal: 1024,
+          bytesDone: 1024,
+          racks,
+          error: null,
+          warning: null,
+          next: null,
+          updatedAt: "2025-07-09T10:00:00.000Z",
+        },
+      ],
+    });
+  it.each([
+    [{ synced: 2, total: 2, syncing: 0, offline: 0 }, "2/2"],
+    [{ synced: 1, total: 1, syncing: 0, offline: 1 }, "1/2 · 1 offline"],
+    [{ synced: 0, total: 0, syncing: 0, offline: 0 }, "—"],
+  ])("racks %o read %s", (racks, text) => {
+    const row = renderStatus(image(racks))
+      .split("\n")
+      .find((line) => line.startsWith("ubuntu/noble/amd64"));
+    expect(row).toContain(`  ${text}  `);
+  });
+});

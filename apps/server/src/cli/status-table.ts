@@ -1,4 +1,4 @@
-import { formatBytes, statusText } from "@bootstream/images/present";
+import { formatBytes, racksText, statusText } from "@bootstream/images/present";
 import { degradedText, type RackState, type Snapshot } from "@bootstream/protocol";
 import { describeWindow, formatBandwidth } from "@bootstream/images";
 
@@ -33,7 +33,7 @@ export function renderStatus(s: Snapshot): string {
           i.id,
           i.version ?? "-",
           formatBytes(i.bytesTotal),
-          `${i.racks.synced}/${i.racks.total}`,
+          racksText(i.racks),
           [
             statusText(i),
             i.next
