@@ -37,6 +37,8 @@ export type RegionOptions = {
    * with the region's exit code and last output instead of letting the test time out.
    */
   onUnexpectedExit?: (error: Error) => void;
+  /** How long to wait for "region listening" before the child is killed (20 s). */
+  startTimeoutMs?: number;
 };
 
 /** Starts a real `bootstream region` process on an ephemeral port and waits until it listens. */
@@ -64,12 +66,22 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let expectingExit = false;
+  const startTimeoutMs = options.startTimeoutMs ?? 20_000;
 
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`region did not listen within 20 s:\n${output}`)),
-      20_000,
-    );
+    // A region that does not listen in time is killed (no leaked process) and its output reported
+    // once it has gone, so the error carries the last of what it printed.
+    const timer = setTimeout(() => {
+      expectingExit = true;
+      child.kill("SIGKILL");
+      void exited.then((code) =>
+        reject(
+          new Error(
+            `region did not listen within ${startTimeoutMs} ms (pid ${child.pid} killed, exit ${code}):\n${output}`,
+          ),
+        ),
+      );
+    }, startTimeoutMs);
     const onData = () => {
       const match = /"url":"(http:\/\/127\.0\.0\.1:\d+)".*"msg":"region listening"/.exec(output);
       if (match) {
@@ -81,7 +93,7 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
     child.stdout!.on("data", onData);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`region exited with ${code} before listening:\n${output}`));
+      if (!expectingExit) reject(new Error(`region exited with ${code} before listening:\n${output}`));
     });
   });
   // "close": after the exit and the last of its output.
