@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { selectedImageIds, type Selection, type SelectionItem } from "@bootstream/images";
 import type { BootstreamClient } from "@bootstream/protocol/client";
 import { startRegion, type RegionHandle } from "../../apps/server/src/region/region";
+import { DEFAULT_CLIENT_LIMITS, rate } from "../../apps/server/src/region/client-limits";
 import { createLogger } from "../../apps/server/src/log";
 import { createScratchDatabase, gate, probePostgres } from "../helpers/services";
 import { removeDir } from "../helpers/region";
@@ -51,6 +52,14 @@ describe.skipIf(postgres.skip)("20 concurrent writers on PostgreSQL", () => {
         rackSyncSchedule: "59 59 23 31 12 *",
         downloadConcurrency: 4,
         logLevel: "silent",
+        // The writers go as fast as the region answers: what is under test is the database under
+        // concurrent writers, not the per-token rate limit (test/integration/abuse.test.ts has that).
+        limits: {
+          ...DEFAULT_CLIENT_LIMITS,
+          connection: rate(10_000),
+          token: rate(10_000),
+          address: rate(10_000),
+        },
       },
       createLogger("silent", "writers"),
     );
