@@ -29,14 +29,22 @@ describe("region foundation", () => {
   });
 
   it("sends the security headers on the dashboard and the API, errors included", async () => {
-    for (const route of ["/", "/api/v1/state"]) {
+    const routes = ["/", "/favicon.svg", "/api/v1/state", `/files/${"0".repeat(64)}`, "/healthz", "/nowhere"];
+    for (const route of routes) {
       const response = await fetch(`${region.url}${route}`);
       await response.arrayBuffer();
-      expect(response.headers.get("content-security-policy")).toBe("frame-ancestors 'none'");
+      expect(response.headers.get("content-security-policy"), route).toBe(
+        "default-src 'self'; frame-ancestors 'none'",
+      );
       expect(response.headers.get("x-frame-options")).toBe("DENY");
       expect(response.headers.get("x-content-type-options")).toBe("nosniff");
       expect(response.headers.get("referrer-policy")).toBe("no-referrer");
     }
+    // The favicon is a file of the region's (a data: URI would break `default-src 'self'`).
+    const favicon = await fetch(`${region.url}/favicon.svg`);
+    expect(favicon.status).toBe(200);
+    expect(favicon.headers.get("content-type")).toContain("image/svg+xml");
+    expect(await favicon.text()).toContain("<svg");
   });
 
   it("answers /healthz when the database answers", async () => {

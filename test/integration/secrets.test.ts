@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { chmod, mkdtemp, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 import { createServer, request, type Server } from "node:http";
@@ -8,7 +8,8 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
 import { generateSigningKey } from "../../apps/server/src/mirror/signing";
-import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { BIN, TEST_RACK_SECRET, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { storeFiles } from "../helpers/store";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { connect } from "../helpers/sockets";
 import { waitFor, watch } from "../helpers/watch";
@@ -267,5 +268,72 @@ describe("a private key given as the keyring", () => {
     await expect(startRegion({ env: { BOOT_SOURCE_KEYRING: file } })).rejects.toThrow(
       /invalid BOOT_SOURCE_KEYRING: .*holds a private \(secret\) key/,
     );
+  });
+});
+
+describe("/files and a store tampered with", () => {
+  let mirror: TestMirror;
+  let region: RegionProcess;
+  let outside: string;
+  const SECRET_BYTES = "not-a-boot-image: the region's neighbour's secret\n";
+
+  /** GET /files/:sha as a rack; bounded, so a region stuck opening a FIFO fails here, not by hanging. */
+  const pull = async (sha: string) => {
+    const response = await fetch(`${region.url}/files/${sha}`, {
+      headers: { authorization: `Bearer ${TEST_RACK_SECRET}` },
+      signal: AbortSignal.timeout(20_000),
+    });
+    return { status: response.status, headers: response.headers, body: await response.text() };
+  };
+
+  beforeAll(async () => {
+    mirror = await startMirror({ releases: ["noble"], arches: ["amd64"], versions: 1 });
+    region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
+    const client = await watch(region.url, region.adminToken);
+    try {
+      await waitFor(client, (s) => s.images.get(NOBLE)?.state === "synced", 30_000, "noble synced");
+    } finally {
+      client.close();
+    }
+    outside = path.join(region.dataDir, "..", `outside-${path.basename(region.dataDir)}.txt`);
+    await writeFile(outside, SECRET_BYTES, { mode: 0o644 });
+  });
+  afterAll(async () => {
+    await region?.stop();
+    await mirror?.close();
+    if (outside) await rm(outside, { force: true });
+    if (region) await removeDir(region.dataDir);
+  });
+
+  it("serves a held file, and refuses a symlink, a FIFO or a directory put in its place", async () => {
+    const held = [...(await storeFiles(region.dataDir))];
+    expect(held.length).toBeGreaterThanOrEqual(3);
+    const [[linked, linkedPath], [fifo, fifoPath], [dir, dirPath]] = held as [string, string][];
+
+    const served = await pull(linked);
+    expect(served.status).toBe(200);
+    expect(served.headers.get("content-security-policy")).toBe("default-src 'self'; frame-ancestors 'none'");
+    expect(served.headers.get("x-content-type-options")).toBe("nosniff");
+
+    // Each held file replaced by what an attacker with write access to the store might plant.
+    await rm(linkedPath);
+    await symlink(outside, linkedPath);
+    await rm(fifoPath);
+    await promisify(execFile)("mkfifo", ["-m", "600", fifoPath]);
+    await rm(dirPath);
+    await mkdir(dirPath);
+
+    for (const sha of [linked, fifo, dir]) {
+      const answer = await pull(sha);
+      expect(answer.status, sha).toBe(404);
+      expect(JSON.parse(answer.body)).toMatchObject({ ok: false, error: { code: "not-found" } });
+      expect(answer.body).not.toContain("neighbour");
+    }
+    // Nothing was left blocked on the FIFO: the region answers, and serves the files left alone.
+    expect((await fetch(`${region.url}/healthz`)).status).toBe(200);
+    for (const [sha] of held.slice(3)) expect((await pull(sha)).status).toBe(200);
+    // And the FIFO again, many times over: a blocked open would take a threadpool thread each time.
+    const again = await Promise.all(Array.from({ length: 8 }, () => pull(fifo)));
+    expect(again.map((a) => a.status)).toEqual(Array(8).fill(404));
   });
 });

@@ -8,6 +8,12 @@ import { parseRange } from "../http-range";
 import type { RackCredentials } from "./racks/credentials";
 
 const SHA256 = /^[0-9a-f]{64}$/;
+/**
+ * A symlink is not followed (ELOOP), and a FIFO planted in the store opens at once instead of
+ * blocking a threadpool thread until some writer comes (O_NONBLOCK; it changes nothing for a
+ * regular file). Whatever opened, only a regular file is then served.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 const refuse = (ctx: Koa.Context, status: number, code: CommandError["code"], message: string) => {
   ctx.status = status;
@@ -43,7 +49,7 @@ export function filesRoute(
     // O_NOFOLLOW and a regular-file check: a symlink planted in the store never leads out of it.
     let file: FileHandle;
     try {
-      file = await open(store.pathOf(sha), constants.O_RDONLY | constants.O_NOFOLLOW);
+      file = await open(store.pathOf(sha), OPEN_FLAGS);
     } catch {
       if (peer && ctx.query.partial !== undefined) return servePartial(ctx, store, sha);
       return refuse(ctx, 404, "not-found", `no file ${sha} in the region store`);
@@ -116,10 +122,14 @@ async function servePartial(ctx: Koa.Context, store: ContentStore, sha: string):
   if (from >= size) return refuse(ctx, 416, "invalid", `range starts beyond ${size} bytes`);
   let file: FileHandle;
   try {
-    file = await open(store.partialPath(sha), constants.O_RDONLY | constants.O_NOFOLLOW);
+    file = await open(store.partialPath(sha), OPEN_FLAGS);
   } catch {
     ctx.set("Retry-After", "1");
     return refuse(ctx, 503, "not-found", `${sha} is neither stored nor downloading on this node yet`);
+  }
+  if (!(await file.stat()).isFile()) {
+    await file.close();
+    return refuse(ctx, 404, "not-found", `${sha} is neither stored nor downloading on this node`);
   }
   ctx.type = "application/octet-stream";
   ctx.status = range ? 206 : 200;
