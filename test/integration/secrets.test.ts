@@ -308,7 +308,11 @@ describe("/files and a store tampered with", () => {
   it("serves a held file, and refuses a symlink, a FIFO or a directory put in its place", async () => {
     const held = [...(await storeFiles(region.dataDir))];
     expect(held.length).toBeGreaterThanOrEqual(3);
-    const [[linked, linkedPath], [fifo, fifoPath], [dir, dirPath]] = held as [string, string][];
+    const [[linked, linkedPath], [fifo, fifoPath], [dir, dirPath]] = held as [
+      [string, string],
+      [string, string],
+      [string, string],
+    ];
 
     const served = await pull(linked);
     expect(served.status).toBe(200);
