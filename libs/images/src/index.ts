@@ -6,3 +6,4 @@ export * from "./store";
 export * from "./plan";
 export * from "./lifecycle";
 export * from "./window";
+export * from "./verify";

@@ -4,7 +4,7 @@ import { Server, type Socket as ServerSocket } from "socket.io";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CommandError, createClient, isTimeout, type BootstreamClient, type ClientChange } from "./client";
 import type { ClientToServerEvents, ServerToClientEvents } from "./events";
-import type { Snapshot } from "./state";
+import { IDLE_VERIFY, type Snapshot } from "./state";
 
 // A tiny fake region: real Socket.IO, token check, a handful of commands. Enough to exercise the
 // client's connection handling, acks, timeouts and gap repair without the real server.
@@ -19,6 +19,7 @@ function snapshot(patch: Partial<Snapshot> = {}): Snapshot {
     source: { url: "http://mirror/", keyringSet: false, lastFetch: null, error: null },
     racks: [],
     import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },
+    verify: IDLE_VERIFY,
     you: { name: "admin", role: "admin" },
     ...patch,
   };

@@ -92,6 +92,7 @@ const FOLDED_EVENTS: Record<EventName, true> = {
   snapshot: true,
   image: true,
   "image:removed": true,
+  verify: true,
   selection: true,
   settings: true,
   source: true,

@@ -2,7 +2,16 @@ import { z } from "zod";
 import { windowProblem } from "@bootstream/images/present";
 import { rackNameSchema } from "./rack";
 import { AUDIT_PAGE_MAX } from "./fold";
-import type { AuditEntry, Catalogue, ImportState, Selection, Settings, Snapshot, SourceState } from "./state";
+import type {
+  AuditEntry,
+  Catalogue,
+  ImportState,
+  Selection,
+  Settings,
+  Snapshot,
+  SourceState,
+  VerifyState,
+} from "./state";
 
 // Names in the contract are lowercase tokens; keeping them tight keeps junk out of the database and the UI.
 const name = z
@@ -74,6 +83,7 @@ export const commandSchemas = {
     z.strictObject({ role: z.literal("rack"), name: rackNameSchema }),
   ]),
   "token:revoke": z.strictObject({ name: personName }),
+  "store:verify": z.strictObject({ repair: z.boolean().optional() }),
   "audit:list": z.strictObject({
     limit: z
       .number()
@@ -104,6 +114,8 @@ export type CommandResults = {
   "rack:remove": Record<string, never>;
   "token:create": { token: string };
   "token:revoke": Record<string, never>;
+  /** The run started, or the one already running (which this one joined). */
+  "store:verify": { verify: VerifyState };
   /** `next`: pass it as `before` for the older entries; null when there are none. */
   "audit:list": { entries: AuditEntry[]; next: string | null };
 };

@@ -11,6 +11,7 @@ import type {
   Settings,
   Snapshot,
   SourceState,
+  VerifyState,
 } from "./state";
 
 export type Ack<R> = ({ ok: true } & R) | { ok: false; error: ErrorBody };
@@ -24,6 +25,8 @@ export type EventPayloads = {
   settings: { settings: Settings; by: string };
   source: { source: SourceState };
   import: { import: ImportState };
+  /** Progress and outcome of `store:verify` (coalesced like import progress). */
+  verify: { verify: VerifyState };
   rack: { rack: RackState };
   /** Added to the contract: a rack forgotten with rack:remove. */
   "rack:removed": { name: string };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { ImageState, Snapshot } from "./state";
+import { IDLE_VERIFY, type ImageState, type Snapshot } from "./state";
 import {
   AUDIT_LIMIT,
   applySnapshot,
@@ -47,6 +47,7 @@ function snapshot(patch: Partial<Snapshot> = {}): Snapshot {
     source: { url: "http://mirror/", keyringSet: false, lastFetch: null, error: null },
     racks: [],
     import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },
+    verify: IDLE_VERIFY,
     you: { name: "admin", role: "admin" },
     ...patch,
   };

@@ -18,7 +18,9 @@ import type {
   Settings,
   Snapshot,
   SourceState,
+  VerifyState,
 } from "./state";
+import { IDLE_VERIFY } from "./state";
 
 /** How many audit entries the client keeps (newest first). */
 export const AUDIT_LIMIT = 200;
@@ -44,6 +46,8 @@ export type ClientState = {
   /** Racks sorted by name. */
   racks: readonly RackState[];
   import: ImportState;
+  /** The region store's verification (`store:verify`). */
+  verify: VerifyState;
   /** Who this connection is. */
   you: PresenceUser | null;
   /** Who is connected (from `presence` events). */
@@ -79,6 +83,7 @@ export function initialState(): ClientState {
     source: { url: "", keyringSet: false, lastFetch: null, error: null },
     racks: [],
     import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },
+    verify: IDLE_VERIFY,
     you: null,
     users: [],
     audit: [],
@@ -146,6 +151,8 @@ export function applySnapshot(
     source: snapshot.source,
     racks: sortRacks(snapshot.racks),
     import: snapshot.import,
+    // A region from before `store:verify` sends none.
+    verify: snapshot.verify ?? IDLE_VERIFY,
     you: snapshot.you,
     health: snapshot.health ?? state.health,
     // A snapshot does not list who is here; keep the last presence, but never forget ourselves.
@@ -226,6 +233,8 @@ export function applyEvent<E extends EventName>(
       return { ...state, source: (payload as EventPayloads["source"]).source };
     case "import":
       return { ...state, import: (payload as EventPayloads["import"]).import };
+    case "verify":
+      return { ...state, verify: (payload as EventPayloads["verify"]).verify };
     case "rack": {
       const { rack } = payload as EventPayloads["rack"];
       const racks = state.racks.filter((other) => other.name !== rack.name);

@@ -1,6 +1,7 @@
-import type { ImageState, ImportWindow, Selection } from "@bootstream/images";
+import type { ImageState, ImportWindow, Selection, VerifyState } from "@bootstream/images";
 
-export type { Catalogue, ImageState, ImportWindow, Selection } from "@bootstream/images";
+export type { Catalogue, ImageState, ImportWindow, Selection, VerifyState } from "@bootstream/images";
+export { IDLE_VERIFY } from "@bootstream/images/present";
 export type {
   ImageStatus,
   ImageUpdate,
@@ -68,6 +69,8 @@ export type Snapshot = {
   source: SourceState;
   racks: RackState[];
   import: ImportState;
+  /** The region store's verification (`store:verify`): progress, corrupt and repaired files. */
+  verify: VerifyState;
   you: PresenceUser;
   /** Added to the contract: the health of the node this client is connected to. */
   health?: HealthState;

@@ -29,6 +29,7 @@ export async function main(argv: string[]): Promise<number> {
       await rackRemove(rest.slice(1));
       return 0;
     }
+    if (name === "verify") return await (await import("./verify-command")).verifyCommand(rest);
     if (name === "admin-token") {
       await (await import("./admin-token")).adminTokenCommand(rest);
       return 0;

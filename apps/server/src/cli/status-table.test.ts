@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Snapshot } from "@bootstream/protocol";
+import { IDLE_VERIFY, type Snapshot } from "@bootstream/protocol";
 import { renderStatus } from "./status-table";
 
 const snapshot = (patch: Partial<Snapshot> = {}): Snapshot => ({
@@ -9,6 +9,7 @@ const snapshot = (patch: Partial<Snapshot> = {}): Snapshot => ({
   source: { url: "http://mirror/", keyringSet: false, lastFetch: null, error: null },
   racks: [],
   import: { running: false, trigger: null, startedAt: null, finishedAt: null, error: null },
+  verify: IDLE_VERIFY,
   you: { name: "admin", role: "admin" },
   ...patch,
 });

@@ -34,6 +34,7 @@ Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):
   bootstream racks [--json]                                 the registered rack controllers
   bootstream rack remove NAME                               forget a rack that is gone for good
   bootstream catalogue [--json]                             what the boot source offers
+  bootstream verify [--repair] [--watch]                    re-hash the region's store; --repair fetches corrupt files again
 
 Local (no region needed, run where the data lives):
   bootstream admin-token --name NAME [--data-dir DIR | --database-url URL]
@@ -77,6 +78,12 @@ export const COMMAND_HELP: Record<string, string> = {
     `       bootstream settings window 01:00-05:00|off [--timezone ZONE] ${CLIENT}\n` +
     "A window is local time in ZONE (an IANA name, default UTC); scheduled imports run only inside it.\n",
   catalogue: `usage: bootstream catalogue [--json] ${CLIENT}\n`,
+  verify:
+    `usage: bootstream verify [--repair] [--watch] ${CLIENT}\n` +
+    "Re-hashes every file of the region's store (in the background; imports and racks go on) and waits for the end.\n" +
+    "A corrupt file is taken out of service at once; --repair fetches it again from the boot source.\n" +
+    "--watch shows the progress (a bar on a terminal, a line per 10% otherwise).\n" +
+    "Exit codes: 0 clean or every corrupt file repaired, 1 corrupt files left or the run failed, 2 usage error.\n",
   "admin-token":
     "usage: bootstream admin-token --name NAME [--data-dir DIR | --database-url URL]\n" +
     "Prints a new admin token written straight to the database (DATA_DIR / DATABASE_URL by default); the region may be stopped.\n",

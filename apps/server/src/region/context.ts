@@ -14,6 +14,7 @@ import type { SelectionService } from "./services/selection";
 import type { ImageRegistry } from "./services/images";
 import type { Importer } from "./import/importer";
 import type { RackRegistry } from "./racks/rack-registry";
+import type { Verifier } from "./verify/verifier";
 
 /** The region's parts, wired once in region.ts and handed to every command handler. */
 export type RegionContext = {
@@ -33,6 +34,8 @@ export type RegionContext = {
   images: ImageRegistry;
   importer: Importer;
   racks: RackRegistry;
+  /** `store:verify`: re-hashes the store, takes corrupt files out of service, repairs them. */
+  verifier: Verifier;
 };
 
 export type Actor = PresenceUser;

@@ -15,6 +15,8 @@ export type InternalEventMap = {
   "manifest.changed": { manifest: Manifest };
   /** Every online rack holds the current manifest: files only old generations needed may go. */
   "racks.caughtUp": Record<string, never>;
+  /** Files went out of service (found corrupt) or back in (repaired): racks rebuild their manifest. */
+  "store.changed": Record<string, never>;
 };
 
 /** Questions one part answers for another (one answerer each; a default until it is wired). */
@@ -23,6 +25,8 @@ export type InternalQueryMap = {
   "racks.counts": { args: [image: ImageRow]; result: ImageState["racks"] };
   /** Files racks may still pull, after bringing the manifest up to date (garbage collection keeps them). */
   "racks.pinned": { args: []; result: Promise<ReadonlySet<string>> };
+  /** Files out of service (found corrupt by `store:verify`): no manifest offers an image that needs one. */
+  "store.unservable": { args: []; result: ReadonlySet<string> };
 };
 
 export type InternalEventName = keyof InternalEventMap;
@@ -41,6 +45,7 @@ type Subscription<E extends InternalEventName> = {
 const DEFAULTS: { [Q in keyof InternalQueryMap]: Answer<Q> } = {
   "racks.counts": () => ({ synced: 0, total: 0, syncing: 0, offline: 0 }),
   "racks.pinned": async () => new Set<string>(),
+  "store.unservable": () => new Set<string>(),
 };
 
 export class InternalEvents {

@@ -14,6 +14,7 @@ import {
   type Settings,
   type Snapshot,
   type SourceState,
+  type VerifyState,
 } from "@bootstream/protocol";
 
 /**
@@ -79,6 +80,13 @@ export class LiveState {
     return this.#state.import;
   }
 
+  get verify(): VerifyState {
+    return this.#state.verify;
+  }
+  set verify(verify: VerifyState) {
+    this.#state = { ...this.#state, verify };
+  }
+
   /** Seeds the images (from the database, before any event told them). */
   setImages(images: Iterable<ImageState>): void {
     const map = new Map<string, ImageState>();
@@ -108,6 +116,7 @@ export class LiveState {
       source: this.source,
       racks: [...this.racks.values()].sort((a, b) => a.name.localeCompare(b.name)),
       import: this.importState,
+      verify: this.verify,
       you,
       health: this.health,
     };

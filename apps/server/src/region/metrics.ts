@@ -44,6 +44,14 @@ export class Metrics {
       },
     });
     new Gauge({
+      name: "bootstream_store_corrupt_files",
+      help: "Files of the region's store found corrupt by store:verify and not repaired yet (out of service)",
+      registers: [this.registry],
+      collect() {
+        this.set(live.verify.corrupt.length);
+      },
+    });
+    new Gauge({
       name: "bootstream_import_running",
       help: "1 while a region import runs",
       registers: [this.registry],

@@ -36,6 +36,7 @@ import { leaderMetric } from "./cluster/metrics";
 import { PeerDirectory } from "./cluster/peers";
 import { PeerSync } from "./cluster/peer-sync";
 import { createDownloadAgent } from "@bootstream/images";
+import { Verifier } from "./verify/verifier";
 
 /** A new client's first snapshot waits at most this long for a follower to synchronise with the leader. */
 const FIRST_SNAPSHOT_WAIT_MS = 5_000;
@@ -94,6 +95,21 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   // Who listens to what (see internal-events.ts). The manifest is an ordered consumer: one at a time.
   internal.on("image.committed", () => racks.refreshManifest(), { ordered: true });
   internal.on("racks.caughtUp", () => importer.requestGarbageCollection());
+  const verifier = new Verifier({
+    db,
+    store,
+    bus,
+    internal,
+    images,
+    settings,
+    audit,
+    refetch: (file, signal, onProgress) => importer.refetch(file, signal, onProgress),
+    log: log.child({ part: "verify" }),
+  });
+  // A corrupt file out of service (or back in) changes which images the racks' manifest may offer.
+  internal.on("store.changed", () => racks.refreshManifest(), { ordered: true });
+  // An import may have fetched a corrupt file again (it plans it as missing): it is back in service.
+  internal.on("import.finished", () => verifier.reconcile());
   const region: RegionContext = {
     config,
     log,
@@ -110,6 +126,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     images,
     importer,
     racks,
+    verifier,
   };
   // Generated secrets are shown once the port is bound; a start that fails before takes them back.
   const firstStart = await bootstrapSecrets(region);
@@ -117,6 +134,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   // Followers answer snapshots too: seed what they show from the database until the leader speaks.
   await selection.load();
   await images.load();
+  await verifier.load();
   const stored = await settings.get();
   importer.setBandwidthLimit(stored.bandwidthLimit);
   // settings:update changes the cap of the import running now, not only the next one.
@@ -216,6 +234,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       await peerSync?.stop();
       await engine.start();
       link?.leading();
+      await verifier.reconcile();
     },
     onFollow: async () => {
       await engine.halt();
@@ -289,6 +308,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       httpServer.closeIdleConnections();
       await leadership.stop();
       await peerSync?.stop();
+      await verifier.close();
       await engine.stop();
       await internal.settle();
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -10,3 +10,4 @@ export { normaliseSelectionItems } from "../selection";
 export type { ImageState, ImageStatus, SelectionItem } from "../model";
 export * from "../window";
 export * from "./bandwidth";
+export * from "./verify";

@@ -12,6 +12,9 @@ export type PartialMeta = {
   lastModified: string | null;
 };
 
+/** What re-hashing a stored file found; "missing": it was deleted meanwhile (garbage collection). */
+export type FileCheck = "ok" | "corrupt" | "missing";
+
 const PARTIAL_SUFFIX = ".partial";
 const META_SUFFIX = ".partial.json";
 const TMP_SUFFIX = ".tmp";
@@ -21,6 +24,7 @@ const PREFIX_DIR = /^[0-9a-f]{2}$/;
  * A content-addressed file store:
  *   root/store/<sha[0:2]>/<sha>   verified files, named by the sha256 of their bytes
  *   root/partial/<sha>.partial    bytes of an unfinished download (+ <sha>.partial.json sidecar)
+ *   root/quarantine/<sha>         files found corrupt by a verification: out of service, kept as evidence
  * A file appears under store/ only by rename after it was hashed and fsynced, so a reader never sees
  * half a file and a crash never leaves a wrong one. The directory listing is the index.
  */
@@ -40,6 +44,7 @@ export class ContentStore {
   private readonly dirMode: number;
   private readonly storeDir: string;
   private readonly partialDir: string;
+  private readonly quarantineDir: string;
   private readonly locks = new Map<string, Promise<void>>();
 
   private constructor(root: string, options: ContentStoreOptions) {
@@ -48,6 +53,7 @@ export class ContentStore {
     this.dirMode = options.private ? 0o700 : 0o755;
     this.storeDir = join(root, "store");
     this.partialDir = join(root, "partial");
+    this.quarantineDir = join(root, "quarantine");
   }
 
   static async open(root: string, options: ContentStoreOptions = {}): Promise<ContentStore> {
@@ -118,6 +124,53 @@ export class ContentStore {
       throw err;
     }
     return hash.digest("hex") === sha;
+  }
+
+  /**
+   * Re-hashes a stored file, streaming (1 MiB reads, so memory stays bounded and the event loop
+   * turns between reads); `onBytes` is told each read's length.
+   */
+  async checkFile(sha: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<FileCheck> {
+    const hash = createHash("sha256");
+    try {
+      await hashFile(this.pathOf(sha), hash, signal, onBytes);
+    } catch (err) {
+      if (isNotFound(err)) return "missing";
+      throw err;
+    }
+    return hash.digest("hex") === sha ? "ok" : "corrupt";
+  }
+
+  // ---- quarantine: files a verification found corrupt ----------------------------------------
+
+  /**
+   * Takes a stored file out of service at once: renamed into root/quarantine/, so `has`, `list` and
+   * every reader of the store stop seeing it (and a download may install good bytes in its place).
+   * False when it was not in the store.
+   */
+  async quarantine(sha: string): Promise<boolean> {
+    const from = this.pathOf(sha);
+    await fsp.mkdir(this.quarantineDir, { recursive: true, mode: this.dirMode });
+    try {
+      await fsp.rename(from, join(this.quarantineDir, sha));
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    await syncDir(this.quarantineDir);
+    await syncDir(join(this.storeDir, sha.slice(0, 2)));
+    return true;
+  }
+
+  /** Shas held in quarantine, sorted: the disk remembers what was found corrupt across restarts. */
+  async listQuarantined(): Promise<string[]> {
+    return (await readDirNames(this.quarantineDir)).filter(isSha256).sort();
+  }
+
+  /** Deletes a quarantined file (it was repaired, or nothing needs it any more). */
+  async discardQuarantined(sha: string): Promise<void> {
+    assertSha256(sha);
+    await fsp.rm(join(this.quarantineDir, sha), { force: true });
   }
 
   // ---- partial files: used by the downloader -------------------------------------------------

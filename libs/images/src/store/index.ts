@@ -1,7 +1,7 @@
 export { createDownloadAgent, type DownloadAgentOptions } from "./agent";
 export type { BackoffOptions } from "./backoff";
 export { BandwidthLimiter, formatBandwidth, parseBandwidth, type LimiterClock } from "./bandwidth";
-export { ContentStore, type PartialMeta } from "./content-store";
+export { ContentStore, type FileCheck, type PartialMeta } from "./content-store";
 export { downloadFile, type DownloadOptions, type DownloadResult } from "./download";
 export { DownloadError, NoSpaceError, isAbortError, type DownloadErrorKind } from "./errors";
 export { runPool } from "./pool";

@@ -6,6 +6,7 @@ import { catalogueGet, sourceUpdate } from "./source";
 import { stateGet } from "./state";
 import { tokenCreate, tokenRevoke } from "./tokens";
 import { rackRemove } from "./racks";
+import { storeVerify } from "./store";
 import type { Handlers } from "./types";
 
 export const handlers: Handlers = {
@@ -19,5 +20,6 @@ export const handlers: Handlers = {
   "rack:remove": rackRemove,
   "token:create": tokenCreate,
   "token:revoke": tokenRevoke,
+  "store:verify": storeVerify,
   "audit:list": auditList,
 };

@@ -763,6 +763,15 @@ export class Importer {
     return [...failed].map(([id, message]) => `${id}: ${message}`);
   }
 
+  /**
+   * Fetches one file again from the source, through this importer's downloader, agent and
+   * bandwidth cap (peers first on a cluster): `store:verify { repair }` puts a corrupt file back.
+   */
+  async refetch(file: PlannedFile, signal: AbortSignal, onProgress: (delta: number) => void): Promise<void> {
+    const authorization = await this.source.authorization();
+    await this.fetchFile(file, this.source.state().url, authorization, signal, onProgress);
+  }
+
   private async fetchFile(
     file: PlannedFile,
     sourceUrl: string,

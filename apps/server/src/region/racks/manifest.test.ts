@@ -72,3 +72,23 @@ describe("manifest names", () => {
     ]);
   });
 });
+
+describe("manifest and corrupt files", () => {
+  it("leaves out an image whose held version needs a withheld file, and only that one", () => {
+    const images = [
+      image("ubuntu/noble/amd64", "20250615"),
+      { ...image("ubuntu/jammy/amd64", "20250615"), release: "jammy" },
+    ];
+    const files = [
+      file("noble/amd64/20250615/squashfs", "a"),
+      { ...file("jammy/amd64/20250615/squashfs", "b"), imageId: "ubuntu/jammy/amd64" },
+    ];
+    expect(buildManifestImages(images, files).map((i) => i.id)).toEqual([
+      "ubuntu/jammy/amd64",
+      "ubuntu/noble/amd64",
+    ]);
+    expect(buildManifestImages(images, files, new Set(["a".repeat(64)])).map((i) => i.id)).toEqual([
+      "ubuntu/jammy/amd64",
+    ]);
+  });
+});

@@ -32,10 +32,14 @@ function uniqueNames<T extends { path: string }>(files: readonly T[]): (T & { na
   });
 }
 
-/** The images racks must hold: every synced image at its held version. */
+/**
+ * The images racks must hold: every synced image at its held version, except those that need a
+ * file in `withheld` (found corrupt: the region cannot serve it, so no rack may be sent to pull it).
+ */
 export function buildManifestImages(
   images: readonly ImageRow[],
   files: readonly ImageFileRow[],
+  withheld: ReadonlySet<string> = new Set(),
 ): ManifestImage[] {
   const byImage = new Map<string, ImageFileRow[]>();
   for (const file of files) {
@@ -53,6 +57,7 @@ export function buildManifestImages(
         .map((f) => ({ sha256: f.sha256, size: f.size, ftype: f.ftype, name: f.name }))
         .sort((a, b) => a.name.localeCompare(b.name)),
     }))
+    .filter((image) => !image.files.some((file) => withheld.has(file.sha256)))
     .sort((a, b) => a.id.localeCompare(b.id));
 }
 

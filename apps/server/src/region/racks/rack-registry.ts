@@ -158,7 +158,7 @@ export class RackRegistry {
   private async rebuildManifest(): Promise<void> {
     const synced = this.images.all().filter((image) => image.state === "synced");
     const files = synced.length ? await this.data.read.images.files() : [];
-    const images = buildManifestImages(synced, files);
+    const images = buildManifestImages(synced, files, this.events.ask("store.unservable"));
     const digest = manifestDigest(images);
     if (digest === this.digest) return;
     const next: Manifest = { generation: await this.nextGeneration(), images };

@@ -1,0 +1,218 @@
+import { execFile } from "node:child_process";
+import { open, readdir, realpath, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BootstreamClient } from "@bootstream/protocol/client";
+import { BIN, TEST_RACK_SECRET, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { imageFiles, startMirror, type TestMirror } from "../helpers/mirror";
+import { startRack, type RackProcess } from "../helpers/rack";
+import { send, connect } from "../helpers/sockets";
+import { sha256File } from "../helpers/store";
+import { waitFor, watch } from "../helpers/watch";
+
+const NOBLE = "ubuntu/noble/amd64";
+const MiB = 1024 * 1024;
+
+type Run = { code: number; stdout: string; stderr: string };
+
+function cli(args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { env: { ...process.env, BOOTSTREAM_URL: "", BOOTSTREAM_TOKEN: "" }, timeout: 60_000 },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** Flips one byte in the middle of a file, in place (what a bad disk or a stray write does). */
+async function flipByte(file: string): Promise<void> {
+  const handle = await open(file, "r+");
+  try {
+    const { size } = await handle.stat();
+    const at = Math.floor(size / 2);
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, at);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function filesStatus(region: RegionProcess, sha: string): Promise<number> {
+  const response = await fetch(`${region.url}/files/${sha}`, {
+    headers: { authorization: `Bearer ${TEST_RACK_SECRET}` },
+  });
+  await response.arrayBuffer();
+  return response.status;
+}
+
+async function corruptGauge(region: RegionProcess): Promise<string | undefined> {
+  const text = await (await fetch(`${region.url}/metrics`)).text();
+  return /^bootstream_store_corrupt_files (\d+)$/m.exec(text)?.[1];
+}
+
+/** sha256 of every file the rack publishes under current/ (its bytes, hashed). */
+async function publishedShas(rack: RackProcess): Promise<string[]> {
+  const root = await realpath(path.join(rack.dataDir, "current")).catch(() => null);
+  if (!root) return [];
+  const shas: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const full = path.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else shas.push(await sha256File(full));
+    }
+  };
+  await walk(root);
+  return shas;
+}
+
+describe("store:verify finds a corrupt file, takes it out of service and repairs it", () => {
+  let mirror: TestMirror;
+  let region: RegionProcess;
+  let client: BootstreamClient;
+  let rack: RackProcess;
+  let sha: string;
+  let regionFile: string;
+
+  beforeAll(async () => {
+    mirror = await startMirror({
+      releases: ["noble"],
+      arches: ["amd64"],
+      versions: 1,
+      sizes: { squashfs: 2 * MiB },
+    });
+    region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
+    client = await watch(region.url, region.adminToken);
+    // A fresh region imports the default selection (noble/amd64); a rack then pulls it.
+    await waitFor(client, (s) => s.images.get(NOBLE)?.state === "synced", 30_000, "noble imported");
+    rack = await startRack({ regionUrl: region.url, name: "rack-1" });
+    await waitFor(client, (s) => s.images.get(NOBLE)?.state === "rack-synced", 30_000, "rack-synced");
+    const files = await imageFiles(mirror, "noble", "amd64");
+    sha = [...files].sort((a, b) => b[1] - a[1])[0]![0];
+    regionFile = path.join(region.dataDir, "store", sha.slice(0, 2), sha);
+  });
+  afterAll(async () => {
+    client?.close();
+    await rack?.kill();
+    if (rack) await removeDir(rack.dataDir);
+    await region?.stop();
+    await mirror?.close();
+    if (region) await removeDir(region.dataDir);
+  });
+
+  it("a clean store verifies clean (exit 0), and bad input changes nothing", async () => {
+    const clean = await cli(["verify", "--url", region.url, "--token", region.adminToken]);
+    expect(clean.stderr).toBe("");
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/: clean$/m);
+    expect(client.state.verify).toMatchObject({ running: false, corrupt: [], repaired: [], error: null });
+    expect(client.state.verify.bytesDone).toBe(client.state.verify.bytesTotal);
+    expect(client.state.verify.bytesTotal).toBeGreaterThan(2 * MiB);
+
+    const usage = await cli(["verify", "--repiar", "--url", region.url, "--token", region.adminToken]);
+    expect(usage.code).toBe(2);
+    // Admin only: a viewer is refused, and nothing runs.
+    const { token: viewer } = await client.command("token:create", { role: "viewer", name: "noc" });
+    const refused = await cli(["verify", "--url", region.url, "--token", viewer]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/needs an admin token/);
+    const { socket } = await connect(region.url, region.adminToken);
+    try {
+      const bad = await send(socket, "store:verify", { repair: "yes" } as never);
+      expect(bad).toMatchObject({ ok: false, error: { code: "invalid" } });
+    } finally {
+      socket.close();
+    }
+  });
+
+  it("a flipped byte: the rack refuses the bad bytes; verify takes the file out of service (exit 1)", async () => {
+    await flipByte(regionFile);
+    // The rack loses its own copy and pulls it again: the region (not verified yet) sends the bad
+    // bytes, and the rack's downloader refuses them (sha256 mismatch), keeping what it published.
+    const seen = rack.logs().length;
+    await rm(path.join(rack.dataDir, "store", sha.slice(0, 2), sha));
+    const refused = await rack.waitForLog("file download failed", 30_000, seen);
+    expect(refused.sha256).toBe(sha);
+    await expect(stat(path.join(rack.dataDir, "store", sha.slice(0, 2), sha))).rejects.toThrow();
+
+    const run = await cli(["verify", "--url", region.url, "--token", region.adminToken]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`corrupt ${sha}`);
+    expect(run.stdout).toMatch(/1 corrupt file out of service/);
+
+    const state = await waitFor(client, (s) => s.images.get(NOBLE)?.warning != null, 10_000, "warning");
+    expect(state.verify).toMatchObject({ running: false, corrupt: [sha], repaired: [] });
+    expect(state.images.get(NOBLE)!.warning).toMatch(/^corrupt in the region store: squashfs/);
+    expect(await filesStatus(region, sha)).toBe(404);
+    expect(await corruptGauge(region)).toBe("1");
+    // Kept as evidence, out of the store.
+    expect(await sha256File(path.join(region.dataDir, "quarantine", sha))).not.toBe(sha);
+    await expect(stat(regionFile)).rejects.toThrow();
+    // No manifest sends a rack after it: the rack publishes a set without the image.
+    await waitFor(client, (s) => s.racks[0]?.imagesTotal === 0, 20_000, "manifest without noble");
+  });
+
+  it("a restart remembers the corrupt file", async () => {
+    const port = new URL(region.url).port;
+    client.close();
+    expect(await region.stop()).toBe(0);
+    region = await startRegion({ dataDir: region.dataDir, env: { BOOT_SOURCE_URL: mirror.url, PORT: port } });
+    client = await watch(region.url, region.adminToken);
+    expect(client.state.verify.corrupt).toEqual([sha]);
+    expect(client.state.images.get(NOBLE)!.warning).toMatch(/^corrupt in the region store/);
+    expect(await filesStatus(region, sha)).toBe(404);
+    expect(await corruptGauge(region)).toBe("1");
+  });
+
+  it("verify --repair fetches it again from the source; the rack then syncs the right bytes", async () => {
+    const run = await cli([
+      "verify",
+      "--repair",
+      "--watch",
+      "--url",
+      region.url,
+      "--token",
+      region.adminToken,
+    ]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(`repaired ${sha}`);
+    expect(run.stdout).toMatch(/verifying and repairing/);
+
+    const state = await waitFor(client, (s) => s.images.get(NOBLE)?.warning === null, 10_000, "warning gone");
+    expect(state.verify).toMatchObject({
+      running: false,
+      repair: true,
+      corrupt: [],
+      repaired: [sha],
+      error: null,
+    });
+    expect(await sha256File(regionFile)).toBe(sha);
+    expect(await filesStatus(region, sha)).toBe(200);
+    expect(await corruptGauge(region)).toBe("0");
+    await expect(stat(path.join(region.dataDir, "quarantine", sha))).rejects.toThrow();
+
+    const synced = await waitFor(
+      client,
+      (s) => s.images.get(NOBLE)?.state === "rack-synced" && s.racks[0]?.error === null,
+      40_000,
+      "rack-synced again",
+    );
+    expect(synced.racks[0]).toMatchObject({ online: true, imagesSynced: 1, imagesTotal: 1 });
+    expect(await sha256File(path.join(rack.dataDir, "store", sha.slice(0, 2), sha))).toBe(sha);
+    expect(await publishedShas(rack)).toContain(sha);
+
+    const { entries } = await client.command("audit:list", {});
+    const verifies = entries.filter((e) => e.action === "store:verify");
+    expect(verifies.map((e) => e.detail)).toEqual([
+      expect.stringMatching(/^verify and repair \d+ file\(s\)$/),
+      expect.stringMatching(/^verify \d+ file\(s\)$/),
+      expect.stringMatching(/^verify \d+ file\(s\)$/),
+    ]);
+  });
+});
