@@ -89,6 +89,8 @@ export async function verifyCommand(argv: string[]): Promise<number> {
     });
     const { verify } = await client.command("store:verify", values.repair ? { repair: true } : {});
     startedAt = verify.startedAt;
+    // The answer is the run as it started: events before it were not shown (startedAt was unknown).
+    show(verify);
     if (!tty && !watch) {
       process.stdout.write(
         `${verify.repair ? "verifying and repairing" : "verifying"} ${formatBytes(verify.bytesTotal)} in the region store…\n`,
