@@ -77,6 +77,20 @@ async function manifestGeneration(url: string): Promise<number> {
   }
 }
 
+type RunRow = { trigger: string; startedAt: string; finishedAt: string | null; error: string | null };
+async function importRuns(url: string): Promise<RunRow[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<RunRow>(
+      `SELECT trigger, started_at AS "startedAt", finished_at AS "finishedAt", error FROM import_run ORDER BY id`,
+    );
+    return rows;
+  } finally {
+    await client.end();
+  }
+}
+
 describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and late nodes", () => {
   let postgres: OwnPostgres;
   let mirror: TestMirror;
@@ -169,17 +183,17 @@ describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and 
     expect(snapshot.seq).toBeGreaterThan(0);
   });
 
-  // Skipped: flaky. When PostgreSQL goes away, the running import's own writes can fail with
-  // ECONNREFUSED before the lease lapses; the importer then finishes the run with that error and
-  // marks its images failed, instead of leaving it unfinished for the next leader (import/importer.ts
-  // finish()). It passes when the step-down comes first. Unskip once the importer treats a storage
-  // error like a halt.
-  it.skip("rides out a PostgreSQL restart mid-import: every node stays up, one leads, the import completes and manifest generations keep growing", async () => {
+  // The leader's own writes meet the outage first (ECONNREFUSED, "Connection terminated
+  // unexpectedly", 57P01) before its lease lapses: the importer takes that as a step-down (the run is
+  // left unfinished, never failed) and the node stops leading at once (import/importer.ts
+  // databaseLost, cluster/leadership.ts lost). Without it the run ended "failed" and never ran again.
+  it("rides out a PostgreSQL restart mid-import: every node stays up, one leads, the import completes and manifest generations keep growing", async () => {
     const leader = await oneLeader(regions, 20_000);
     const onLeader = await watch(leader.url, TOKEN);
     clients.push(onLeader);
     await waitFor(onLeader, (s) => s.import.running, 5_000, "the import still running");
     const before = await manifestGeneration(postgres.url);
+    const restartedAt = new Date().toISOString();
     // Down for twice the lease: the leader cannot renew, steps down and stops the import.
     await postgres.restart(2 * LEASE_S * 1000);
     await expect
@@ -202,18 +216,26 @@ describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and 
       "the interrupted import finished and the rack synced",
     );
     expect(onNext.state.import.error).toBeNull();
-    // The import the step-down interrupted ran again under the next leader.
-    const starts = regions.map(
-      (r) =>
-        r
-          .output()
-          .split("\n")
-          .filter((l) => l.includes('"msg":"import started"')).length,
+    // The run the outage interrupted was left unfinished (not failed) and resumed by the next leader:
+    // the database holds it as interrupted, and a later run that completed.
+    const runs = await importRuns(postgres.url);
+    const cut = runs.findIndex((run) => run.startedAt < restartedAt && run.error?.startsWith("interrupted"));
+    expect(cut, JSON.stringify(runs)).toBeGreaterThanOrEqual(0);
+    expect(runs.slice(0, cut + 1).filter((run) => run.error && !run.error.startsWith("interrupted"))).toEqual(
+      [],
     );
-    expect(starts.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
+    const after = runs.slice(cut + 1);
+    expect(after.length, JSON.stringify(runs)).toBeGreaterThan(0);
+    expect(after.at(-1)).toMatchObject({ trigger: "selection", error: null });
+    expect(after.at(-1)!.finishedAt).not.toBeNull();
     for (const region of regions) {
       expect(region.child.exitCode).toBeNull();
       expect(region.output()).not.toContain("name already taken");
+      // One schedule per term led: leading starts it once, stepping down stops it.
+      const lines = region.output().split("\n");
+      expect(lines.filter((l) => l.includes('"msg":"scheduled"')).length).toBe(
+        lines.filter((l) => l.includes('"msg":"this region node leads')).length,
+      );
     }
     expect(await oneLeader(regions, 10_000)).toBe(next);
     // The generation counter lives in the database: whoever leads now counts on from the old one.

@@ -88,6 +88,8 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
             fetchVerified: (file, signal, onProgress) =>
               peerSync?.fetchVerified(file, signal, onProgress) ?? Promise.resolve(false),
           },
+          // A run that loses the database stops leading here; the next leader resumes it.
+          onDatabaseLost: (reason: string) => leadership.lost(reason),
         }
       : {}),
   });

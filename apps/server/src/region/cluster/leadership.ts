@@ -103,22 +103,33 @@ export class Leadership {
     this.loop = this.run();
   }
 
+  /**
+   * The leader's work met a lost database connection (the importer mid-run): stop leading now rather
+   * than when the next renewal fails or the lease runs out, so nothing of this term writes again
+   * (the fence refuses from this moment) and the unfinished import goes to whichever node leads
+   * next. No exit: the node follows, and may lead again once the database is back.
+   */
+  lost(why: string): void {
+    if (this.current !== "leader" || this.stepping) return;
+    void this.stepDown(why, { release: true });
+  }
+
   /** Lets the lease go (a clean shutdown hands over at once rather than after the lease). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.wake?.();
     await this.loop;
-    if (this.current === "leader") await this.stepDown("this region node is stopping", true);
+    if (this.current === "leader") await this.stepDown("this region node is stopping", { handOver: true });
   }
 
   private async run(): Promise<void> {
     while (!this.stopped) {
       const started = performance.now();
       try {
-        if (this.current === "leader") await this.renew(started);
-        else await this.acquire(started);
-        this.reachable(true);
+        // A follower waiting out its pause after a step-down asks nothing, so learns nothing either.
+        const asked = this.current === "leader" ? await this.renew(started) : await this.acquire(started);
+        if (asked) this.reachable(true);
       } catch (error) {
         this.reachable(false, error);
       }
@@ -175,7 +186,7 @@ export class Leadership {
     });
   }
 
-  private async renew(started: number): Promise<void> {
+  private async renew(started: number): Promise<boolean> {
     const rows = await this.query<{ epoch: string }>(RENEW_SQL, [
       this.nodeId,
       this.epoch,
@@ -183,16 +194,21 @@ export class Leadership {
     ]);
     if (rows.length === 0) {
       await this.stepDown(`the lease (epoch ${this.epoch}) went to another node`);
-      return;
+      return true;
     }
     this.validUntil = started + this.options.leaseMs;
+    return true;
   }
 
-  private async acquire(started: number): Promise<void> {
-    if (started < this.notBefore) return;
+  private async acquire(started: number): Promise<boolean> {
+    // Not while a step-down (which may run beside this loop: lost()) is still stopping the work.
+    if (started < this.notBefore || this.stepping) return false;
     const rows = await this.query<{ epoch: string }>(ACQUIRE_SQL, [this.nodeId, this.options.leaseMs]);
     const won = rows[0];
-    if (!won) return this.announce("follower");
+    if (!won) {
+      this.announce("follower");
+      return true;
+    }
     this.epoch = Number(won.epoch);
     this.validUntil = started + this.options.leaseMs;
     this.current = "leader";
@@ -203,8 +219,9 @@ export class Leadership {
     void this.options.onLead(epoch).catch(async (error: unknown) => {
       if (this.current !== "leader" || this.epoch !== epoch) return;
       this.options.log.error({ err: error, epoch }, "could not start leading; stepping down");
-      await this.stepDown("the engine did not start", true);
+      await this.stepDown("the engine did not start", { handOver: true });
     });
+    return true;
   }
 
   /** Inside a write's transaction: the lease is still ours, by our clock and by the database's. */
@@ -227,8 +244,13 @@ export class Leadership {
    * Stops the leader's work. Lost (not renewed, taken, refused): the fence refuses every write of
    * the old term from this moment, before the work has even stopped. Handed over (shutdown, a
    * failed start): the lease is still ours, so the work may finish its writes, then the lease goes.
+   * `release` lets the lease go once the work has stopped (best effort: the database may be away),
+   * so another node need not wait out the lease.
    */
-  private async stepDown(why: string, handOver = false): Promise<void> {
+  private async stepDown(
+    why: string,
+    { handOver = false, release = handOver }: { handOver?: boolean; release?: boolean } = {},
+  ): Promise<void> {
     if (this.current !== "leader" || this.stepping) return;
     this.stepping = true;
     const epoch = this.epoch;
@@ -242,7 +264,7 @@ export class Leadership {
     this.current = "follower";
     this.options.db.setFence(null);
     this.notBefore = performance.now() + this.options.leaseMs;
-    if (handOver) await this.query(RELEASE_SQL, [this.nodeId, epoch]).catch(() => undefined);
+    if (release) await this.query(RELEASE_SQL, [this.nodeId, epoch]).catch(() => undefined);
     this.stepping = false;
     this.logged = null;
     this.options.onChange?.();

@@ -87,13 +87,19 @@ export class PeerSync {
   }
 
   private async run(signal: AbortSignal): Promise<void> {
+    // Said once per spell of failures (a database outage fails every pass), and when it ends.
+    let failing = false;
     while (!signal.aborted) {
       let fetched = false;
       try {
         fetched = await this.pass(signal);
+        if (failing) this.options.log.info("peer sync passes work again");
+        failing = false;
       } catch (error) {
         if (signal.aborted) return;
-        this.options.log.warn({ err: error }, "peer sync pass failed; trying again");
+        if (!failing) this.options.log.warn({ err: error }, "peer sync pass failed; trying again every pass");
+        else this.options.log.debug({ err: error }, "peer sync pass failed again");
+        failing = true;
       }
       if (!fetched) await this.sleep(this.options.intervalMs, signal);
     }

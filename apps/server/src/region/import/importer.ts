@@ -37,6 +37,8 @@ import type { SourceService } from "../services/source";
 import { now } from "../clock";
 import { copyLocalFile } from "./local-copy";
 import type { InternalEvents } from "../internal-events";
+import { databaseConnectionLost } from "../db/connection-lost";
+import { FencedError } from "../cluster/leadership";
 import { WindowGate } from "./window-gate";
 
 export type ImporterOptions = {
@@ -58,6 +60,13 @@ export type ImporterOptions = {
   };
   /** The import window's clock (tests); the system clock otherwise. */
   clock?: () => Date;
+  /**
+   * On a cluster (PostgreSQL): told, once per run, that the run met a lost database connection or
+   * the leader lease's fence. The run stops at once and is left unfinished in the database, like a
+   * shutdown, so whichever node leads next resumes it; the caller steps down. Without it (SQLite) a
+   * database error ends the run with that error.
+   */
+  onDatabaseLost?: (reason: string) => void;
 };
 
 /** idle: nothing runs; running: an import (or a check, or GC) runs; stopping: a stop aborts it. */
@@ -146,6 +155,13 @@ export class Importer {
   /** While a run downloads, a selection saved meanwhile joins it (planned from what it read). */
   private joinable = false;
   private joinWanted = false;
+  /** Why the running import stopped: the database connection or the lease went away (see onDatabaseLost). */
+  private lost: string | null = null;
+  /**
+   * An import wanted when this node stopped leading that has no unfinished row to say so (queued
+   * behind the run, or a run whose first write failed): run if this node leads again.
+   */
+  private wanted: ImportTrigger | null = null;
 
   constructor(
     db: Database,
@@ -230,12 +246,15 @@ export class Importer {
       (row) => recovered(row, at),
     );
     const unfinished = await this.data.read.runs.unfinished();
-    if (unfinished.length === 0) return null;
+    const wanted = this.wanted;
+    this.wanted = null;
+    this.lost = null;
+    if (unfinished.length === 0) return wanted;
     await this.data.write((tx) =>
       tx.runs.interrupt(
         unfinished.map((run) => run.id),
         now(),
-        "interrupted: the region stopped",
+        "interrupted: the region node running it stopped, or lost its database or the lead; resumed",
       ),
     );
     return (unfinished.at(-1)!.trigger as ImportTrigger) ?? "manual";
@@ -321,7 +340,7 @@ export class Importer {
       this.gcWanted = false;
       await this.collectGarbageLogged();
     }
-    while (!this.closing) {
+    while (!this.closing && !this.lost) {
       const trigger = this.again;
       if (trigger) {
         this.again = null;
@@ -394,6 +413,9 @@ export class Importer {
    */
   async halt(): Promise<void> {
     this.closing = true;
+    // Queued behind the run (whose unfinished row the next leader resumes), or asked for while a
+    // check ran: kept for when this node leads again.
+    this.wanted = this.again ?? this.wanted;
     this.again = null;
     // A follower runs nothing on its own; the engine sets the window again when it leads.
     this.window.stop();
@@ -405,7 +427,25 @@ export class Importer {
       this.log.warn({ err: error }, "import ended with an error while stepping down");
     } finally {
       this.closing = false;
+      this.lost = null;
     }
+  }
+
+  /**
+   * Whether `error` says the database connection (or the leader lease) is gone, on a cluster. The
+   * first one stops the run (its downloads keep their `.partial` files) and tells the region, which
+   * steps down; the run is left unfinished for the next leader.
+   */
+  private databaseLost(error: unknown): boolean {
+    if (this.lost) return true;
+    const notify = this.options.onDatabaseLost;
+    if (!notify || !this.current.running) return false;
+    if (!(error instanceof FencedError) && !databaseConnectionLost(error)) return false;
+    this.lost = `the database went away: ${describeError(error)}`;
+    this.log.warn({ err: error }, "import interrupted: the database went away; the next leader resumes it");
+    this.abort?.abort(new Error(`import interrupted: ${this.lost}`));
+    notify(this.lost);
+    return true;
   }
 
   private announce(state: ImportState): void {
@@ -426,6 +466,7 @@ export class Importer {
     this.log.info({ trigger }, "import started");
     let runId: number | null = null;
     let error: string | null = null;
+    this.lost = null;
     const note = this.startNote;
     this.startNote = null;
     try {
@@ -446,6 +487,7 @@ export class Importer {
       error = await this.importFrom(contents, abort.signal);
     } catch (caught) {
       error = describeError(caught);
+      this.databaseLost(caught);
     } finally {
       this.abort = null;
       await this.finish(trigger, startedAt, runId, error).finally(() => {
@@ -463,6 +505,7 @@ export class Importer {
     runId: number | null,
     failure: string | null,
   ): Promise<void> {
+    if (this.lost) return this.interrupted(trigger, startedAt, runId);
     let error = failure;
     const stopped = this.closing || this.stoppedBy !== null || this.pausedWhy !== null;
     if (this.stoppedBy && !this.closing) error = `stopped by ${this.stoppedBy}`;
@@ -507,6 +550,18 @@ export class Importer {
     } catch (caught) {
       this.log.error({ err: caught }, "after-import listener failed");
     }
+  }
+
+  /**
+   * The run met a lost database: like a shutdown, nothing is settled or recorded (the writes would
+   * fail, and the images' progress and the unfinished run are what the next leader resumes from).
+   */
+  private async interrupted(trigger: ImportTrigger, startedAt: string, runId: number | null): Promise<void> {
+    await this.images.settled();
+    // Nothing in the database says this import is wanted: remember it for when this node leads again.
+    if (runId === null) this.wanted ??= trigger;
+    this.current = { running: false, trigger, startedAt, finishedAt: null, error: this.lost };
+    this.log.info({ trigger, runId }, "import interrupted; it resumes when a region node leads again");
   }
 
   /** Stopped: what had not finished goes back to queued. Failed: it says why, never "downloading". */
@@ -716,7 +771,7 @@ export class Importer {
         try {
           await this.fetchFile(file, sourceUrl, authorization, signal, (delta) => progress(waiting, delta));
         } catch (error) {
-          if (isAbortError(error) || signal.aborted) throw error;
+          if (isAbortError(error) || signal.aborted || this.databaseLost(error)) throw error;
           const message = noSpace(error)
             ? `no space left in the image store (ENOSPC): ${describeError(error)}`
             : error instanceof DownloadError
@@ -726,7 +781,10 @@ export class Importer {
           for (const id of waiting) {
             if (failed.has(id)) continue;
             failed.set(id, message);
-            await this.failImage(id, `${file.ftype} ${file.path}: ${message}`);
+            await this.failImage(id, `${file.ftype} ${file.path}: ${message}`).catch((e: unknown) => {
+              this.databaseLost(e);
+              throw e;
+            });
           }
           return;
         }
@@ -737,6 +795,8 @@ export class Importer {
           try {
             await this.switchVersion(byId.get(id)!);
           } catch (error) {
+            // The database is gone: the next leader finds every file stored and switches it.
+            if (this.databaseLost(error)) throw error;
             // The file is stored and verified; the database did not take the switch. Say so, and
             // let the next import (which finds every file stored) switch it.
             const message = `could not record the new version: ${describeError(error)}`;
