@@ -27,6 +27,7 @@ import {
   busiestThreads,
   threadCpu,
   threadCpuSeconds,
+  verdict,
   withCpu,
   type BenchMirror,
 } from "./lib";
@@ -265,6 +266,9 @@ async function main(): Promise<void> {
     const mbps = (bytes: number, s: number) => `${(bytes / 1e6 / s).toFixed(0)} MB/s`;
     const racksCpu = med((r) => r.racks.regionCpu);
     const curlCpu = med((r) => r.curl.regionCpu);
+    const perGb = rows.map((r) => r.racks.racksCpu / (r.racks.bytes / 1e9));
+    const rackPerGb = median(perGb);
+    const rackPerGbRange = `${Math.min(...perGb).toFixed(2)}–${Math.max(...perGb).toFixed(2)}`;
     console.log(`\nmedian of ${rows.length} round(s)\n`);
     console.log(
       table(
@@ -301,6 +305,11 @@ async function main(): Promise<void> {
             "CPU of the clients (racks together / curl)",
             `${med((r) => r.racks.racksCpu).toFixed(2)} s`,
             `${med((r) => r.curl.curlCpu).toFixed(2)} s`,
+          ],
+          [
+            "rack CPU per GB synced (target ≤ 1.5 s) / curl CPU per GB",
+            `${rackPerGb.toFixed(2)} s (rounds ${rackPerGbRange}) ${verdict(rackPerGb <= 1.5)}`,
+            `${(med((r) => r.curl.curlCpu) / (mirror.bytes / 1e9)).toFixed(2)} s`,
           ],
           [
             "machine busy (2 cores)",

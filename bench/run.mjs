@@ -20,6 +20,10 @@ const BENCHES = {
     file: "bench/import.ts",
     about: "issue 4: a real region importing 4 images (1088 MiB) against curl -o (+ sha256sum); peak RSS",
   },
+  start: {
+    file: "bench/start.ts",
+    about: "issue 15: region start to /healthz 200 and idle RSS of region and rack, compiled vs tsx",
+  },
   racks: {
     file: "bench/racks.ts",
     about: "issue 5: three real racks syncing ~1 GiB from the region at once against one curl; region CPU",
@@ -37,7 +41,7 @@ const BENCHES = {
     about: "issue 6: 1,000 viewers on the region against a bare Socket.IO server; latency, memory, CPU",
   },
 };
-const ALL = ["import", "racks", "sockets", "parse-products", "download", "dashboard-scale"];
+const ALL = ["import", "start", "racks", "sockets", "parse-products", "download", "dashboard-scale"];
 
 function usage() {
   const width = Math.max(...Object.keys(BENCHES).map((name) => name.length));

@@ -4,7 +4,8 @@
 //
 // Two sources, one report:
 // - in-process code: @vitest/coverage-v8 writes coverage/<suite>/coverage-final.json (istanbul);
-// - spawned regions, racks and CLI runs: they run the compiled apps/server/dist/bootstream.js and
+// - spawned regions, racks and CLI runs: they run the compiled apps/server/dist (bootstream.js and
+//   its chunks) and
 //   inherit NODE_V8_COVERAGE (test/helpers/child-coverage.ts), so each writes raw V8 coverage to
 //   coverage/children when it exits. Those are merged per function (@bcoe/v8-coverage) and mapped
 //   through the bundle's source map onto the TypeScript with ast-v8-to-istanbul, the converter
@@ -23,8 +24,9 @@ import { parseAstAsync } from "vitest/node";
 const root = fileURLToPath(new URL("..", import.meta.url));
 const coverageDir = path.join(root, "coverage");
 const childrenDir = path.join(coverageDir, "children");
-const bundle = path.join(root, "apps/server/dist/bootstream.js");
-const bundleUrl = pathToFileURL(bundle).href;
+// The build: dist/bootstream.js and the chunks it imports (scripts/build-server.mjs).
+const distDir = path.join(root, "apps/server/dist");
+const distUrl = pathToFileURL(distDir).href + "/";
 
 // The rows of the summary, in this order; a file counts in the first group its path starts with.
 const GROUPS = [
@@ -55,47 +57,74 @@ async function clean() {
   await mkdir(childrenDir, { recursive: true });
 }
 
-/** The spawned processes' coverage of the bundle, merged into one V8 script coverage. */
-async function childrenScript() {
+/** The build's current scripts (entry and chunks) by file URL, with their line lengths. */
+async function bundleScripts() {
+  const scripts = new Map();
+  if (!existsSync(distDir)) return scripts;
+  for (const name of await readdir(distDir)) {
+    if (!name.endsWith(".js")) continue;
+    const file = path.join(distDir, name);
+    const code = await readFile(file, "utf8");
+    scripts.set(pathToFileURL(file).href, { file, code, lineLengths: code.split("\n").map((l) => l.length) });
+  }
+  return scripts;
+}
+
+/** The spawned processes' coverage of the build, merged per script (entry and chunks). */
+async function childrenScripts(scripts) {
   const names = existsSync(childrenDir)
     ? (await readdir(childrenDir)).filter((n) => n.endsWith(".json"))
     : [];
-  const code = await readFile(bundle, "utf8");
-  const lineLengths = code.split("\n").map((line) => line.length);
-  let merged = { result: [] };
+  const merged = new Map();
   let processes = 0;
   let stale = 0;
   // One file at a time: each holds every script the process loaded, node_modules included.
   for (const name of names) {
     const raw = JSON.parse(await readFile(path.join(childrenDir, name), "utf8"));
-    const script = raw.result.find((entry) => entry.url === bundleUrl);
-    if (!script) continue;
-    // A process that ran another build of the bundle (offsets would point elsewhere) is left out.
-    const cached = raw["source-map-cache"]?.[bundleUrl]?.lineLengths;
-    if (cached && (cached.length !== lineLengths.length || cached.some((n, i) => n !== lineLengths[i]))) {
+    const ours = raw.result.filter((entry) => entry.url.startsWith(distUrl));
+    if (ours.length === 0) continue;
+    // A process that ran another build (offsets would point elsewhere) is left out: a chunk's name
+    // carries its content hash, the entry's does not, so the line lengths tell.
+    const current = ours.every((entry) => {
+      const script = scripts.get(entry.url);
+      const cached = raw["source-map-cache"]?.[entry.url]?.lineLengths;
+      return (
+        script !== undefined &&
+        (!cached ||
+          (cached.length === script.lineLengths.length &&
+            cached.every((n, i) => n === script.lineLengths[i])))
+      );
+    });
+    if (!current) {
       stale += 1;
       continue;
     }
-    merged = mergeProcessCovs([merged, { result: [script] }]);
+    for (const entry of ours)
+      merged.set(entry.url, mergeProcessCovs([merged.get(entry.url) ?? { result: [] }, { result: [entry] }]));
     processes += 1;
   }
-  return { code, functions: merged.result[0]?.functions ?? [], processes, stale };
+  return { merged, processes, stale };
 }
 
 async function childrenCoverage() {
-  const { code, functions, processes, stale } = await childrenScript();
+  const scripts = await bundleScripts();
+  const { merged, processes, stale } = await childrenScripts(scripts);
   const map = libCoverage.createCoverageMap({});
-  if (functions.length === 0) return { map, processes, stale };
-  const sourceMap = JSON.parse(await readFile(`${bundle}.map`, "utf8"));
-  sourceMap.sources = sourceMap.sources.map((source) => new URL(source, bundleUrl).href);
-  const converted = await astV8ToIstanbul({
-    code,
-    sourceMap,
-    ast: await parseAstAsync(code),
-    coverage: { url: bundleUrl, functions },
-    wrapperLength: 0,
-  });
-  map.merge(converted);
+  for (const [url, cov] of merged) {
+    const functions = cov.result[0]?.functions ?? [];
+    const { file, code } = scripts.get(url);
+    if (functions.length === 0 || !existsSync(`${file}.map`)) continue;
+    const sourceMap = JSON.parse(await readFile(`${file}.map`, "utf8"));
+    sourceMap.sources = sourceMap.sources.map((source) => new URL(source, url).href);
+    const converted = await astV8ToIstanbul({
+      code,
+      sourceMap,
+      ast: await parseAstAsync(code),
+      coverage: { url, functions },
+      wrapperLength: 0,
+    });
+    map.merge(converted);
+  }
   map.filter((file) => isSource(file) && existsSync(file));
   return { map, processes, stale };
 }

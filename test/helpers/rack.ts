@@ -30,6 +30,9 @@ export type RackOptions = {
   token?: string;
   dataDir?: string;
   env?: Record<string, string>;
+  /** Another entry script than the compiled bin, and node flags before it (benches). */
+  script?: string;
+  nodeArgs?: string[];
 };
 
 /** Starts a real `bootstream rack` process. */
@@ -37,7 +40,17 @@ export async function startRack(options: RackOptions): Promise<RackProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), `bootstream-${options.name}-`)));
   const child = spawn(
     process.execPath,
-    [BIN, "rack", "--region", options.regionUrl, "--name", options.name, "--data-dir", dataDir],
+    [
+      ...(options.nodeArgs ?? []),
+      options.script ?? BIN,
+      "rack",
+      "--region",
+      options.regionUrl,
+      "--name",
+      options.name,
+      "--data-dir",
+      dataDir,
+    ],
     {
       // The credential goes in the environment, as the docs say: a command line is readable in /proc.
       env: {

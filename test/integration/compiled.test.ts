@@ -1,7 +1,22 @@
+import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+
+const DIST = fileURLToPath(new URL("../../apps/server/dist", import.meta.url));
+
+/** The chunk of the build that exports `name`. */
+function chunkExporting(name: string): string {
+  const chunk = readdirSync(DIST).find(
+    (file) =>
+      file.endsWith(".js") &&
+      new RegExp(`^export \\{[^}]*\\b${name}\\b`, "m").test(readFileSync(path.join(DIST, file), "utf8")),
+  );
+  if (!chunk) throw new Error(`no chunk exports ${name}`);
+  return chunk;
+}
 
 /** The command lines of pid and all its descendants, from /proc. */
 function processTree(pid: number): string[] {
@@ -51,14 +66,96 @@ describe("the compiled build", () => {
     expect((await fetch(`${region.url}/`)).headers.get("content-type")).toMatch(/text\/html/);
   });
 
-  it("ships a source map that leads back to the TypeScript sources", () => {
-    const map = JSON.parse(
-      readFileSync(
-        fileURLToPath(new URL("../../apps/server/dist/bootstream.js.map", import.meta.url)),
-        "utf8",
-      ),
-    ) as { sources: string[] };
-    expect(map.sources).toContain("../src/cli/main.ts");
-    expect(map.sources).toContain("../../../libs/images/src/index.ts");
+  it("ships source maps that lead back to the TypeScript sources", () => {
+    const sources = new Set(
+      readdirSync(DIST)
+        .filter((name) => name.endsWith(".js.map"))
+        .flatMap(
+          (name) =>
+            (JSON.parse(readFileSync(path.join(DIST, name), "utf8")) as { sources: string[] }).sources,
+        ),
+    );
+    expect(sources).toContain("../src/cli/main.ts");
+    expect(sources).toContain("../../../libs/images/src/store/download.ts");
+  });
+
+  it("maps a stack trace through the build to the TypeScript, reading only its own maps", () => {
+    // The launcher, then a function of the build called wrongly: its frame must name usage.ts.
+    const script = [
+      `await import(${JSON.stringify(pathToFileURL(BIN).href)});`,
+      `const chunk = ${JSON.stringify(pathToFileURL(path.join(DIST, chunkExporting("wantsHelp"))).href)};`,
+      "try { (await import(chunk)).wantsHelp(null); } catch (error) { console.log(error.stack); }",
+    ].join("\n");
+    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script, "", "--help"], {
+      encoding: "utf8",
+    });
+    expect(out).toMatch(
+      /TypeError: Cannot read properties of null[^\n]*\n\s+at \S*wantsHelp \(\/\S+\/apps\/server\/src\/cli\/usage\.ts:\d+:\d+\)/,
+    );
+  });
+});
+
+describe("the compiled build's chunks", () => {
+  /** npm packages a chunk imports, itself and through the chunks it imports statically. */
+  function packagesLoadedBy(chunk: string, seen = new Set<string>()): Set<string> {
+    const packages = new Set<string>();
+    if (seen.has(chunk)) return packages;
+    seen.add(chunk);
+    const code = readFileSync(path.join(DIST, chunk), "utf8");
+    // Static imports only (`import … from "x"` and `import "x"`); import("x") loads on demand.
+    for (const [, specifier] of code.matchAll(
+      /^(?:import|export)\s[^;]*?from\s*"([^"]+)";?$|^import\s*"([^"]+)";?$/gms,
+    )) {
+      if (!specifier) continue;
+      if (specifier.startsWith("./"))
+        for (const p of packagesLoadedBy(specifier.slice(2), seen)) packages.add(p);
+      else if (!specifier.startsWith("node:"))
+        packages.add(
+          specifier
+            .split("/")
+            .slice(0, specifier.startsWith("@") ? 2 : 1)
+            .join("/"),
+        );
+    }
+    return packages;
+  }
+  /** The chunk `bootstream.js` imports for a process command (`import("./rack-command-HASH.js")`). */
+  function commandChunk(name: string): string {
+    const entry = readFileSync(path.join(DIST, "bootstream.js"), "utf8");
+    const match = new RegExp(`import\\("\\./(${name}-[A-Z0-9]+\\.js)"\\)`).exec(entry);
+    if (!match) throw new Error(`bootstream.js does not import a ${name} chunk`);
+    return match[1]!;
+  }
+  const SERVER_ONLY = [
+    "typeorm",
+    "better-sqlite3",
+    "pg",
+    "koa",
+    "@koa/router",
+    "socket.io",
+    "redis",
+    "prom-client",
+  ];
+
+  it("the CLI's client commands load no server, database or signature code", () => {
+    const loaded = packagesLoadedBy("bootstream.js");
+    for (const name of [...SERVER_ONLY, "openpgp", "socket.io-client", "undici"])
+      expect(loaded).not.toContain(name);
+  });
+
+  it("the rack agent and mirror sync load neither the region's server nor its database, nor openpgp", () => {
+    for (const command of ["rack-command", "mirror"]) {
+      const loaded = packagesLoadedBy(commandChunk(command));
+      for (const name of [...SERVER_ONLY, "openpgp", "@socket.io/redis-streams-adapter"])
+        expect({ command, loaded: loaded.has(name) }).toEqual({ command, loaded: false });
+    }
+    expect(packagesLoadedBy(commandChunk("rack-command"))).toContain("socket.io-client");
+  });
+
+  it("the region loads its server and database, and Redis and openpgp only when used", () => {
+    const loaded = packagesLoadedBy(commandChunk("region-command"));
+    for (const name of ["typeorm", "koa", "socket.io", "prom-client"]) expect(loaded).toContain(name);
+    for (const name of ["redis", "@socket.io/redis-streams-adapter", "openpgp", "pg"])
+      expect(loaded).not.toContain(name);
   });
 });

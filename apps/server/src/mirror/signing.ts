@@ -1,8 +1,12 @@
-import { createCleartextMessage, generateKey, readPrivateKey, sign } from "openpgp";
 import type { PrivateKey } from "openpgp";
 import { MirrorOptionsError } from "./options";
 
+// Loaded when a key is first used: an unsigned `mirror sync` never loads openpgp.js (see
+// libs/images/src/streams/signature.ts).
+const openpgp = () => import("openpgp");
+
 export async function readSigningKey(armored: string): Promise<PrivateKey> {
+  const { readPrivateKey } = await openpgp();
   let key: PrivateKey;
   try {
     key = await readPrivateKey({ armoredKey: armored });
@@ -19,6 +23,7 @@ export async function readSigningKey(armored: string): Promise<PrivateKey> {
 
 /** A clearsigned copy of `text`, as upstream's `.sjson` files are. */
 export async function clearsign(text: string, key: PrivateKey): Promise<string> {
+  const { createCleartextMessage, sign } = await openpgp();
   return sign({ message: await createCleartextMessage({ text }), signingKeys: key });
 }
 
@@ -29,6 +34,7 @@ export async function clearsign(text: string, key: PrivateKey): Promise<string> 
 export async function generateSigningKey(
   name = "Bootstream test mirror",
 ): Promise<{ privateKey: string; publicKey: string }> {
+  const { generateKey } = await openpgp();
   const { privateKey, publicKey } = await generateKey({
     type: "ecc",
     curve: "curve25519Legacy",

@@ -175,7 +175,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   );
   const httpServer = createServer(app.callback());
   const redis = config.redisUrl
-    ? new RedisLink(
+    ? await RedisLink.create(
         config.redisUrl,
         config.databaseUrl ?? config.dataDir,
         health,

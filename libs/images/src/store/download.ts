@@ -42,7 +42,11 @@ export type DownloadOptions = {
   freeSpaceMarginBytes?: number;
   /** Where free space is read from; defaults to the store's filesystem. Tests inject it. */
   freeBytes?: () => Promise<number>;
-  /** Bytes buffered between the socket and the disk before the socket is paused (default 4 MiB). */
+  /**
+   * Bytes buffered between the socket and the disk before the socket is paused (default 1 MiB: 4 MiB
+   * per download made a third of a region's peak memory during an import, and bought no speed;
+   * docs/benchmarks.md, "Memory").
+   */
   highWaterMark?: number;
   /** Flush the `.partial` to disk in the background every this many bytes (default 32 MiB). */
   syncEveryBytes?: number;
@@ -84,7 +88,7 @@ const DEFAULTS = {
   connectTimeoutMs: 10_000,
   maxRetryAfterMs: 60_000,
   freeSpaceMarginBytes: 64 * 1024 * 1024,
-  highWaterMark: 4 * 1024 * 1024,
+  highWaterMark: 1024 * 1024,
   syncEveryBytes: 32 * 1024 * 1024,
   minRate: DEFAULT_MIN_RATE,
   maxErrorBodyBytes: MAX_ERROR_BODY_BYTES,

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { createAdapter } from "@socket.io/redis-streams-adapter";
-import { createClient } from "redis";
+import type { createAdapter as CreateAdapter } from "@socket.io/redis-streams-adapter";
+import type { createClient as CreateClient } from "redis";
 import type { Logger } from "../../log";
 import type { PeopleServer } from "../events";
 import type { Health } from "../health";
@@ -47,11 +47,22 @@ export class RedisLink {
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
 
-  constructor(
+  /**
+   * Loads the Redis client and the adapter, which only a cluster node needs (a region on its own
+   * never holds them in memory), and makes the link.
+   */
+  static async create(url: string, clusterId: string, health: Health, log: Logger): Promise<RedisLink> {
+    const [redis, adapter] = await Promise.all([import("redis"), import("@socket.io/redis-streams-adapter")]);
+    return new RedisLink(url, clusterId, health, log, redis.createClient, adapter.createAdapter);
+  }
+
+  private constructor(
     private readonly url: string,
     clusterId: string,
     private readonly health: Health,
     private readonly log: Logger,
+    createRedisClient: typeof CreateClient,
+    private readonly createAdapter: typeof CreateAdapter,
   ) {
     // Channels, the stream and sessions are named after the cluster's database, so two clusters
     // sharing one Redis never mix.
@@ -60,7 +71,7 @@ export class RedisLink {
       connectTimeout: REDIS_CHECK_TIMEOUT_MS,
       reconnectStrategy: (retries: number) => Math.min(REDIS_MAX_BACKOFF_MS, 100 * (retries + 1)),
     };
-    this.pub = createClient({ url: this.url, socket, disableOfflineQueue: true });
+    this.pub = createRedisClient({ url: this.url, socket, disableOfflineQueue: true });
     // The adapter duplicates this client for its stream reader and its subscriber. Those must keep
     // an offline queue: a read that fails at once while Redis is away would spin the reader's loop.
     const duplicate = this.pub.duplicate.bind(this.pub);
@@ -96,7 +107,7 @@ export class RedisLink {
       new Promise<false>((resolve) => setTimeout(() => resolve(false), REDIS_CHECK_TIMEOUT_MS).unref()),
     ]);
     if (!connected) this.lost(new Error(`no connection within ${REDIS_CHECK_TIMEOUT_MS} ms`));
-    const factory = createAdapter(this.pub, {
+    const factory = this.createAdapter(this.pub, {
       streamName: `${this.key}#stream`,
       channelPrefix: this.key,
       sessionKeyPrefix: `${this.key}#session:`,
