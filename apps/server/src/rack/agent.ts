@@ -11,14 +11,15 @@ import type { Manifest, RackProgress, RackReport } from "@bootstream/protocol";
 import { Cron } from "croner";
 import type { Dispatcher } from "undici";
 import type { Logger } from "../log";
-import type { RackConfig } from "./config";
+import { DEFAULT_VERIFY_SCHEDULE, type RackConfig } from "./config";
 import { RegionConnection } from "./connection";
 import { parseManifest, sameManifest } from "./manifest";
 import { readPublished, removeStaleSnapshots, type PublishedSet } from "./publish";
 import { runSync } from "./sync";
+import { verifyStore } from "./verify";
 import { Throttle } from "./throttle";
 
-export type SyncTrigger = "start" | "manifest" | "sync:now" | "reconnect" | "schedule";
+export type SyncTrigger = "start" | "manifest" | "sync:now" | "reconnect" | "schedule" | "verify";
 
 export type RackAgentOptions = {
   /** Wait before retrying after the region refused or closed the connection (default 30 s). */
@@ -49,6 +50,9 @@ export class RackAgent {
   private readonly abort = new AbortController();
   private readonly connection: RegionConnection;
   private readonly cron: Cron;
+  private readonly verifyCron: Cron;
+  /** The verify schedule fired: the next sync re-hashes the store first. */
+  private verifyWanted = false;
   private readonly reports: Throttle;
   /** --bandwidth-limit: shared by every download of every sync. */
   private readonly bandwidth: BandwidthLimiter;
@@ -86,6 +90,19 @@ export class RackAgent {
       if (this.connection.connected) this.requestSync("schedule");
       else log.debug("scheduled sync skipped: not connected to the region");
     });
+    // The store's own check, in the sync slot (a sync never runs beside it): a bad file is pulled again.
+    this.verifyCron = new Cron(config.verifySchedule ?? DEFAULT_VERIFY_SCHEDULE, () => this.requestVerify());
+  }
+
+  /** Re-hash the store before the next sync (now, if none runs); a bad file is removed and pulled again. */
+  requestVerify(): void {
+    if (this.closing) return;
+    if (this.manifest === null) {
+      this.log.info("scheduled verify skipped: no manifest from the region yet");
+      return;
+    }
+    this.verifyWanted = true;
+    this.requestSync("verify");
   }
 
   static async start(
@@ -121,6 +138,7 @@ export class RackAgent {
         region: config.regionUrl,
         dataDir: config.dataDir,
         schedule: config.syncSchedule,
+        verifySchedule: config.verifySchedule ?? DEFAULT_VERIFY_SCHEDULE,
         concurrency: config.downloadConcurrency,
         bandwidthLimit: formatBandwidth(config.bandwidthLimit ?? null),
         generation: published?.manifest?.generation ?? 0,
@@ -170,6 +188,7 @@ export class RackAgent {
 
   private async shutdown(): Promise<void> {
     this.cron.stop();
+    this.verifyCron.stop();
     this.abort.abort(new Error("the rack agent is shutting down"));
     this.reports.cancel();
     await this.idle();
@@ -223,6 +242,12 @@ export class RackAgent {
     this.log.info({ trigger, generation: manifest.generation }, "sync started");
     this.reports.request();
     try {
+      if (this.verifyWanted) {
+        this.verifyWanted = false;
+        const { corrupt } = await verifyStore(this.store, this.abort.signal, this.log);
+        // The published tree hard-links the bad bytes: publish again once they are pulled afresh.
+        if (corrupt.length && this.published) this.published = { ...this.published, complete: false };
+      }
       const outcome = await runSync(
         {
           store: this.store,

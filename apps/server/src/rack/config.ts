@@ -5,6 +5,9 @@ import { MIN_BANDWIDTH_LIMIT, rackNameSchema } from "@bootstream/protocol";
 import { ConfigError, parseCron, parseInteger } from "../config";
 import { UsageError } from "../cli/usage";
 
+/** When a rack agent re-hashes its store unless told otherwise: weekly, Sunday 03:00. */
+export const DEFAULT_VERIFY_SCHEDULE = "0 3 * * 0";
+
 export type RackCredential = { kind: "token" | "secret"; value: string };
 
 export type RackConfig = {
@@ -15,6 +18,8 @@ export type RackConfig = {
   credential: RackCredential;
   dataDir: string;
   syncSchedule: string;
+  /** --verify-schedule: when the agent re-hashes its own store (croner; weekly by default). */
+  verifySchedule?: string;
   downloadConcurrency: number;
   /** --bandwidth-limit: bytes a second for all of this rack's downloads together; null for none. */
   bandwidthLimit?: number | null;
@@ -29,6 +34,8 @@ const SETTINGS = {
   secret: { env: "RACK_SECRET", fallback: "", hint: "" },
   "data-dir": { env: "DATA_DIR", fallback: undefined, hint: "where this rack keeps its images" },
   "rack-sync-schedule": { env: "RACK_SYNC_SCHEDULE", fallback: "*/5 * * * *", hint: "" },
+  // Sundays at 03:00 local time: a whole store is read once a week, when boots are rare.
+  "verify-schedule": { env: "VERIFY_SCHEDULE", fallback: DEFAULT_VERIFY_SCHEDULE, hint: "" },
   "download-concurrency": { env: "DOWNLOAD_CONCURRENCY", fallback: "4", hint: "" },
   "bandwidth-limit": { env: "BANDWIDTH_LIMIT", fallback: "off", hint: "" },
   "log-level": { env: "LOG_LEVEL", fallback: "info", hint: "" },
@@ -41,7 +48,7 @@ const FLAGS = {
 };
 
 export const RACK_USAGE = `usage: RACK_TOKEN=T bootstream rack --region URL --name NAME --data-dir DIR
-                      [--rack-sync-schedule CRON] [--download-concurrency N] [--bandwidth-limit 50MB/s|off] [--log-level LEVEL]
+                      [--rack-sync-schedule CRON] [--verify-schedule CRON] [--download-concurrency N] [--bandwidth-limit 50MB/s|off] [--log-level LEVEL]
 The credential: RACK_TOKEN, a rack token made for this name (bootstream token create --role rack
 --name NAME), or else RACK_SECRET, the region's site-wide secret (weaker: it may register any rack).
 Keep them in the environment: --token and --secret exist, but a command line is readable by every
@@ -76,6 +83,7 @@ export function loadRackConfig(argv: string[], env: NodeJS.ProcessEnv): RackConf
       credential: parseCredential(raw("token"), raw("secret")),
       dataDir: path.resolve(raw("data-dir")),
       syncSchedule: parseCron("RACK_SYNC_SCHEDULE", raw("rack-sync-schedule")),
+      verifySchedule: parseCron("VERIFY_SCHEDULE", raw("verify-schedule")),
       downloadConcurrency: parseInteger("DOWNLOAD_CONCURRENCY", raw("download-concurrency"), 1, 64),
       bandwidthLimit: parseRackBandwidth(raw("bandwidth-limit")),
       logLevel: parseLogLevel(raw("log-level")),
