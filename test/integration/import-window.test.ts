@@ -8,13 +8,33 @@ import { startMirror, type TestMirror } from "../helpers/mirror";
 import { waitFor, watch } from "../helpers/watch";
 
 const NOBLE = "ubuntu/noble/amd64";
+const JAMMY = "ubuntu/jammy/amd64";
 const MiB = 1024 * 1024;
 const MINUTE = 60_000;
+/** Schedules that never fire on their own: only the persisted wait can start a scheduled import. */
+const NEVER = "59 59 23 31 12 *";
 
-/** "HH:MM" in UTC of an instant. */
+// The region's import windows follow a test clock (BOOTSTREAM_TEST_CLOCK, test-only) that runs 60
+// times as fast from ANCHOR: one window minute a real second, so edges are crossed in seconds. The
+// same pure function of the real clock as the region's (apps/server/src/region/clock.ts).
+const ANCHOR = Date.now();
+const RATE = 60;
+const TEST_CLOCK = `${ANCHOR}x${RATE}`;
+const regionNow = () => ANCHOR + (Date.now() - ANCHOR) * RATE;
+
+/** "HH:MM" in UTC of an instant of the region's clock. */
 const hhmm = (ms: number) => new Date(ms).toISOString().slice(11, 16);
-/** The first minute boundary at least `lead` ms from now. */
-const boundaryAfter = (lead: number) => Math.ceil((Date.now() + lead) / MINUTE) * MINUTE;
+/** The first minute boundary of the region's clock at least `lead` ms (its time) from its now. */
+const boundaryAfter = (lead: number) => Math.ceil((regionNow() + lead) / MINUTE) * MINUTE;
+
+/** Waits for a line the region logs (bounded). */
+async function logged(region: RegionProcess, pattern: RegExp, what: string, from = 0): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (!pattern.test(region.output().slice(from))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 async function partialBytes(dataDir: string): Promise<number> {
   const dir = path.join(dataDir, "partial");
@@ -24,7 +44,6 @@ async function partialBytes(dataDir: string): Promise<number> {
   return total;
 }
 
-// Real minutes: windows are HH:MM, so this test waits for one or two minute boundaries (under 3 min).
 describe("settings.importWindow", () => {
   let mirror: TestMirror;
   let region: RegionProcess;
@@ -33,19 +52,24 @@ describe("settings.importWindow", () => {
 
   beforeAll(async () => {
     mirror = await startMirror({
-      releases: ["noble"],
+      releases: ["noble", "jammy"],
       arches: ["amd64"],
       centos: [],
       versions: 1,
       sizes: { kernel: 1 * MiB, initrd: 2 * MiB, squashfs: 16 * MiB, root: 1 * MiB },
     });
     // A schedule every 2 s: the window, not the pattern, decides when scheduled imports run.
-    region = await startRegion({ env: { IMPORT_SCHEDULE: "*/2 * * * * *" } });
+    region = await startRegion({
+      env: { IMPORT_SCHEDULE: "*/2 * * * * *", BOOTSTREAM_TEST_CLOCK: TEST_CLOCK },
+    });
+    await connect();
+  });
+  async function connect(): Promise<void> {
     client = await watch(region.url, region.adminToken);
     client.subscribe((change, state) => {
       if (change === "import") imports.push(state.import);
     });
-  });
+  }
   afterAll(async () => {
     client?.close();
     await region?.stop();
@@ -71,9 +95,10 @@ describe("settings.importWindow", () => {
   });
 
   it("runs a saved selection and a manual import outside the window, and no scheduled one", async () => {
+    // Opens in 10 hours of the region's clock: 10 real minutes, more than this test takes.
     const closed = {
-      start: hhmm(Date.now() + 3 * 60 * MINUTE),
-      end: hhmm(Date.now() + 4 * 60 * MINUTE),
+      start: hhmm(regionNow() + 10 * 60 * MINUTE),
+      end: hhmm(regionNow() + 11 * 60 * MINUTE),
       timezone: "UTC",
     };
     const { settings } = await client.command("settings:update", { importWindow: closed });
@@ -114,14 +139,16 @@ describe("settings.importWindow", () => {
     expect(imports.slice(from).map((i) => i.trigger)).not.toContain("schedule");
   }, 150_000);
 
-  it("pauses a scheduled import when its window closes, keeping its partial files, and resumes it when the next one opens", async () => {
+  it("runs on past the window's end a scheduled import that a saved selection joined", async () => {
     await mirror.addVersion();
-    mirror.proxy.bytesPerSecond = 150_000;
-    // Open now, closing at a minute boundary at least 20 s away.
-    const closesAt = boundaryAfter(20_000);
+    mirror.proxy.bytesPerSecond = 300_000;
     const from = imports.length;
     await client.command("settings:update", {
-      importWindow: { start: hhmm(Date.now() - MINUTE), end: hhmm(closesAt), timezone: "UTC" },
+      importWindow: {
+        start: hhmm(regionNow() - 60 * MINUTE),
+        end: hhmm(regionNow() + 600 * MINUTE),
+        timezone: "UTC",
+      },
     });
     const downloading = await waitFor(
       client,
@@ -133,15 +160,88 @@ describe("settings.importWindow", () => {
       "a scheduled import downloading",
     );
     const version = downloading.images.get(NOBLE)!.next!.version;
+    // A save while it runs joins it ("images selected mid-import join it")...
+    const joinedAt = region.output().length;
+    await client.command("selection:save", {
+      revision: client.state.selection.revision,
+      items: [
+        { os: "ubuntu", release: "noble", arches: ["amd64"] },
+        { os: "ubuntu", release: "jammy", arches: ["amd64"] },
+      ],
+    });
+    // ...and the window closes while it still downloads.
+    const closedAt = region.output().length;
+    await client.command("settings:update", {
+      importWindow: {
+        start: hhmm(regionNow() - 60 * MINUTE),
+        end: hhmm(boundaryAfter(3 * MINUTE)),
+        timezone: "UTC",
+      },
+    });
+    await logged(region, /"msg":"import window closed"/, "the window's end", closedAt);
+    mirror.proxy.bytesPerSecond = Infinity;
+    const done = await waitFor(
+      client,
+      (s) => !s.import.running && imports.slice(from).some((i) => !i.running),
+      120_000,
+      "the import's end",
+    );
+    const runs = imports.slice(from).filter((i) => !i.running);
+    expect(runs).toHaveLength(1);
+    expect(done.import).toMatchObject({ trigger: "schedule", error: null });
+    expect(done.images.get(NOBLE)).toMatchObject({ state: "synced", version, next: null });
+    expect(done.images.get(JAMMY)).toMatchObject({ state: "synced" });
+    expect(region.output().slice(joinedAt)).toMatch(/images selected mid-import join it/);
+  }, 240_000);
+
+  it("pauses a scheduled import when its window closes, keeping its partial files, and resumes it at the next window, across a restart", async () => {
+    // Noble alone again (the save imports at once), so the bytes counted below are noble's.
+    const saved = imports.length;
+    await client.command("selection:save", {
+      revision: client.state.selection.revision,
+      items: [{ os: "ubuntu", release: "noble", arches: ["amd64"] }],
+    });
+    await waitFor(
+      client,
+      (s) =>
+        !s.images.has(JAMMY) && imports.slice(saved).some((i) => !i.running && i.trigger === "selection"),
+      60_000,
+      "jammy deselected",
+    );
+    await mirror.addVersion();
+    mirror.proxy.bytesPerSecond = 300_000;
+    const from = imports.length;
+    await client.command("settings:update", {
+      importWindow: {
+        start: hhmm(regionNow() - 60 * MINUTE),
+        end: hhmm(regionNow() + 600 * MINUTE),
+        timezone: "UTC",
+      },
+    });
+    // Some of it fetched (3 MiB of 20), then the window closes.
+    const downloading = await waitFor(
+      client,
+      (s) =>
+        s.import.running &&
+        s.import.trigger === "schedule" &&
+        (s.images.get(NOBLE)?.next?.bytesDone ?? 0) > 3 * MiB,
+      60_000,
+      "a scheduled import downloading",
+    );
+    const version = downloading.images.get(NOBLE)!.next!.version;
     const total = downloading.images.get(NOBLE)!.next!.bytesTotal;
+    const closesAt = boundaryAfter(3 * MINUTE);
+    await client.command("settings:update", {
+      importWindow: { start: hhmm(regionNow() - 60 * MINUTE), end: hhmm(closesAt), timezone: "UTC" },
+    });
 
     const paused = await waitFor(
       client,
       (s) => !s.import.running && /paused/.test(s.import.error ?? ""),
-      100_000,
+      60_000,
       "the pause",
     );
-    expect(Date.now()).toBeGreaterThanOrEqual(closesAt);
+    expect(regionNow()).toBeGreaterThanOrEqual(closesAt);
     expect(paused.import).toMatchObject({
       trigger: "schedule",
       error: expect.stringMatching(/import window .* closed/),
@@ -149,19 +249,31 @@ describe("settings.importWindow", () => {
     // Still served, the new version queued again; what was fetched stays on disk.
     expect(paused.images.get(NOBLE)).toMatchObject({ state: "synced", next: { version, state: "queued" } });
     expect(await partialBytes(region.dataDir)).toBeGreaterThan(0);
+    expect(imports.slice(from).filter((i) => i.running)).toHaveLength(1);
 
-    // The next window opens at the next minute boundary; nothing scheduled runs before it.
-    mirror.proxy.bytesPerSecond = Infinity;
-    const opensAt = boundaryAfter(5_000);
-    const pausedAt = imports.length;
-    await client.command("settings:update", {
-      importWindow: { start: hhmm(opensAt), end: hhmm(opensAt + 30 * MINUTE), timezone: "UTC" },
+    // A restart while paused, with a schedule that never fires: only what the region recorded (a
+    // scheduled import waits for the window) can bring the import back.
+    client.close();
+    await region.stop();
+    region = await startRegion({
+      dataDir: region.dataDir,
+      env: { IMPORT_SCHEDULE: NEVER, BOOTSTREAM_TEST_CLOCK: TEST_CLOCK },
     });
+    await connect();
+    expect(client.state.import.running).toBe(false);
+
+    // The next window opens at a minute boundary a few seconds away; nothing runs before it.
+    mirror.proxy.bytesPerSecond = Infinity;
+    const opensAt = boundaryAfter(5 * MINUTE);
     const before = mirror.proxy.bytesToClient;
-    const resumed = await waitFor(client, (s) => s.import.running, 90_000, "the resumed import");
-    expect(Date.now()).toBeGreaterThanOrEqual(opensAt);
+    const waiting = imports.length;
+    await client.command("settings:update", {
+      importWindow: { start: hhmm(opensAt), end: hhmm(opensAt + 600 * MINUTE), timezone: "UTC" },
+    });
+    const resumed = await waitFor(client, (s) => s.import.running, 60_000, "the resumed import");
+    expect(regionNow()).toBeGreaterThanOrEqual(opensAt);
     expect(resumed.import.trigger).toBe("schedule");
-    expect(imports.slice(from, pausedAt).filter((i) => i.running)).toHaveLength(1);
+    expect(imports.slice(waiting).filter((i) => i.running)).toHaveLength(1);
     const done = await waitFor(
       client,
       (s) => s.images.get(NOBLE)?.version === version && !s.import.running,
@@ -169,6 +281,7 @@ describe("settings.importWindow", () => {
       "the new version served",
     );
     expect(done.images.get(NOBLE)).toMatchObject({ state: "synced", next: null, error: null });
+    expect(done.import).toMatchObject({ trigger: "schedule", error: null });
     // Resumed from the partial bytes: it fetched less than the whole version again.
     expect(mirror.proxy.bytesToClient - before).toBeLessThan(total - 2 * MiB);
   }, 240_000);

@@ -2,9 +2,12 @@ import { describe, expect, it } from "vitest";
 import {
   describeSchedule,
   describeWindow,
+  importToResume,
   isTimeZone,
+  mayStartImport,
   parseClockTime,
   parseWindow,
+  pausesAtWindowEnd,
   windowProblem,
   windowState,
   type ImportWindow,
@@ -141,4 +144,43 @@ describe("wording and parsing", () => {
 
   it("refuses an unknown zone", () =>
     expect(() => parseWindow("01:00-05:00", "Nowhere/Land")).toThrow(/IANA/));
+});
+
+describe("mayStartImport", () => {
+  it.each([
+    ["schedule", true, true],
+    ["schedule", false, false],
+    ["manual", false, true],
+    ["selection", false, true],
+    ["manual", true, true],
+    ["selection", true, true],
+  ] as const)("%s, window open %s → %s", (cause, open, may) => expect(mayStartImport(cause, open)).toBe(may));
+});
+
+describe("pausesAtWindowEnd", () => {
+  it.each([
+    ["schedule", false, true],
+    // A saved selection joined the scheduled run: it runs on, whatever the window.
+    ["schedule", true, false],
+    ["manual", false, false],
+    ["manual", true, false],
+    ["selection", false, false],
+    ["selection", true, false],
+  ] as const)("%s run, selection joined %s → pauses %s", (trigger, selectionJoined, pauses) =>
+    expect(pausesAtWindowEnd({ trigger, selectionJoined })).toBe(pauses),
+  );
+});
+
+describe("importToResume", () => {
+  it.each([
+    [null, false, null],
+    [null, true, "schedule"],
+    ["manual", false, "manual"],
+    // The unfinished run is resumed as it was; it stands for the waiting scheduled one too.
+    ["manual", true, "manual"],
+    ["schedule", true, "schedule"],
+    ["selection", false, "selection"],
+  ] as const)("unfinished %s, waiting for the window %s → %s", (unfinished, waiting, resume) =>
+    expect(importToResume(unfinished, waiting)).toBe(resume),
+  );
 });

@@ -142,3 +142,36 @@ export function parseWindow(text: string, timezone = "UTC"): ImportWindow | null
   if (problem) throw new RangeError(problem);
   return window;
 }
+
+/** What asked for an import (the protocol's `ImportTrigger`). */
+export type ImportCause = "schedule" | "manual" | "selection";
+
+/** Whether an import asked for by `cause` may start now: only the schedule waits for the window. */
+export function mayStartImport(cause: ImportCause, windowOpen: boolean): boolean {
+  return windowOpen || cause !== "schedule";
+}
+
+/**
+ * Whether the import running when the window closes pauses (its `.partial` files kept, resumed at
+ * the next window). Only a run that nothing but the schedule asked for: a manual import and a saved
+ * selection's run on, and so does a scheduled run that a saved selection has joined since it
+ * started: the run downloads the saved images, and "a saved selection runs at once, whatever the
+ * window", so pausing it would pause them too. (A selection run imports the whole selection, the
+ * scheduled updates included, so a joined run that carries on does what the save alone would have.)
+ */
+export function pausesAtWindowEnd(run: { trigger: ImportCause; selectionJoined: boolean }): boolean {
+  return run.trigger === "schedule" && !run.selectionJoined;
+}
+
+/**
+ * What a region does at start with what it recorded: an import left unfinished (a crash, a
+ * shutdown) resumes with its trigger; otherwise a scheduled import that was waiting for the window
+ * (asked, or paused, while it was closed) is asked for again, and waits for the window or runs if
+ * it is open. Null: nothing to resume.
+ */
+export function importToResume(
+  unfinished: ImportCause | null,
+  waitingForWindow: boolean,
+): ImportCause | null {
+  return unfinished ?? (waitingForWindow ? "schedule" : null);
+}

@@ -24,6 +24,7 @@ import { filesRoute } from "./files";
 import { createSocketServer } from "./sockets";
 import { ClientLimits, DEFAULT_CLIENT_LIMITS } from "./client-limits";
 import { Importer } from "./import/importer";
+import { windowClockFromEnv } from "./clock";
 import { RackRegistry } from "./racks/rack-registry";
 import { attachRackNamespace } from "./racks/rack-namespace";
 import { RackCredentials } from "./racks/credentials";
@@ -82,6 +83,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     concurrency: config.downloadConcurrency,
     ...(config.downloadMinRate === undefined ? {} : { minRate: config.downloadMinRate }),
     events: internal,
+    clock: windowClockFromEnv(process.env, log),
     ...(config.databaseUrl
       ? {
           peers: {

@@ -18,6 +18,9 @@ import {
   versionOffered,
   versionSwitched,
   describeWindow,
+  importToResume,
+  mayStartImport,
+  pausesAtWindowEnd,
   type ImagePlan,
   type ImportWindow,
   type ImageRecord,
@@ -34,7 +37,7 @@ import type { EventBus } from "../events";
 import type { ImageRegistry } from "../services/images";
 import type { SelectionService } from "../services/selection";
 import type { SourceService } from "../services/source";
-import { now } from "../clock";
+import { now, type WindowClock } from "../clock";
 import { copyLocalFile } from "./local-copy";
 import type { InternalEvents } from "../internal-events";
 import { databaseConnectionLost } from "../db/connection-lost";
@@ -58,8 +61,8 @@ export type ImporterOptions = {
       onProgress: (delta: number) => void,
     ): Promise<boolean>;
   };
-  /** The import window's clock (tests); the system clock otherwise. */
-  clock?: () => Date;
+  /** The import window's clock (BOOTSTREAM_TEST_CLOCK in tests); the system clock otherwise. */
+  clock?: WindowClock;
   /**
    * On a cluster (PostgreSQL): told, once per run, that the run met a lost database connection or
    * the leader lease's fence. The run stops at once and is left unfinished in the database, like a
@@ -71,6 +74,13 @@ export type ImporterOptions = {
 
 /** idle: nothing runs; running: an import (or a check, or GC) runs; stopping: a stop aborts it. */
 export type ImporterPhase = "idle" | "running" | "stopping";
+
+/**
+ * The internal setting that says a scheduled import waits for the import window (asked, or paused,
+ * while it was closed): it survives a restart and a change of leader, so the import runs at the
+ * next window either way.
+ */
+export const WAITING_FOR_WINDOW = "import.waitingForWindow";
 
 /** How often what a refused write left unrecorded is tried again. */
 export const RETRY_MS = 1000;
@@ -130,6 +140,10 @@ export class Importer {
   private pausedWhy: string | null = null;
   /** A scheduled import waits for the window to open (asked, or paused, while it was closed). */
   private deferred = false;
+  /** The writes of `deferred` (WAITING_FOR_WINDOW), in order; close() waits for them. */
+  private deferredWrites: Promise<void> = Promise.resolve();
+  /** A saved selection joined the running import: it runs on past the window's end. */
+  private selectionJoined = false;
   /** settings.importWindow: scheduled imports run only while it is open. */
   private readonly window: WindowGate;
   private closing = false;
@@ -194,10 +208,25 @@ export class Importer {
 
   private windowOpened(): void {
     this.log.info({ importWindow: this.window.current }, "import window opened");
-    if (this.deferred) {
-      this.deferred = false;
-      this.request("schedule");
-    }
+    if (this.deferred) this.request("schedule");
+  }
+
+  /** Sets `deferred` and records it (WAITING_FOR_WINDOW), one write after the other. */
+  private waitForWindow(waiting: boolean): void {
+    if (this.deferred === waiting) return;
+    this.deferred = waiting;
+    this.deferredWrites = this.deferredWrites
+      .then(() =>
+        this.data.write((tx) =>
+          waiting ? tx.settings.set(WAITING_FOR_WINDOW, "schedule") : tx.settings.remove(WAITING_FOR_WINDOW),
+        ),
+      )
+      .catch((error: unknown) =>
+        this.log.error(
+          { err: error, waiting },
+          "could not record whether a scheduled import waits for the window",
+        ),
+      );
   }
 
   private windowClosed(): void {
@@ -208,16 +237,21 @@ export class Importer {
     );
     if (this.again === "schedule") {
       this.again = null;
-      this.deferred = true;
+      this.waitForWindow(true);
     }
-    if (this.current.running && this.current.trigger === "schedule" && this.abort && !this.pausedWhy) {
-      this.deferred = true;
-      this.pausedWhy = `paused: the import window (${describeWindow(window)}) closed; it resumes when the window opens${
-        this.window.opensAt ? ` at ${this.window.opensAt.toISOString()}` : ""
-      }`;
-      this.phase = "stopping";
-      this.abort.abort(new Error(this.pausedWhy));
+    if (!this.current.running || !this.abort || this.pausedWhy) return;
+    const run = { trigger: this.current.trigger ?? "manual", selectionJoined: this.selectionJoined };
+    if (!pausesAtWindowEnd(run)) {
+      if (run.trigger === "schedule")
+        this.log.info("import window closed; the running import carries on: a saved selection joined it");
+      return;
     }
+    this.waitForWindow(true);
+    this.pausedWhy = `paused: the import window (${describeWindow(window)}) closed; it resumes when the window opens${
+      this.window.opensAt ? ` at ${this.window.opensAt.toISOString()}` : ""
+    }`;
+    this.phase = "stopping";
+    this.abort.abort(new Error(this.pausedWhy));
   }
 
   /** Applies at once, to the downloads running now as to later ones. */
@@ -237,7 +271,8 @@ export class Importer {
 
   /**
    * After a crash: images caught mid-download go back to queued, and an import that never finished
-   * is reported as interrupted. Returns its trigger so the caller can resume it.
+   * is reported as interrupted. Returns its trigger so the caller can resume it, or "schedule" when
+   * a scheduled import was waiting for the window (`importToResume`).
    */
   async recover(): Promise<ImportTrigger | null> {
     const at = now();
@@ -245,35 +280,43 @@ export class Importer {
       this.images.all().map((row) => row.id),
       (row) => recovered(row, at),
     );
+    const waiting = (await this.data.read.settings.getInternal(WAITING_FOR_WINDOW)) !== null;
+    // Recorded already: set in memory only, so the next window (or request) clears it.
+    this.deferred = waiting;
     const unfinished = await this.data.read.runs.unfinished();
     const wanted = this.wanted;
     this.wanted = null;
     this.lost = null;
-    if (unfinished.length === 0) return wanted;
-    await this.data.write((tx) =>
-      tx.runs.interrupt(
-        unfinished.map((run) => run.id),
-        now(),
-        "interrupted: the region node running it stopped, or lost its database or the lead; resumed",
-      ),
-    );
-    return (unfinished.at(-1)!.trigger as ImportTrigger) ?? "manual";
+    if (unfinished.length > 0)
+      await this.data.write((tx) =>
+        tx.runs.interrupt(
+          unfinished.map((run) => run.id),
+          now(),
+          "interrupted: the region node running it stopped, or lost its database or the lead; resumed",
+        ),
+      );
+    const last = unfinished.length ? ((unfinished.at(-1)!.trigger as ImportTrigger) ?? "manual") : wanted;
+    return importToResume(last, waiting);
   }
 
   request(trigger: ImportTrigger): ImportState {
     if (this.closing) return this.current;
-    if (trigger === "schedule" && !this.window.open) {
+    if (!mayStartImport(trigger, this.window.open)) {
       if (!this.deferred)
         this.log.info(
           { opensAt: this.window.opensAt?.toISOString() },
           "scheduled import waits for the import window",
         );
-      this.deferred = true;
+      this.waitForWindow(true);
       return this.current;
     }
+    // The scheduled import owed since the window was closed is asked for now.
+    if (trigger === "schedule") this.waitForWindow(false);
     if (trigger === "selection" && this.joinable && this.phase === "running") {
-      // Images selected now join the running import instead of waiting for the next one.
+      // Images selected now join the running import instead of waiting for the next one; the run
+      // then carries on past the window's end (`pausesAtWindowEnd`).
       this.joinWanted = true;
+      this.selectionJoined = true;
       return this.current;
     }
     this.again ??= trigger;
@@ -364,7 +407,7 @@ export class Importer {
   async stop(by: string): Promise<{ state: ImportState; entry: AuditEntry }> {
     this.again = null;
     this.joinWanted = false;
-    this.deferred = false;
+    this.waitForWindow(false);
     const ended = this.runEnded;
     if (!ended || !this.abort) {
       const note = { by, action: "import:stop", detail: "stop requested; no import was running" };
@@ -404,6 +447,7 @@ export class Importer {
     this.backlogTimer = null;
     await this.idle().catch((error: unknown) => this.log.warn({ err: error }, "import ended with an error"));
     await this.images.settled();
+    await this.deferredWrites;
     await this.dispatcher.close();
   }
 
@@ -417,7 +461,8 @@ export class Importer {
     // check ran: kept for when this node leads again.
     this.wanted = this.again ?? this.wanted;
     this.again = null;
-    // A follower runs nothing on its own; the engine sets the window again when it leads.
+    // A follower runs nothing on its own; the engine sets the window again when it leads. What it
+    // owed stays recorded (WAITING_FOR_WINDOW) for the next leader's recover().
     this.window.stop();
     this.deferred = false;
     this.abort?.abort(new Error("this region node stopped leading"));
@@ -460,6 +505,7 @@ export class Importer {
     this.abort = abort;
     this.stoppedBy = null;
     this.pausedWhy = null;
+    this.selectionJoined = false;
     this.phase = "running";
     const startedAt = now();
     this.announce({ running: true, trigger, startedAt, finishedAt: null, error: null });

@@ -1,4 +1,5 @@
 import { windowState, type ImportWindow } from "@bootstream/images";
+import { systemClock, type WindowClock } from "../clock";
 
 /** setTimeout's longest delay; a later change is re-checked when this one fires. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -22,7 +23,7 @@ export class WindowGate {
 
   constructor(
     private readonly events: WindowGateEvents,
-    private readonly clock: () => Date = () => new Date(),
+    private readonly clock: WindowClock = systemClock,
   ) {}
 
   get current(): ImportWindow | null {
@@ -31,12 +32,12 @@ export class WindowGate {
 
   /** Open now? (Evaluated at the call, not at the last timer.) */
   get open(): boolean {
-    return windowState(this.window, this.clock()).open;
+    return windowState(this.window, this.clock.now()).open;
   }
 
   /** When the window opens next (null when open now or without a window). */
   get opensAt(): Date | null {
-    const state = windowState(this.window, this.clock());
+    const state = windowState(this.window, this.clock.now());
     return state.open ? null : state.changesAt;
   }
 
@@ -56,11 +57,15 @@ export class WindowGate {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     if (!this.active) return;
-    const state = windowState(this.window, this.clock());
+    const state = windowState(this.window, this.clock.now());
     const changed = state.open !== this.wasOpen;
     this.wasOpen = state.open;
     if (state.changesAt) {
-      const wait = Math.min(MAX_TIMER_MS, Math.max(0, state.changesAt.getTime() - this.clock().getTime()));
+      // In real milliseconds (a test clock runs faster); a timer that fires early re-arms.
+      const wait = Math.min(
+        MAX_TIMER_MS,
+        Math.max(0, this.clock.delay(state.changesAt.getTime() - this.clock.now().getTime())),
+      );
       this.timer = setTimeout(() => this.evaluate(), wait);
       this.timer.unref();
     }
