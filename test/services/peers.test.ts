@@ -1,7 +1,8 @@
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createScratchDatabase, gate, probePostgres, probeRedis, REDIS_URL } from "../helpers/services";
 import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
-import { imageFiles, startMirror, type TestMirror } from "../helpers/mirror";
+import { imageFiles, imageShas, startMirror, type TestMirror } from "../helpers/mirror";
 import { storeFiles, sha256File } from "../helpers/store";
 import { waitFor, watch } from "../helpers/watch";
 
@@ -50,6 +51,13 @@ async function unverified(dataDir: string, shas: Set<string>): Promise<string[]>
     if (!file || (await sha256File(file)) !== sha) bad.push(sha);
   }
   return bad;
+}
+
+/** The `.partial` files a node's store holds. */
+async function partials(dataDir: string): Promise<string[]> {
+  const { readdir } = await import("node:fs/promises");
+  const names = await readdir(path.join(dataDir, "partial")).catch(() => [] as string[]);
+  return names.filter((name) => name.endsWith(".partial"));
 }
 
 async function metric(region: RegionProcess, name: string): Promise<number> {
@@ -135,9 +143,49 @@ describe.skipIf(services.skip)("every region node holds a verified store (region
       await expect.poll(() => unverified(region.dataDir, shas), { timeout: 30_000 }).toEqual([]);
     // The followers got their files from peers, and say so.
     for (const region of regions.filter((r) => r !== next))
-      expect(await metric(region, "bootstream_peer_sync_bytes")).toBeGreaterThan(0);
+      expect(
+        await metric(region, "bootstream_peer_sync_bytes"),
+        `${region === back ? "the node that came back" : "the follower"}: ${region.output().slice(-3000)}`,
+      ).toBeGreaterThan(0);
     expect(await metric(next, "bootstream_leader")).toBe(1);
     // Nothing more came from upstream for the node that came back.
     expect(mirror.proxy.bytesToClient).toBeLessThan(needed * 1.05);
+  });
+
+  it("a follower's store follows the leader's: the files of a version switched away go from every node", async () => {
+    const leader = await oneLeader(regions, 20_000);
+    mirror.proxy.bytesPerSecond = 16 * MiB;
+    const old = shas;
+    await mirror.addVersion();
+    const fresh = await imageShas(mirror, "noble", "amd64");
+    const gone = [...old].filter((sha) => !fresh.has(sha));
+    expect(gone.length).toBeGreaterThan(0);
+    // Every node holds the old version's files before the switch.
+    for (const region of regions) expect(await unverified(region.dataDir, old)).toEqual([]);
+
+    const onLeader = await watch(leader.url, ADMIN);
+    const version = onLeader.state.images.get(NOBLE)?.version;
+    await onLeader.command("import:start", {});
+    await waitFor(
+      onLeader,
+      (s) =>
+        !s.import.running &&
+        s.images.get(NOBLE)?.state === "synced" &&
+        s.images.get(NOBLE)?.version !== version,
+      60_000,
+      "noble switched to the new version",
+    );
+    onLeader.close();
+    // The leader's garbage collection drops the old files (no rack pins them); each follower's store
+    // follows: the new version verified, nothing of the old one left, no .partial behind.
+    for (const region of regions) {
+      await expect.poll(() => unverified(region.dataDir, fresh), { timeout: 30_000 }).toEqual([]);
+      await expect
+        .poll(async () => [...(await storeFiles(region.dataDir)).keys()].filter((sha) => !fresh.has(sha)), {
+          timeout: 30_000,
+        })
+        .toEqual([]);
+      await expect.poll(() => partials(region.dataDir), { timeout: 10_000 }).toEqual([]);
+    }
   });
 });

@@ -1,10 +1,16 @@
-import { downloadFile, isAbortError, runPool, type ContentStore } from "@bootstream/images";
+import {
+  downloadFile,
+  isAbortError,
+  runPool,
+  unreferencedFiles,
+  type ContentStore,
+} from "@bootstream/images";
 import { Counter } from "prom-client";
-import type { Dispatcher } from "undici";
+import { request, type Dispatcher } from "undici";
 import type { Logger } from "../../log";
 import type { Database } from "../db/database";
 import type { Metrics } from "../metrics";
-import type { PeerDirectory } from "./peers";
+import type { Peer, PeerDirectory } from "./peers";
 
 export type PeerSyncOptions = {
   db: Database;
@@ -21,6 +27,8 @@ export type PeerSyncOptions = {
 type WantedFile = { sha256: string; size: number };
 
 const NEEDED_SQL = `SELECT DISTINCT sha256, size FROM image_file`;
+/** A HEAD to the leader that does not answer in time keeps the file (asked again next pass). */
+const LEADER_HEAD_TIMEOUT_MS = 2_000;
 
 /**
  * Region-to-region sync, as MAAS 3.5+ does: every node keeps its own verified store.
@@ -32,6 +40,11 @@ const NEEDED_SQL = `SELECT DISTINCT sha256, size FROM image_file`;
  *   work: `.partial` files, Range (+ If-Range for the same URL), sha256 and size while streaming.
  * - A **leader** asks its peers before upstream (`fetchVerified`): a new leader uses what the others
  *   hold first.
+ * - A follower's store **follows the leader's**: a file no `image_file` row names any more (a version
+ *   switched away, an image deselected) is removed once the leader has removed it too. The leader
+ *   keeps such a file while racks may still pull it (its garbage collection pins the files of
+ *   manifests racks have not caught up with), so the follower keeps it exactly as long. `.partial`
+ *   files nothing names are dropped at once, as the leader does.
  *
  * `bootstream_peer_sync_bytes` counts the bytes this node received from peers.
  */
@@ -126,11 +139,12 @@ export class PeerSync {
     const missing: WantedFile[] = [];
     for (const row of rows)
       if (!(await store.has(row.sha256))) missing.push({ sha256: row.sha256, size: Number(row.size) });
+    const peers = await this.options.directory.peers();
+    const leader = peers.find((peer) => peer.leader) ?? null;
+    await this.collectGarbage(new Set(rows.map((row) => row.sha256)), leader, signal);
     if (missing.length === 0) return false;
     // Biggest first, as the leader's plan downloads them: the files it is fetching now are followed first.
     missing.sort((a, b) => b.size - a.size || a.sha256.localeCompare(b.sha256));
-    const peers = await this.options.directory.peers();
-    const leader = peers.find((peer) => peer.leader) ?? null;
     let fetched = 0;
     await runPool(
       missing,
@@ -149,6 +163,48 @@ export class PeerSync {
       signal,
     );
     return fetched > 0;
+  }
+
+  /**
+   * Removes what no image needs: stored files once the leader no longer holds them either (it keeps
+   * what racks may still pull), `.partial` files at once. Read after the `image_file` rows, so a file
+   * planned meanwhile is still named by them; this node's own fetches run in the same loop, never
+   * beside it. Without a known leader, stored files stay.
+   */
+  private async collectGarbage(needed: Set<string>, leader: Peer | null, signal: AbortSignal): Promise<void> {
+    const { store, log } = this.options;
+    const partials = unreferencedFiles(await store.listPartials(), needed);
+    for (const sha of partials) await store.discardPartial(sha);
+    const candidates = leader ? unreferencedFiles(await store.list(), needed) : [];
+    let removed = 0;
+    for (const sha of candidates) {
+      signal.throwIfAborted();
+      if ((await this.leaderHas(leader!, sha, signal)) !== false) continue;
+      if (await store.remove(sha)) removed++;
+    }
+    if (removed || partials.length)
+      log.info(
+        { files: removed, partials: partials.length },
+        "removed files no image needs (the leader removed them too)",
+      );
+  }
+
+  /** true / false as the leader's `/files` answers a HEAD (200 / 404); null when it does not say. */
+  private async leaderHas(leader: Peer, sha256: string, signal: AbortSignal): Promise<boolean | null> {
+    try {
+      const response = await request(this.options.directory.fileUrl(leader, sha256), {
+        method: "HEAD",
+        headers: this.options.directory.headers,
+        dispatcher: this.options.dispatcher,
+        signal: AbortSignal.any([signal, AbortSignal.timeout(LEADER_HEAD_TIMEOUT_MS)]),
+      });
+      await response.body.dump();
+      return response.statusCode === 200 ? true : response.statusCode === 404 ? false : null;
+    } catch (error) {
+      signal.throwIfAborted();
+      this.options.log.debug({ err: error, peer: leader.url }, "the leader did not answer a HEAD");
+      return null;
+    }
   }
 
   /**
