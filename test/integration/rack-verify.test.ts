@@ -109,7 +109,8 @@ describe("a rack agent verifies its own store on its schedule", () => {
     expect(await publishedShas(rack)).toEqual(expected);
     const state = await waitFor(
       client,
-      (s) => s.images.get(NOBLE)?.state === "rack-synced",
+      // The rack's own event follows the image's: wait for both.
+      (s) => s.images.get(NOBLE)?.state === "rack-synced" && s.racks[0]?.imagesSynced === 1,
       20_000,
       "still rack-synced",
     );

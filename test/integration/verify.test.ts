@@ -199,7 +199,11 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
 
     const synced = await waitFor(
       client,
-      (s) => s.images.get(NOBLE)?.state === "rack-synced" && s.racks[0]?.error === null,
+      // The rack's own event follows the image's: wait for both.
+      (s) =>
+        s.images.get(NOBLE)?.state === "rack-synced" &&
+        s.racks[0]?.error === null &&
+        s.racks[0]?.imagesSynced === 1,
       40_000,
       "rack-synced again",
     );
