@@ -1,5 +1,6 @@
 import type { RegionContext } from "./context";
 import type { RackNamespace } from "./racks/rack-namespace";
+import type { RackHub } from "./racks/rack-hub";
 import { Scheduler } from "./scheduler";
 
 /**
@@ -16,6 +17,7 @@ export class Engine {
   constructor(
     private readonly region: RegionContext,
     private readonly rackNamespace: RackNamespace,
+    private readonly hub: RackHub,
   ) {}
 
   start(): Promise<void> {
@@ -35,6 +37,8 @@ export class Engine {
     await selection.load();
     await images.load();
     await racks.load();
+    // A new term: racks are known to be connected once they (or the follower they are on) say so.
+    this.hub.reset();
     const current = await settings.get();
     importer.setBandwidthLimit(current.bandwidthLimit);
     importer.setImportWindow(current.importWindow);
@@ -47,13 +51,13 @@ export class Engine {
     });
     const resume = await importer.recover();
     this.running = true;
-    // Racks still connected to this node (it led, lost the lease and leads again) never say hello
-    // again: register them afresh (load() marked every rack offline) and send them the manifest.
+    // Racks still connected to this node (it followed, or led before) never say hello again:
+    // register them afresh (load() marked every rack offline) and send them the manifest. Racks on
+    // the followers are registered by the followers' next beat (cluster/rack-relay.ts).
     for (const socket of this.rackNamespace.sockets.values()) {
       const name = (socket.data as { name?: string }).name;
       if (!name) continue;
-      await racks.connected(name);
-      socket.emit("manifest", racks.manifest);
+      await this.hub.hello(name, this.hub.self, socket.id);
     }
     // Clients that followed an old leader may hold stale rows: a fresh snapshot for everyone.
     await region.sessions.resnapshot();

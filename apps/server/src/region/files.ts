@@ -6,6 +6,7 @@ import type { ContentStore } from "@bootstream/images";
 import { CommandError } from "@bootstream/protocol";
 import { parseRange } from "../http-range";
 import type { RackCredentials } from "./racks/credentials";
+import type { OnDemandOutcome } from "./cluster/on-demand";
 
 const SHA256 = /^[0-9a-f]{64}$/;
 /**
@@ -24,12 +25,15 @@ const refuse = (ctx: Koa.Context, status: number, code: CommandError["code"], me
  * GET /files/:sha256 for rack agents and peer region nodes: a rack token (or the rack secret; for
  * peers, the cluster's peer secret) as a bearer token, a strict name, and single-range requests so
  * an interrupted pull resumes. The sha256 is a perfect strong ETag. Only verified files are served;
- * a peer may add `?partial=SIZE` to follow a download still running here (see servePartial).
+ * a peer may add `?partial=SIZE` to follow a download still running here (see servePartial). On a
+ * cluster, a rack asking for an image's file this node lacks yet waits while it comes from a peer
+ * (`fetchMissing`, cluster/on-demand.ts), then gets it verified; 503 + Retry-After if that takes long.
  */
 export function filesRoute(
   store: ContentStore,
   credentials: RackCredentials,
   checkPeer: (secret: unknown) => boolean = () => false,
+  fetchMissing: ((sha256: string) => Promise<OnDemandOutcome>) | null = null,
 ): Koa.Middleware {
   return async (ctx) => {
     const match = /^Bearer\s+(\S+)$/i.exec(ctx.get("authorization"));
@@ -46,14 +50,23 @@ export function filesRoute(
     const sha = (ctx.params as { sha256?: string }).sha256 ?? "";
     if (!SHA256.test(sha))
       return refuse(ctx, 400, "invalid", "a file is named by its sha256: 64 lowercase hex characters");
-    // O_NOFOLLOW and a regular-file check: a symlink planted in the store never leads out of it.
-    let file: FileHandle;
-    try {
-      file = await open(store.pathOf(sha), OPEN_FLAGS);
-    } catch {
-      if (peer && ctx.query.partial !== undefined) return servePartial(ctx, store, sha);
-      return refuse(ctx, 404, "not-found", `no file ${sha} in the region store`);
+    let file = await openStored(store, sha);
+    if (!file && peer && ctx.query.partial !== undefined) return servePartial(ctx, store, sha);
+    // Peers never fetch on demand for each other: a node that lacks a file says so at once.
+    if (!file && !peer && fetchMissing) {
+      const outcome = await fetchMissing(sha);
+      if (outcome === "fetching") {
+        ctx.set("Retry-After", String(FETCHING_RETRY_S));
+        return refuse(
+          ctx,
+          503,
+          "not-found",
+          `${sha} is on its way to this region node from a peer; try again in ${FETCHING_RETRY_S} s`,
+        );
+      }
+      if (outcome === "stored") file = await openStored(store, sha);
     }
+    if (!file) return refuse(ctx, 404, "not-found", `no file ${sha} in the region store`);
     let streamed = false;
     try {
       const info = await file.stat();
@@ -63,6 +76,18 @@ export function filesRoute(
       if (!streamed) await file.close();
     }
   };
+}
+
+/** Seconds a rack is told to wait while this node fetches the file it asked for from a peer. */
+const FETCHING_RETRY_S = 2;
+
+/** OPEN_FLAGS (and the caller's regular-file check): nothing planted in the store leads out of it. */
+async function openStored(store: ContentStore, sha: string): Promise<FileHandle | null> {
+  try {
+    return await open(store.pathOf(sha), OPEN_FLAGS);
+  } catch {
+    return null;
+  }
 }
 
 /** Answers from an open file; true when a stream now owns (and will close) the handle. */

@@ -27,6 +27,9 @@ import { Importer } from "./import/importer";
 import { windowClockFromEnv } from "./clock";
 import { RackRegistry } from "./racks/rack-registry";
 import { attachRackNamespace } from "./racks/rack-namespace";
+import { RackHub } from "./racks/rack-hub";
+import { RackRelay } from "./cluster/rack-relay";
+import { OnDemandFiles } from "./cluster/on-demand";
 import { RackCredentials } from "./racks/credentials";
 import { Engine } from "./engine";
 import { InternalEvents } from "./internal-events";
@@ -168,11 +171,15 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   const metrics = new Metrics(bus.live);
   const commands = new CommandRunner(handlers, region);
   const limits = new ClientLimits(config.limits ?? DEFAULT_CLIENT_LIMITS, log.child({ part: "clients" }));
+  // A rack asking this node for a file it lacks yet gets it once fetched from a peer (on a cluster).
+  let onDemand: OnDemandFiles | null = null;
   const app = createHttpApp(
     region,
     commands,
     metrics,
-    filesRoute(store, rackCredentials, checkPeerSecret),
+    filesRoute(store, rackCredentials, checkPeerSecret, (sha) =>
+      onDemand ? onDemand.get(sha).catch(() => "unknown" as const) : Promise.resolve("unknown" as const),
+    ),
     limits,
   );
   const httpServer = createServer(app.callback());
@@ -205,15 +212,27 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   // Health is this node's own: its clients only, unnumbered (see docs/protocol.md, `health`).
   health.subscribe((state) => io.local.to(PEOPLE_ROOM).emit("health", { health: state }));
   region.sessions.attach(io);
+  // The leader's door for racks on any node; on a follower, racks are relayed to it through Redis.
+  const hub = new RackHub(
+    racks,
+    (socketId) => {
+      const local = rackNamespace.sockets.get(socketId);
+      if (local) local.emit("manifest", racks.manifest);
+      else rackNamespace.to(socketId).emit("manifest", racks.manifest);
+    },
+    log.child({ part: "racks" }),
+  );
+  let relay: RackRelay | null = null;
   const rackNamespace = attachRackNamespace(
     io,
-    racks,
+    hub,
+    () => relay,
     rackCredentials,
     () => engine.running,
     log.child({ part: "racks" }),
     limits,
   );
-  const engine = new Engine(region, rackNamespace);
+  const engine = new Engine(region, rackNamespace, hub);
   internal.on("import.finished", () => engine.notifyRacks());
   // The import window applies at once on the leader (a follower's importer runs nothing).
   bus.subscribe((event, payload) => {
@@ -248,11 +267,22 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   });
   leaderMetric(metrics, () => leadership.role);
   const isLeader = () => leadership.isLeader;
-  if (link) {
+  if (link && redis) {
     const cluster = link;
     await cluster.attach(commands, () => region.sessions.changed());
     commands.route(isLeader, (name, payload, actor) => cluster.forward(name, payload, actor));
     region.sessions.follow(isLeader, () => cluster.presence());
+    relay = new RackRelay({
+      redis,
+      hub,
+      leading: () => engine.running,
+      sockets: () =>
+        [...rackNamespace.sockets.values()].flatMap((socket) =>
+          socket.data.name ? [{ name: socket.data.name, socket: socket.id }] : [],
+        ),
+      log: log.child({ part: "racks" }),
+    });
+    await relay.attach();
   } else if (config.databaseUrl) {
     // Several nodes on one PostgreSQL without Redis: only the leader can act; say so, don't guess.
     commands.route(isLeader, async () => ({
@@ -300,6 +330,13 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       metrics,
       log: log.child({ part: "peer-sync" }),
     });
+    const sync = peerSync;
+    onDemand = new OnDemandFiles({
+      db,
+      store,
+      fetch: (file, signal) => sync.fetchVerified(file, signal, () => undefined),
+      log: log.child({ part: "peer-sync" }),
+    });
     log.info({ advertise: advertised }, "peers reach this node here");
     await peerSync.start();
   }
@@ -313,6 +350,8 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       await leadership.stop();
       await peerSync?.stop();
       await verifier.close();
+      await onDemand?.close();
+      relay?.close();
       await engine.stop();
       await internal.settle();
       await new Promise<void>((resolve) => io.close(() => resolve()));

@@ -8,7 +8,8 @@ import {
 import type { Namespace } from "socket.io";
 import type { PeopleServer } from "../events";
 import type { Logger } from "../../log";
-import type { RackRegistry } from "./rack-registry";
+import type { RackHub } from "./rack-hub";
+import type { RackRelay } from "../cluster/rack-relay";
 import { describeZodError } from "../commands/dispatch";
 import type { RackCredentials } from "./credentials";
 import type { ClientLimits } from "../client-limits";
@@ -18,6 +19,8 @@ type RackSocketData = { name: string };
 
 /** A rack registered with a rack token joins its token's room, so revoking the token cuts it off. */
 export const rackTokenRoom = (name: string) => `token:${name}`;
+/** Every socket of a rack name, on every node: the newest connection closes the others. */
+const rackRoom = (name: string) => `rack:${name}`;
 export type RackNamespace = Namespace<
   RackClientToServer,
   RackServerToClient,
@@ -27,11 +30,14 @@ export type RackNamespace = Namespace<
 
 /**
  * `/rack`: rack agents authenticate with their rack token (or the site-wide rack secret), receive
- * manifests, and report what they hold.
+ * manifests, and report what they hold. On any node: the leader registers its own racks (RackHub);
+ * a follower checks the rack exactly as the leader would and relays it to the leader
+ * (cluster/rack-relay.ts). Only a follower with no way to the leader (no Redis) refuses racks.
  */
 export function attachRackNamespace(
   io: PeopleServer,
-  racks: RackRegistry,
+  hub: RackHub,
+  relay: () => RackRelay | null,
   credentials: RackCredentials,
   leading: () => boolean,
   log: Logger,
@@ -67,8 +73,8 @@ export function attachRackNamespace(
         );
         return next(new Error("unauthorized"));
       }
-      // Racks talk to the leading node only (point them at the cluster's address); they retry.
-      if (!leading()) return next(new Error("not-leader"));
+      // A follower relays racks to the leader; without Redis it cannot, and the rack retries elsewhere.
+      if (!leading() && !relay()) return next(new Error("not-leader"));
       socket.data.name = name.data;
       // Revoking the token cuts the rack off (Sessions.disconnectToken).
       if (credential.kind === "token") await socket.join(rackTokenRoom(credential.rack));
@@ -78,13 +84,14 @@ export function attachRackNamespace(
 
   nsp.on("connection", (socket) => {
     const { name } = socket.data;
-    // A restarted rack reconnects before the old socket times out: the newest connection wins.
+    // A restarted rack reconnects before the old socket times out: the newest connection wins, here
+    // at once and on the other nodes through the adapter.
     for (const [id, other] of nsp.sockets)
       if (id !== socket.id && other.data.name === name) other.disconnect(true);
-    racks.connected(name).then(
-      () => socket.emit("manifest", racks.manifest),
-      (error: unknown) => log.error({ err: error, rack: name }, "could not register the rack"),
-    );
+    void socket.join(rackRoom(name));
+    void nsp.in(rackRoom(name)).except(socket.id).disconnectSockets(true);
+    const hello = leading() ? hub.hello(name, hub.self, socket.id) : relay()?.hello(name, socket.id);
+    hello?.catch((error: unknown) => log.error({ err: error, rack: name }, "could not register the rack"));
 
     socket.on("report", (report, ack) => {
       const reply = typeof ack === "function" ? ack : () => undefined;
@@ -99,7 +106,16 @@ export function attachRackNamespace(
         reply({ ok: false, error: describeZodError(parsed.error) });
         return;
       }
-      racks.report(name, parsed.data).then(
+      const relaying = leading() ? null : relay();
+      if (relaying) {
+        void relaying.report(name, socket.id, parsed.data).then(reply);
+        return;
+      }
+      if (!leading()) {
+        reply({ ok: false, error: "not-leader" });
+        return;
+      }
+      hub.report(name, hub.self, socket.id, parsed.data).then(
         () => reply({ ok: true }),
         (error: unknown) => {
           log.error({ err: error, rack: name }, "rack report failed");
@@ -113,12 +129,11 @@ export function attachRackNamespace(
       const stillHere = [...nsp.sockets.values()].some(
         (other) => other.id !== socket.id && other.data.name === name,
       );
-      if (!stillHere)
-        racks
-          .disconnected(name)
-          .catch((error: unknown) =>
-            log.error({ err: error, rack: name }, "could not mark the rack offline"),
-          );
+      if (stillHere) return;
+      if (!leading()) return relay()?.bye(name, socket.id);
+      hub
+        .bye(name, hub.self)
+        .catch((error: unknown) => log.error({ err: error, rack: name }, "could not mark the rack offline"));
     });
   });
 
