@@ -128,7 +128,7 @@ export class Database {
         this.closeAbandonedTransaction();
       }
     };
-    const result = this.kind === "sqlite" ? this.queue.run(sqliteTx) : tx();
+    const result = this.kind === "sqlite" ? this.queue.run(sqliteTx) : retryVictims(tx);
     return result.then(
       (value) => {
         this.observer?.writeSucceeded();
@@ -164,5 +164,31 @@ export class Database {
   async close(): Promise<void> {
     await this.queue.drain();
     if (this.source.isInitialized) await this.source.destroy();
+  }
+}
+
+/** PostgreSQL's deadlock victim and serialisation failure: the transaction was rolled back whole. */
+const RETRYABLE = new Set(["40P01", "40001"]);
+/** Attempts of a transaction PostgreSQL chose as a deadlock victim, before its error is the answer. */
+export const WRITE_ATTEMPTS = 3;
+
+function retryable(error: unknown): boolean {
+  const code =
+    (error as { code?: unknown; driverError?: { code?: unknown } } | null)?.driverError?.code ??
+    (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" && RETRYABLE.has(code);
+}
+
+/**
+ * Runs a PostgreSQL transaction again when the server rolled it back as a deadlock victim: nothing of
+ * it was kept, and its job reads what it changes inside the transaction, so running it again is safe.
+ */
+async function retryVictims<T>(tx: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await tx();
+    } catch (error) {
+      if (attempt >= WRITE_ATTEMPTS || !retryable(error)) throw error;
+    }
   }
 }

@@ -97,6 +97,20 @@ export class ImageRegistry {
       });
   }
 
+  /**
+   * After a selection's transaction committed: memory holds exactly the images of `rows` (the table
+   * as that transaction left it). Rows memory already knows keep their in-memory progress; `added`
+   * and `removed` are what that save itself changed, and any other difference is a save that
+   * committed before it and has not reached memory yet.
+   */
+  reconcile(rows: readonly ImageRow[], added: readonly ImageRow[], removed: readonly string[]): void {
+    const present = new Set(rows.map((row) => row.id));
+    const gone = [...new Set([...removed, ...[...this.rows.keys()].filter((id) => !present.has(id))])];
+    const fresh = new Set(added.map((row) => row.id));
+    const missing = rows.filter((row) => !this.rows.has(row.id) || fresh.has(row.id));
+    this.commit(missing, gone);
+  }
+
   /** Persists the records that still exist, then updates memory and announces them. */
   async update(rows: ImageRecord[]): Promise<void> {
     this.commit(await this.save(rows), [], false);

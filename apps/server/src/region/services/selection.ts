@@ -75,19 +75,10 @@ export class SelectionService {
       if (problems.length) throw new CommandError("invalid", `cannot select that: ${problems.join("; ")}`);
     }
     const wanted = new Set(selectedImageIds(items));
-    const added: ImageRow[] = [];
-    for (const id of wanted) {
-      if (this.images.get(id)) continue;
-      const { os, release, arch } = parseImageId(id)!;
-      added.push(this.images.newRow(os, release, arch, titleFor(catalogue, os, release)));
-    }
-    const removed = this.images
-      .all()
-      .map((row) => row.id)
-      .filter((id) => !wanted.has(id));
 
-    const { selection, entry } = await this.data.write(async (tx) => {
-      // The revision check and the write are one statement, so it holds across region nodes too.
+    const { selection, entry, added, removed, rows } = await this.data.write(async (tx) => {
+      // The revision check and the write are one statement, so it holds across region nodes too;
+      // on PostgreSQL it also locks the selection row, so saves run one after the other from here.
       if (!(await tx.selection.saveIf(revision, items, by))) {
         const stored = await tx.selection.get();
         const latest: Selection = { revision: stored.revision, items: stored.items };
@@ -97,6 +88,16 @@ export class SelectionService {
           { selection: latest },
         );
       }
+      // What to add and remove is read here, not from memory: a save that committed a moment ago
+      // may not be in memory yet (its caller's code resumes later), and its rows are in the table.
+      const existing = new Set((await tx.images.all()).map((row) => row.id));
+      const added: ImageRow[] = [];
+      for (const id of wanted) {
+        if (existing.has(id)) continue;
+        const { os, release, arch } = parseImageId(id)!;
+        added.push(this.images.newRow(os, release, arch, titleFor(catalogue, os, release)));
+      }
+      const removed = [...existing].filter((id) => !wanted.has(id));
       await tx.images.delete(removed);
       await tx.images.insert(added);
       const entry = await tx.audit.record({
@@ -104,11 +105,21 @@ export class SelectionService {
         action: "selection:save",
         detail: `revision ${revision + 1}: ${describe(items)}`,
       });
-      return { selection: { revision: revision + 1, items }, entry };
+      return {
+        selection: { revision: revision + 1, items },
+        entry,
+        added,
+        removed,
+        rows: await tx.images.all(),
+      };
     });
-    this.current = selection;
-    this.bus.emit("selection", { selection, by });
-    this.images.commit(added, removed);
+    // Two saves can commit in one order and resume here in the other: memory follows only the
+    // newest revision, made whole from the rows that revision's transaction saw.
+    if (selection.revision > this.current.revision) {
+      this.current = selection;
+      this.bus.emit("selection", { selection, by });
+      this.images.reconcile(rows, added, removed);
+    }
     this.audit.announce(entry);
     return selection;
   }

@@ -34,7 +34,8 @@ export class ImageRepository {
   }
 
   async delete(ids: string[]): Promise<void> {
-    for (const id of ids) {
+    // In id order, as applyPlan locks them: two transactions never wait on each other in a circle.
+    for (const id of [...ids].sort()) {
       // The image row first: on PostgreSQL that waits for an applyPlan holding its lock, so the
       // file rows it committed are seen (and deleted) by the next statement.
       await this.m.delete(ImageEntity, { id });
@@ -45,7 +46,8 @@ export class ImageRepository {
   /** Updates the rows that still exist and returns those. Never an upsert. */
   async updateExisting(rows: ImageRecord[]): Promise<ImageRecord[]> {
     const applied: ImageRecord[] = [];
-    for (const { id, ...change } of rows) {
+    // In id order, as every multi-row write here takes its row locks.
+    for (const { id, ...change } of [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
       const result = await this.m.update(ImageEntity, { id }, change);
       if (result.affected) applied.push({ id, ...change });
     }
@@ -64,8 +66,14 @@ export class ImageRepository {
    * (deselected) get no file rows. Returns the rows written.
    */
   async applyPlan(plans: ImagePlan[], changed: ImageRecord[]): Promise<ImageRecord[]> {
+    // Every row this transaction touches is locked first, in id order, as a selection's delete
+    // takes them: concurrent writers queue instead of deadlocking.
+    const present = new Set<string>();
+    for (const id of [...new Set([...plans.map((p) => p.id), ...changed.map((c) => c.id)])].sort()) {
+      if (await this.lock(id)) present.add(id);
+    }
     for (const image of plans) {
-      if (!(await this.lock(image.id))) continue;
+      if (!present.has(image.id)) continue;
       await this.m.delete(ImageFileEntity, { imageId: image.id, version: image.version });
       const files = image.files.map((f) => ({
         imageId: image.id,
