@@ -1,17 +1,26 @@
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { promisify } from "node:util";
 import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
 import { generateSigningKey } from "../../apps/server/src/mirror/signing";
-import { BIN, TEST_RACK_SECRET, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import {
+  BIN,
+  TEST_ADMIN_TOKEN,
+  TEST_RACK_SECRET,
+  removeDir,
+  startRegion,
+  type RegionProcess,
+} from "../helpers/region";
 import { storeFiles } from "../helpers/store";
 import { startMirror, type TestMirror } from "../helpers/mirror";
-import { connect } from "../helpers/sockets";
+import { connect, post } from "../helpers/sockets";
 import { waitFor, watch } from "../helpers/watch";
 
 const NOBLE = "ubuntu/noble/amd64";
@@ -339,5 +348,77 @@ describe("/files and a store tampered with", () => {
     // And the FIFO again, many times over: a blocked open would take a threadpool thread each time.
     const again = await Promise.all(Array.from({ length: 8 }, () => pull(fifo)));
     expect(again.map((a) => a.status)).toEqual(Array(8).fill(404));
+  });
+});
+
+describe("configured secrets at rest", () => {
+  let region: RegionProcess | null = null;
+  afterAll(async () => {
+    await region?.stop();
+    if (region) await removeDir(region.dataDir);
+  });
+
+  /** The token hashes and the rack secret's hash as the database holds them. */
+  const stored = (dataDir: string) => {
+    const db = new Database(path.join(dataDir, "bootstream.db"), { readonly: true });
+    try {
+      const tokens = db.prepare("SELECT name, hash FROM token ORDER BY name").all() as {
+        name: string;
+        hash: string;
+      }[];
+      const rack = db.prepare("SELECT value FROM setting WHERE key = 'rackSecretHash'").get() as {
+        value: string;
+      };
+      return { tokens: Object.fromEntries(tokens.map((t) => [t.name, t.hash])), rack: rack.value };
+    } finally {
+      db.close();
+    }
+  };
+  const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+  const KDF = /^scrypt\$[A-Za-z0-9_-]{22}\$[A-Za-z0-9_-]{32}$/;
+  const works = async (url: string, admin: string) => {
+    const state = await fetch(`${url}/api/v1/state`, { headers: { authorization: `Bearer ${admin}` } });
+    const files = await fetch(`${url}/files/${"0".repeat(64)}`, {
+      headers: { authorization: `Bearer ${TEST_RACK_SECRET}` },
+    });
+    return [state.status, files.status];
+  };
+
+  it("keeps ADMIN_TOKEN and RACK_SECRET as salted scrypt, generated tokens as SHA-256", async () => {
+    region = await startRegion();
+    const { json } = await post(region.url, region.adminToken, "token:create", { role: "viewer", name: "v" });
+    const viewer = json.token as string;
+    const at = stored(region.dataDir);
+    expect(at.tokens.admin).toMatch(KDF);
+    expect(at.rack).toMatch(KDF);
+    expect(at.tokens.v).toBe(sha256(viewer));
+    // Both still work: the admin's API request, and the rack secret on /files (404: no such file).
+    expect(await works(region.url, region.adminToken)).toEqual([200, 404]);
+  });
+
+  it("moves secrets an older version stored as SHA-256 to scrypt on the next start", async () => {
+    const dataDir = region!.dataDir;
+    await region!.stop();
+    region = null;
+    const db = new Database(path.join(dataDir, "bootstream.db"));
+    db.prepare("UPDATE token SET hash = ? WHERE name = 'admin'").run(sha256(TEST_ADMIN_TOKEN));
+    db.prepare("UPDATE setting SET value = ? WHERE key = 'rackSecretHash'").run(sha256(TEST_RACK_SECRET));
+    db.close();
+    region = await startRegion({ dataDir });
+    const at = stored(dataDir);
+    expect(at.tokens.admin).toMatch(KDF);
+    expect(at.rack).toMatch(KDF);
+    expect(await works(region.url, region.adminToken)).toEqual([200, 404]);
+  });
+
+  it("still takes the first admin token after a start without ADMIN_TOKEN; a wrong one is refused", async () => {
+    const dataDir = region!.dataDir;
+    await region!.stop();
+    region = null;
+    const before = stored(dataDir).tokens.admin;
+    region = await startRegion({ dataDir, env: { ADMIN_TOKEN: "" } });
+    expect(await works(region.url, TEST_ADMIN_TOKEN)).toEqual([200, 404]);
+    expect(await works(region.url, `${TEST_ADMIN_TOKEN}x`)).toEqual([401, 404]);
+    expect(stored(dataDir).tokens.admin).toBe(before);
   });
 });

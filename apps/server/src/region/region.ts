@@ -11,6 +11,7 @@ import { Health, probePayload } from "./health";
 import { AuditLog } from "./services/audit";
 import { SettingsStore } from "./services/settings";
 import { TokenService, generateSecret, hashToken } from "./services/tokens";
+import { hashConfiguredSecret, isKdfHash, secretMatches } from "./services/secret-hash";
 import { SourceService } from "./services/source";
 import { SelectionService } from "./services/selection";
 import { ImageRegistry } from "./services/images";
@@ -399,10 +400,18 @@ async function bootstrapSecrets(
   }
   // Peer region nodes fetch files from each other with this; every node reads it from the database.
   if (region.config.databaseUrl) await region.settings.setInternalOnce("peerSecret", generateSecret());
+  // Configured secrets are kept as a salted KDF hash and checked with it once here, so their
+  // requests cost one fast hash; one stored by an older version as SHA-256 is rehashed.
+  await region.tokens.rememberConfigured(region.config.adminToken);
   const stored = await region.settings.getInternal("rackSecretHash");
   if (region.config.rackSecret) {
-    const hash = hashToken(region.config.rackSecret);
-    if (hash !== stored) await region.settings.setInternal("rackSecretHash", hash);
+    const current =
+      stored !== null && isKdfHash(stored) && (await secretMatches(region.config.rackSecret, stored));
+    if (!current)
+      await region.settings.setInternal(
+        "rackSecretHash",
+        await hashConfiguredSecret(region.config.rackSecret),
+      );
   } else if (!stored) {
     const secret = generateSecret();
     const hash = hashToken(secret);

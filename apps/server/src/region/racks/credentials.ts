@@ -1,5 +1,5 @@
 import type { TokenService } from "../services/tokens";
-import { hashToken } from "../services/tokens";
+import { secretMatches } from "../services/secret-hash";
 
 /** What a rack presented: its own `rack` token (bound to one name), or the site-wide RACK_SECRET. */
 export type RackCredential = { kind: "token"; rack: string } | { kind: "secret" };
@@ -13,7 +13,8 @@ export class RackCredentials {
 
   async check(value: unknown): Promise<RackCredential | null> {
     if (typeof value !== "string" || value.length === 0 || value.length > 512) return null;
-    if (this.secretHash !== null && hashToken(value) === this.secretHash) return { kind: "secret" };
+    // A configured RACK_SECRET is a KDF hash: verified at start, then one hash per check (secret-hash.ts).
+    if (this.secretHash !== null && (await secretMatches(value, this.secretHash))) return { kind: "secret" };
     const rack = await this.tokens.authenticateRack(value);
     return rack === null ? null : { kind: "token", rack };
   }

@@ -1,13 +1,13 @@
-import { createHash, randomBytes } from "node:crypto";
 import { CommandError, type AuditEntry, type PresenceUser, type TokenRole } from "@bootstream/protocol";
 import type { Database } from "../db/database";
 import type { TokenRow } from "../db/entities";
 import { Repositories, type AuditNote } from "../db/repositories";
 import { now } from "../clock";
 
-// Tokens are 32 random bytes, so a fast unsalted hash is enough: there is nothing to brute-force.
-export const hashToken = (token: string): string => createHash("sha256").update(token).digest("hex");
-export const generateSecret = (): string => randomBytes(32).toString("base64url");
+import { generateSecret, hashConfiguredSecret, hashToken, secretMatches } from "./secret-hash";
+
+// Generated tokens keep a fast unsalted hash, configured ones a salted KDF: see secret-hash.ts.
+export { generateSecret, hashToken };
 
 export class TokenService {
   private readonly data: Repositories;
@@ -38,11 +38,36 @@ export class TokenService {
   private async find(token: unknown): Promise<TokenRow | null> {
     if (typeof token !== "string" || token.length === 0 || token.length > 512) return null;
     const row = await this.data.read.tokens.byHash(hashToken(token));
-    return row && !row.revokedAt ? row : null;
+    if (row) return row.revokedAt ? null : row;
+    // Not a generated token: perhaps a configured one (ADMIN_TOKEN), kept as a KDF hash.
+    for (const candidate of await this.data.read.tokens.kdfHashed())
+      if (await secretMatches(token, candidate.hash)) return candidate;
+    return null;
+  }
+
+  /**
+   * On every start with ADMIN_TOKEN set: the configured token is checked with the KDF now, once,
+   * so its requests cost a hash; a token stored by an older version as plain SHA-256 is rehashed.
+   */
+  async rememberConfigured(adminToken: string | null): Promise<void> {
+    if (adminToken === null) return;
+    const legacy = await this.data.read.tokens.byHash(hashToken(adminToken));
+    if (legacy) {
+      const hash = await hashConfiguredSecret(adminToken);
+      await this.data.write((tx) => tx.tokens.rehash(legacy.name, legacy.hash, hash));
+      return;
+    }
+    for (const candidate of await this.data.read.tokens.kdfHashed())
+      if (await secretMatches(adminToken, candidate.hash)) return;
   }
 
   /** On a fresh database, makes the first admin token. Returns the token when it was generated here. */
   async bootstrap(adminToken: string | null): Promise<{ generated: string | null; created: boolean }> {
+    // The KDF runs before the transaction, not inside it (the write queue is one for the region).
+    const configured =
+      adminToken !== null && (await this.data.read.tokens.count()) === 0
+        ? await hashConfiguredSecret(adminToken)
+        : null;
     return this.data.write(async (tx) => {
       if ((await tx.tokens.count()) > 0) return { generated: null, created: false };
       const token = adminToken ?? generateSecret();
@@ -50,7 +75,8 @@ export class TokenService {
       const ours = await tx.tokens.insertIfAbsent({
         name: "admin",
         role: "admin",
-        hash: hashToken(token),
+        hash:
+          adminToken === null ? hashToken(token) : (configured ?? (await hashConfiguredSecret(adminToken))),
         createdAt: now(),
         revokedAt: null,
       });

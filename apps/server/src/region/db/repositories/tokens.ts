@@ -18,6 +18,19 @@ export class TokenRepository {
     return this.m.findOne(TokenEntity, { where: { hash } });
   }
 
+  /** Active tokens kept as a KDF hash (configured ones: a handful at most). */
+  async kdfHashed(): Promise<TokenRow[]> {
+    return this.m
+      .createQueryBuilder(TokenEntity, "token")
+      .where("token.hash LIKE 'scrypt$%' AND token.revoked_at IS NULL")
+      .getMany();
+  }
+
+  /** Replaces a token's hash when it still has `from` (a configured token moving to a KDF hash). */
+  async rehash(name: string, from: string, to: string): Promise<void> {
+    await this.m.update(TokenEntity, { name, hash: from }, { hash: to });
+  }
+
   async byName(name: string): Promise<TokenRow | null> {
     return this.m.findOne(TokenEntity, { where: { name } });
   }
