@@ -50,6 +50,8 @@ export class Live {
   source = $state.raw<ClientState["source"]>(initialState().source);
   racks = $state.raw<ClientState["racks"]>([]);
   importState = $state.raw<ClientState["import"]>(initialState().import);
+  /** The region store's verification (`store:verify`). */
+  verify = $state.raw<ClientState["verify"]>(initialState().verify);
   you = $state.raw<PresenceUser | null>(null);
   users = $state.raw<readonly PresenceUser[]>([]);
   audit = $state.raw<ClientState["audit"]>([]);
@@ -224,6 +226,7 @@ export class Live {
     this.source = s.source;
     this.racks = s.racks;
     this.importState = s.import;
+    this.verify = s.verify;
     this.you = s.you;
     this.users = s.users;
     this.audit = s.audit;
