@@ -333,7 +333,12 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     });
     const sync = peerSync;
     onDemand = new OnDemandFiles({
-      db,
+      sizeOf: async (sha) => {
+        const rows = (await db.source.query(`SELECT size FROM image_file WHERE sha256 = $1 LIMIT 1`, [
+          sha,
+        ])) as { size: string | number }[];
+        return rows.length === 0 ? null : Number(rows[0]!.size);
+      },
       store,
       fetch: (file, signal) => sync.fetchVerified(file, signal, () => undefined),
       log: log.child({ part: "peer-sync" }),

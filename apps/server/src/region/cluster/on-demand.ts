@@ -1,14 +1,11 @@
 import type { ContentStore } from "@bootstream/images";
 import type { Logger } from "../../log";
-import type { Database } from "../db/database";
 
 /** How long a rack's request for a file this node lacks waits for it to come from a peer. */
 export const ON_DEMAND_WAIT_MS = 10_000;
 
 export type OnDemandOutcome = "stored" | "fetching" | "unknown";
 type WantedFile = { sha256: string; size: number };
-
-const SIZE_SQL = `SELECT size FROM image_file WHERE sha256 = $1 LIMIT 1`;
 
 /**
  * A rack behind a balancer asks any node for any file of its manifest, and this node's peer sync
@@ -25,7 +22,8 @@ export class OnDemandFiles {
 
   constructor(
     private readonly options: {
-      db: Database;
+      /** The file's size when an image needs it (`image_file`), else null: nothing else is fetched. */
+      sizeOf: (sha256: string) => Promise<number | null>;
       store: ContentStore;
       /** Fetches a file from a peer holding it verified; false when none does or the fetch failed. */
       fetch: (file: WantedFile, signal: AbortSignal) => Promise<boolean>;
@@ -39,12 +37,12 @@ export class OnDemandFiles {
     if (this.abort.signal.aborted) return "unknown";
     let run = this.running.get(sha256);
     if (!run) {
-      const rows = (await this.options.db.source.query(SIZE_SQL, [sha256])) as { size: string | number }[];
-      if (rows.length === 0) return "unknown";
+      const size = await this.options.sizeOf(sha256);
+      if (size === null) return "unknown";
       if (await store.has(sha256)) return "stored";
       run = (async () => {
         try {
-          if (await this.options.fetch({ sha256, size: Number(rows[0]!.size) }, this.abort.signal))
+          if (await this.options.fetch({ sha256, size }, this.abort.signal))
             this.options.log.info({ sha256 }, "fetched a file a rack asked for from a peer");
         } catch (error) {
           if (!this.abort.signal.aborted)
