@@ -258,9 +258,10 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       await peerSync?.stop();
       await engine.start();
       link?.leading();
-      await verifier.reconcile();
+      await verifier.lead();
     },
     onFollow: async () => {
+      await verifier.close();
       await engine.halt();
       void peerSync?.start();
     },

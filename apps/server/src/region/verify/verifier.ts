@@ -159,6 +159,19 @@ export class Verifier {
     });
   }
 
+  /**
+   * This node leads now (each node has its own store): read its own state back and tell every
+   * client, so a failover shows the new leader's store, not the old one's.
+   */
+  async lead(): Promise<void> {
+    await this.exclusive(async () => {
+      await this.load();
+      this.send(Date.now());
+    });
+    await this.reconcile();
+  }
+
+  /** Stops the run going now (shutdown, or this node stops leading); a later start runs afresh. */
   async close(): Promise<void> {
     this.abort?.abort(new Error("the region is stopping"));
     await this.run?.catch(() => undefined);
