@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient, ClientState } from "@bootstream/protocol/client";
-import { gate, probePostgres, probeRedis } from "../helpers/services";
+import { gate, probePostgres, probeRedis, REDIS_URL } from "../helpers/services";
 import type { RegionProcess } from "../helpers/region";
 import { imageFiles, startMirror, type TestMirror } from "../helpers/mirror";
 import { startRack, type RackProcess } from "../helpers/rack";
@@ -37,6 +37,12 @@ const allRackSynced = (state: ClientState) =>
     return image?.state === "rack-synced" && image.racks.synced === 3 && image.racks.total === 3;
   });
 
+function redisDatabase(index: number): string {
+  const url = new URL(REDIS_URL);
+  url.pathname = `/${index}`;
+  return url.href;
+}
+
 /** The backend each rack's `/rack` socket went to: the balancer's socket.io connections, in order. */
 const socketBackends = (balancer: Balancer) =>
   balancer.log.filter((c) => c.firstLine?.startsWith("GET /socket.io/")).map((c) => c.backend);
@@ -63,7 +69,8 @@ describe.skipIf(services.skip)("racks on any region node, behind a round-robin b
     cluster = await startCluster({
       nodes: 3,
       adminToken: ADMIN,
-      env: { BOOT_SOURCE_URL: mirror.url, LEADER_LEASE: `${LEASE_S}s` },
+      // Its own Redis database index too (streams and session keys; channels are named per cluster).
+      env: { BOOT_SOURCE_URL: mirror.url, LEADER_LEASE: `${LEASE_S}s`, REDIS_URL: redisDatabase(3) },
     });
     leader = await oneLeader(cluster.regions, 20_000);
     followers = cluster.regions.filter((r) => r !== leader);
