@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { newImageRecord, planApplied, versionSwitched, type ImagePlan } from "@bootstream/images";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Database } from "../database";
 import { Repositories } from ".";
@@ -203,5 +204,76 @@ describe("SelectionRepository", () => {
     expect(await data.write((tx) => tx.selection.saveIf(0, items, "admin"))).toBe(true);
     expect(await data.write((tx) => tx.selection.saveIf(0, [], "other"))).toBe(false);
     expect(await data.read.selection.get()).toEqual({ revision: 1, items, updatedBy: "admin" });
+  });
+});
+
+describe("ImageRepository", () => {
+  const NOBLE = "ubuntu/noble/amd64";
+  const parts = { os: "ubuntu", release: "noble", arch: "amd64", title: "Ubuntu 24.04" };
+  const file = (c: string, p: string) => ({ sha256: c.repeat(64), size: 10, ftype: "squashfs", path: p });
+  const plan = (version: string, files: ReturnType<typeof file>[]): ImagePlan => ({
+    id: NOBLE,
+    ...parts,
+    version,
+    files,
+    missing: files,
+    bytesTotal: 20,
+    bytesStored: 0,
+  });
+  const planned = (p: ImagePlan) => ({ version: p.version, title: p.title, bytesTotal: 20, bytesStored: 0 });
+
+  it("records a plan's file list, switches only a whole version, and drops the old version's files", async () => {
+    await data.write((tx) => tx.images.insert([newImageRecord(NOBLE, parts, "t0")]));
+    const v1 = plan("1", [file("a", "v1/kernel"), file("b", "v1/squashfs")]);
+    const row = (await data.read.images.all())[0]!;
+    const applied = await data.write((tx) =>
+      tx.images.applyPlan([v1], [planApplied(row, planned(v1), "t1")!]),
+    );
+    expect(applied.map((r) => r.targetVersion)).toEqual(["1"]);
+    expect((await data.read.images.files()).map((f) => f.path).sort()).toEqual(["v1/kernel", "v1/squashfs"]);
+    // A plan whose file list is not the one recorded does not switch.
+    const short = { ...v1, files: [file("a", "v1/kernel")] };
+    expect(
+      await data.write((tx) => tx.images.switchVersion(short, (r) => versionSwitched(r, planned(v1), "t2"))),
+    ).toBeNull();
+    // A transition that changes nothing writes nothing.
+    expect(await data.write((tx) => tx.images.switchVersion(v1, () => null))).toBeNull();
+    const switched = await data.write((tx) =>
+      tx.images.switchVersion(v1, (r) => versionSwitched(r, planned(v1), "t2")),
+    );
+    expect(switched).toMatchObject({ version: "1", state: "synced" });
+
+    // Version 2 shares a sha256 with 1 (two paths); once switched, only 2's rows remain.
+    const v2 = plan("2", [file("a", "v2/kernel"), file("c", "v2/squashfs")]);
+    const held = (await data.read.images.all())[0]!;
+    await data.write((tx) => tx.images.applyPlan([v2], [planApplied(held, planned(v2), "t3")!]));
+    expect(await data.read.images.neededFiles()).toEqual(new Set(["a", "b", "c"].map((c) => c.repeat(64))));
+    await data.write((tx) => tx.images.switchVersion(v2, (r) => versionSwitched(r, planned(v2), "t4")));
+    expect((await data.read.images.files()).map((f) => f.path).sort()).toEqual(["v2/kernel", "v2/squashfs"]);
+    expect(await data.read.images.neededFiles()).toEqual(new Set(["a", "c"].map((c) => c.repeat(64))));
+    // A plan for a version neither held nor targeted does not switch.
+    expect(
+      await data.write((tx) =>
+        tx.images.switchVersion(plan("9", []), (r) => versionSwitched(r, planned(v1), "t5")),
+      ),
+    ).toBeNull();
+  });
+
+  it("gives a deselected image no file rows and never brings it back", async () => {
+    await data.write((tx) => tx.images.insert([newImageRecord(NOBLE, parts, "t0")]));
+    const row = (await data.read.images.all())[0]!;
+    await data.write((tx) => tx.images.delete([NOBLE]));
+    const v1 = plan("1", [file("a", "v1/kernel")]);
+    expect(
+      await data.write((tx) => tx.images.applyPlan([v1], [planApplied(row, planned(v1), "t1")!])),
+    ).toEqual([]);
+    expect(await data.read.images.files()).toEqual([]);
+    expect(await data.read.images.all()).toEqual([]);
+    expect(
+      await data.write((tx) => tx.images.switchVersion(v1, (r) => versionSwitched(r, planned(v1), "t2"))),
+    ).toBeNull();
+    expect(await data.write((tx) => tx.images.updateExisting([row]))).toEqual([]);
+    await data.write((tx) => tx.images.insert([]));
+    expect(await data.read.images.all()).toEqual([]);
   });
 });
