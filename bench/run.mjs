@@ -36,6 +36,10 @@ const BENCHES = {
     file: "bench/dashboard-scale.ts",
     about: "the dashboard with 500 images and live progress in Chromium: frames/s and blocking time vs idle",
   },
+  flood: {
+    file: "bench/flood.ts",
+    about: "issue 12: /healthz latency while one viewer token and one address flood the region, vs idle",
+  },
   sockets: {
     file: "bench/sockets.ts",
     about: "issue 6: 1,000 viewers on the region against a bare Socket.IO server; latency, memory, CPU",
