@@ -6,7 +6,7 @@ import { TEST_RACK_SECRET, removeDir, startRegion, type RegionProcess } from "..
 import { connect, post, send, type TestSocket } from "../helpers/sockets";
 
 // Hostile clients against a real region (issue 12): every flood meets a bound, the region keeps
-// answering. Speed under the flood is a bench figure (bench/flood.bench.ts), not asserted here.
+// answering. Speed under the flood is a bench figure (bench/flood.ts), not asserted here.
 
 type Answer = { ok: boolean; error?: { code: string; message: string } };
 
