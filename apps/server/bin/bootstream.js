@@ -10,8 +10,10 @@ import v8 from "node:v8";
 // process's resident memory (a third of an idle region's) for garbage that dies young anyway.
 // Kept at its initial 2 × 1 MiB, the region idles and imports in less memory at no measured cost in
 // CPU (docs/benchmarks.md, "Memory"). Set here, at run time, because `node bin/bootstream.js` and
-// the npm shim cannot both pass `--max-semi-space-size`; a flag given on node's command line wins.
-if (!process.execArgv.some((flag) => flag.startsWith("--max-semi-space-size")))
+// the npm shim cannot both pass `--max-semi-space-size`; one given to node (on its command line or
+// in NODE_OPTIONS) wins.
+const nodeFlags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)];
+if (!nodeFlags.some((flag) => /^--(max-semi-space-size|semi-space-growth-factor)\b/.test(flag)))
   v8.setFlagsFromString("--semi-space-growth-factor=1");
 
 const compiled = new URL("../dist/bootstream.js", import.meta.url);

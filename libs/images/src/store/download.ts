@@ -43,9 +43,9 @@ export type DownloadOptions = {
   /** Where free space is read from; defaults to the store's filesystem. Tests inject it. */
   freeBytes?: () => Promise<number>;
   /**
-   * Bytes buffered between the socket and the disk before the socket is paused (default 1 MiB: 4 MiB
-   * per download made a third of a region's peak memory during an import, and bought no speed;
-   * docs/benchmarks.md, "Memory").
+   * Bytes buffered between the socket and the disk before the socket is paused (default 1 MiB; 4 MiB
+   * per download put ~15 MiB more on the region's resident peak during a 4-download import:
+   * docs/benchmarks.md, "Issue 15").
    */
   highWaterMark?: number;
   /** Flush the `.partial` to disk in the background every this many bytes (default 32 MiB). */
