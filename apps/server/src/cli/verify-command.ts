@@ -1,8 +1,7 @@
 import { parseArgs } from "node:util";
 import type { VerifyState } from "@bootstream/protocol";
-import { createClient } from "@bootstream/protocol/client";
 import { formatBytes, verifyOutcome, verifyPercent, verifySummary } from "@bootstream/images/present";
-import { RemoteError } from "./http-client";
+import { connectLive } from "./watch";
 import { UsageError } from "./usage";
 
 const BAR = 24;
@@ -51,16 +50,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
   }
   const watch = Boolean(values.watch);
   const tty = watch && Boolean(process.stdout.isTTY);
-  const client = createClient({ url, token, io: { transports: ["websocket"] } });
-  try {
-    await client.connect();
-  } catch (error) {
-    client.close();
-    throw new RemoteError({
-      code: "unauthorized",
-      message: `cannot reach ${url}: ${(error as Error).message}`,
-    });
-  }
+  const client = await connectLive(url, token, "cannot reach");
   try {
     // Subscribed before asking, so no event of the run is missed.
     let last = "";

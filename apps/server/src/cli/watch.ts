@@ -1,4 +1,9 @@
-import { createClient, imageList, type ClientState } from "@bootstream/protocol/client";
+import {
+  createClient,
+  imageList,
+  type BootstreamClient,
+  type ClientState,
+} from "@bootstream/protocol/client";
 import { RemoteError } from "./http-client";
 import {
   RateTracker,
@@ -82,16 +87,7 @@ export function changedLines(
  * instead. Runs until interrupted.
  */
 export async function watchStatus(url: string, token: string, json: boolean): Promise<void> {
-  const client = createClient({ url, token, io: { transports: ["websocket"] } });
-  try {
-    await client.connect();
-  } catch (error) {
-    client.close();
-    throw new RemoteError({
-      code: "unauthorized",
-      message: `cannot follow ${url}: ${(error as Error).message}`,
-    });
-  }
+  const client = await connectLive(url, token, "cannot follow");
   const tty = process.stdout.isTTY && !json;
   let timer: NodeJS.Timeout | null = null;
   // The dashboard's rate and ETA, from how bytesDone moves between events.
@@ -133,4 +129,19 @@ export async function watchStatus(url: string, token: string, json: boolean): Pr
   });
   if (timer) clearTimeout(timer);
   client.close();
+}
+
+/**
+ * A live socket client for a CLI command that follows events (`status --watch`, `verify`): a
+ * region that cannot be reached is a RemoteError saying what the command could not do.
+ */
+export async function connectLive(url: string, token: string, doing: string): Promise<BootstreamClient> {
+  const client = createClient({ url, token, io: { transports: ["websocket"] } });
+  try {
+    await client.connect();
+  } catch (error) {
+    client.close();
+    throw new RemoteError({ code: "unauthorized", message: `${doing} ${url}: ${(error as Error).message}` });
+  }
+  return client;
 }
