@@ -207,7 +207,18 @@ async function startTargets(
   tmp: string,
   likeRegion: boolean,
 ): Promise<{ targets: Target[]; stop(): Promise<void> }> {
-  const region = await startBenchRegion({}, ["--inspect=127.0.0.1:0"]);
+  // 1,000 viewers from one address on one token: lift the per-address and per-token bounds (issue 12),
+  // which would refuse them; the bench measures the fan-out, not the abuse limits.
+  const unbounded = "100000";
+  const region = await startBenchRegion(
+    {
+      SOCKETS_PER_ADDRESS: unbounded,
+      SOCKETS_PER_TOKEN: unbounded,
+      RATE_LIMIT_TOKEN: unbounded,
+      RATE_LIMIT_ADDRESS: unbounded,
+    },
+    ["--inspect=127.0.0.1:0"],
+  );
   const children: ChildProcess[] = [];
   const stop = async () => {
     for (const child of children) await stopChild(child);
