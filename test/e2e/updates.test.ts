@@ -163,7 +163,9 @@ describe.skipIf(!run)("dashboard: updates and trouble at a glance", () => {
     const warning = row(page, JAMMY).locator("td.status .warning");
     await warning.filter({ hasText: `not offered by ${nobleOnly.url}` }).waitFor();
     // Served still: the row says Synced, the warning says what is wrong.
-    await expect(statusOf(page, JAMMY).textContent()).resolves.toMatch(/^Synced/);
+    // (The source change republishes the manifest, so the racks may be a moment in "Syncing to rack
+    // controller(s)" first: wait for the row to settle rather than read it once.)
+    await expect.poll(() => statusOf(page, JAMMY).textContent()).toMatch(/^Synced/);
     await page.getByTestId("trouble").filter({ hasText: "1 warning" }).waitFor();
 
     await dashboard.stack.racks[1]!.stop();
