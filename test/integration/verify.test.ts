@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { open, readdir, realpath, rm, stat } from "node:fs/promises";
+import { open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
@@ -69,6 +69,16 @@ async function publishedShas(rack: RackProcess): Promise<string[]> {
   };
   await walk(root);
   return shas;
+}
+
+/** The path of the mirror's payload with this sha256 (its bytes, hashed). */
+async function findBySha(dir: string, sha: string): Promise<string> {
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const full = path.join(entry.parentPath, entry.name);
+    if ((await stat(full)).size > 1024 * 1024 && (await sha256File(full)) === sha) return full;
+  }
+  throw new Error(`no file with sha256 ${sha} under ${dir}`);
 }
 
 describe("store:verify finds a corrupt file, takes it out of service and repairs it", () => {
@@ -167,6 +177,40 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
     expect(client.state.images.get(NOBLE)!.warning).toMatch(/^corrupt in the region store/);
     expect(await filesStatus(region, sha)).toBe(404);
     expect(await corruptGauge(region)).toBe("1");
+  });
+
+  it("an import while the file is out of service keeps the warning on, in every event and after", async () => {
+    // The source cannot give the file back (gone from the mirror): the import plans it, tries it
+    // and fails, and the file stays out of service all along.
+    const mirrored = await findBySha(mirror.dir, sha);
+    await rename(mirrored, `${mirrored}.away`);
+    try {
+      const warnings: (string | null)[] = [];
+      const off = client.subscribe((change, s) => {
+        if (change === "image") warnings.push(s.images.get(NOBLE)?.warning ?? null);
+      });
+      try {
+        const { import: started } = await client.command("import:start", {});
+        const ended = await waitFor(
+          client,
+          (s) =>
+            !s.import.running && s.import.startedAt === started.startedAt && s.import.finishedAt !== null,
+          30_000,
+          "the import ended",
+        );
+        expect(ended.import.error).toMatch(/failed/);
+      } finally {
+        off();
+      }
+      // The import's own events (planned, download failed) each carried the warning.
+      expect(warnings.length).toBeGreaterThan(0);
+      for (const warning of warnings) expect(warning).toMatch(/^corrupt in the region store: squashfs/);
+      expect(client.state.images.get(NOBLE)!.warning).toMatch(/^corrupt in the region store: squashfs/);
+      expect(client.state.verify.corrupt).toEqual([sha]);
+      expect(await filesStatus(region, sha)).toBe(404);
+    } finally {
+      await rename(`${mirrored}.away`, mirrored);
+    }
   });
 
   it("verify --repair fetches it again from the source; the rack then syncs the right bytes", async () => {

@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
+  CORRUPT_WARNING,
   deselected,
   downloadStarted,
   imageState,
   importFailed,
   importStopped,
+  importWarning,
   newImageRecord,
   notOffered,
   pending,
@@ -260,6 +262,88 @@ describe("not offered, offered (check-only), deselected", () => {
   });
   it("deselected lists the images the new selection drops", () => {
     expect(deselected([{ id: "a" }, { id: "b" }, { id: "c" }], new Set(["b"]))).toEqual(["a", "c"]);
+  });
+});
+
+describe("a corruption warning stays while the file is out of service", () => {
+  const CORRUPT = `${CORRUPT_WARNING}: squashfs; not served until repaired (bootstream verify --repair)`;
+  const corrupt = (patch: Partial<ImageRecord> = {}) => held({ warning: CORRUPT, ...patch });
+  // Every import transition that sets or clears a held image's warning: the corruption warning
+  // stays on (only the verifier's `corruptionWarned` takes it back); any other warning follows
+  // the import as before.
+  it.each<[string, (r: ImageRecord) => ImageRecord | null, ImageRecord, string | null]>([
+    [
+      "planApplied, same version (the import fetches the file again)",
+      (r) => planApplied(r, plan("20250601"), T1),
+      corrupt({ targetVersion: "v2", nextState: "available" }),
+      CORRUPT,
+    ],
+    [
+      "planApplied, same version, nothing else in play: no write",
+      (r) => planApplied(r, plan("20250601"), T1),
+      corrupt(),
+      "unchanged",
+    ],
+    [
+      "planApplied, same version, another warning goes",
+      (r) => planApplied(r, plan("20250601"), T1),
+      held({ warning: "update failed: x" }),
+      null,
+    ],
+    [
+      "planApplied, a newer version queued beside it",
+      (r) => planApplied(r, plan("v2"), T1),
+      corrupt(),
+      CORRUPT,
+    ],
+    [
+      "planApplied, newer version, another warning goes",
+      (r) => planApplied(r, plan("v2"), T1),
+      held({ warning: "update failed: x" }),
+      null,
+    ],
+    ["versionOffered (check-only run)", (r) => versionOffered(r, plan("v2"), T1), corrupt(), CORRUPT],
+    [
+      "versionOffered, another warning goes",
+      (r) => versionOffered(r, plan("v2"), T1),
+      held({ warning: "update failed: x" }),
+      null,
+    ],
+    ["importFailed with nothing in play", (r) => importFailed(r, "ECONNRESET", T1), corrupt(), CORRUPT],
+    [
+      "importFailed, another warning replaced",
+      (r) => importFailed(r, "ECONNRESET", T1),
+      held({ warning: "w" }),
+      "update failed: ECONNRESET",
+    ],
+    [
+      "notOffered",
+      (r) => notOffered(r, URL, T1),
+      corrupt({ targetVersion: "v2", nextState: "queued" }),
+      CORRUPT,
+    ],
+    ["notOffered again: no write", (r) => notOffered(r, URL, T1), corrupt(), "unchanged"],
+    [
+      "versionSwitched, the same version again",
+      (r) => versionSwitched(r, plan("20250601"), T1),
+      corrupt({ bytesDone: 10 }),
+      CORRUPT,
+    ],
+    [
+      "versionSwitched to a newer version: its files are all stored",
+      (r) => versionSwitched(r, plan("v2"), T1),
+      corrupt({ targetVersion: "v2", nextState: "downloading" }),
+      null,
+    ],
+  ])("%s", (_name, transition, record, expected) => {
+    const next = transition(record);
+    if (expected === "unchanged") expect(next).toBeNull();
+    else expect(next).toMatchObject({ warning: expected, updatedAt: T1 });
+  });
+  it("importWarning keeps only a corruption warning", () => {
+    expect(importWarning(corrupt(), null)).toBe(CORRUPT);
+    expect(importWarning(held({ warning: "not offered by x; keeping v1" }), null)).toBeNull();
+    expect(importWarning(held(), "update failed: x")).toBe("update failed: x");
   });
 });
 

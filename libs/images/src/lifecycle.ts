@@ -54,6 +54,19 @@ const holds = (r: ImageRecord): r is ImageRecord & { version: string } =>
 
 const NO_NEXT = { nextState: null, nextBytesTotal: 0, nextBytesDone: 0, nextError: null } as const;
 
+/** The start of every warning a corrupt file puts on an image (see `corruptionWarned` in verify.ts). */
+export const CORRUPT_WARNING = "corrupt in the region store";
+
+/**
+ * The warning an import's transition leaves on a held image: its own (`warning`, or none), unless
+ * the image carries a corruption warning. That one stays for as long as the file is out of
+ * service, whatever an import plans, offers or fails meanwhile: only the verifier takes it back
+ * (`corruptionWarned`), when the file is repaired or the held version no longer needs it.
+ */
+export function importWarning(r: ImageRecord, warning: string | null): string | null {
+  return r.warning?.startsWith(CORRUPT_WARNING) ? r.warning : warning;
+}
+
 /** A freshly selected image: queued until an import plans it. */
 export function newImageRecord(
   id: string,
@@ -80,9 +93,10 @@ export function newImageRecord(
 export function planApplied(r: ImageRecord, plan: PlannedVersion, at: string): ImageRecord | null {
   if (holds(r) && r.version === plan.version) {
     // Up to date. Offered again, so any "not offered" warning and any stale next go.
-    if (r.title === plan.title && r.targetVersion === null && r.warning === null && r.nextState === null)
+    const warning = importWarning(r, null);
+    if (r.title === plan.title && r.targetVersion === null && r.warning === warning && r.nextState === null)
       return null;
-    return { ...r, title: plan.title, targetVersion: null, ...NO_NEXT, warning: null, updatedAt: at };
+    return { ...r, title: plan.title, targetVersion: null, ...NO_NEXT, warning, updatedAt: at };
   }
   if (holds(r)) {
     // The held version stays served while the newer one downloads beside it.
@@ -94,7 +108,7 @@ export function planApplied(r: ImageRecord, plan: PlannedVersion, at: string): I
       nextBytesTotal: plan.bytesTotal,
       nextBytesDone: plan.bytesStored,
       nextError: null,
-      warning: null,
+      warning: importWarning(r, null),
       updatedAt: at,
     };
   }
@@ -127,7 +141,7 @@ export function versionOffered(r: ImageRecord, plan: PlannedVersion, at: string)
       nextBytesTotal: plan.bytesTotal,
       nextBytesDone: plan.bytesStored,
       nextError: null,
-      warning: null,
+      warning: importWarning(r, null),
       updatedAt: at,
     };
   }
@@ -145,7 +159,7 @@ export function versionOffered(r: ImageRecord, plan: PlannedVersion, at: string)
 export function notOffered(r: ImageRecord, sourceUrl: string, at: string): ImageRecord | null {
   const reason = `not offered by ${sourceUrl}`;
   if (holds(r)) {
-    const warning = `${reason}; keeping ${r.version}`;
+    const warning = importWarning(r, `${reason}; keeping ${r.version}`);
     if (r.warning === warning && r.targetVersion === null) return null;
     return { ...r, targetVersion: null, ...NO_NEXT, warning, updatedAt: at };
   }
@@ -189,7 +203,9 @@ export function versionSwitched(r: ImageRecord, plan: PlannedVersion, at: string
     bytesDone: plan.bytesTotal,
     error: null,
     ...NO_NEXT,
-    warning: null,
+    // The same version again keeps a corruption warning (the verifier takes it back once the
+    // fetched file is back in service); a new version's files are all stored, so it has none.
+    warning: r.version === plan.version ? importWarning(r, null) : null,
     syncedAt: r.version === plan.version && r.syncedAt ? r.syncedAt : at,
     updatedAt: at,
   };
@@ -198,7 +214,8 @@ export function versionSwitched(r: ImageRecord, plan: PlannedVersion, at: string
 /** The import of the target version failed: a held version stays served, `next` says why. */
 export function importFailed(r: ImageRecord, error: string, at: string): ImageRecord {
   if (holds(r)) {
-    if (r.targetVersion === null) return { ...r, warning: `update failed: ${error}`, updatedAt: at };
+    if (r.targetVersion === null)
+      return { ...r, warning: importWarning(r, `update failed: ${error}`), updatedAt: at };
     return { ...r, nextState: "failed", nextError: error, updatedAt: at };
   }
   return { ...r, state: "failed", error, updatedAt: at };

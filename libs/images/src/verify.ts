@@ -3,7 +3,9 @@
 // (`at` is the time the caller gives). The region's verifier and the rack agent's scheduled
 // verify run the disk side.
 
-import type { ImageRecord } from "./lifecycle";
+import { CORRUPT_WARNING, type ImageRecord } from "./lifecycle";
+
+export { CORRUPT_WARNING };
 
 /** What `verify` events and the snapshot carry (see the contract's `store:verify`). */
 export type VerifyState = {
@@ -121,9 +123,6 @@ export function verifyOutcome(state: VerifyState): VerifyOutcome {
 }
 
 // ---- what a corrupt file means for the images -----------------------------------------------
-
-/** The start of every warning a corrupt file puts on an image (so only those are taken back). */
-export const CORRUPT_WARNING = "corrupt in the region store";
 
 /** One file of an image's held version. */
 export type HeldFile = { imageId: string; version: string; sha256: string; path: string };
