@@ -32,6 +32,8 @@ export type RegionConfig = {
   advertiseUrl?: string | null;
   /** What clients may make the region do (RATE_LIMIT_*, SOCKETS_PER_TOKEN, SOCKETS_PER_ADDRESS). */
   limits?: ClientLimitsConfig;
+  /** Failed rack reports are logged as one line of counts this often (default 10 s; tests shorten it). */
+  failureLogEveryMs?: number;
   logLevel: string;
 };
 

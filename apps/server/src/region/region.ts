@@ -222,6 +222,8 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       else rackNamespace.to(socketId).emit("manifest", racks.manifest);
     },
     log.child({ part: "racks" }),
+    undefined,
+    config.failureLogEveryMs,
   );
   let relay: RackRelay | null = null;
   const rackNamespace = attachRackNamespace(
@@ -360,6 +362,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
       await onDemand?.close();
       relay?.close();
       await engine.stop();
+      hub.close();
       await internal.settle();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       httpServer.closeAllConnections();

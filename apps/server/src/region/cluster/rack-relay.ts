@@ -143,7 +143,9 @@ export class RackRelay {
     done.then(
       () => this.reply(message.from, { kind: "reply", id: message.id, leads: true }),
       (error: unknown) => {
-        log.error({ err: error, rack: message.name }, `relayed rack ${message.kind} failed`);
+        // A report's failure is logged by the hub (the first of an outage, then counts).
+        if (message.kind === "hello")
+          log.error({ err: error, rack: message.name }, "relayed rack hello failed");
         this.reply(message.from, { kind: "reply", id: message.id, leads: true, error: "internal" });
       },
     );

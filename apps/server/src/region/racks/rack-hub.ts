@@ -3,6 +3,7 @@ import type { RackReport } from "@bootstream/protocol";
 import type { Logger } from "../../log";
 import type { RackRegistry } from "./rack-registry";
 import { RackPresence } from "./rack-presence";
+import { FAILURE_LOG_EVERY_MS, FailureLog } from "../failure-log";
 
 /** How often a follower lists its rack sockets to the leader (cluster/rack-relay.ts). */
 export const RACK_BEAT_MS = 2_000;
@@ -21,6 +22,8 @@ export class RackHub {
   readonly self = randomBytes(8).toString("hex");
   private readonly presence: RackPresence;
   private queue: Promise<void> = Promise.resolve();
+  /** Failed reports (the database down: every rack's, twice a second): the first, then counts. */
+  private readonly reportFailures: FailureLog;
 
   constructor(
     private readonly racks: RackRegistry,
@@ -28,8 +31,10 @@ export class RackHub {
     private readonly sendManifest: (socketId: string) => void,
     private readonly log: Logger,
     staleMs = RACK_STALE_MS,
+    failureLogEveryMs = FAILURE_LOG_EVERY_MS,
   ) {
     this.presence = new RackPresence(this.self, staleMs);
+    this.reportFailures = new FailureLog(log, "rack report", "rack", failureLogEveryMs);
   }
 
   /** A rack socket opened on `node`: the rack is online there and gets the manifest. */
@@ -37,18 +42,29 @@ export class RackHub {
     return this.serially(() => this.register(name, node, socketId));
   }
 
-  /** A rack's report from `node`; a rack not known to be there is registered first (a hello was lost). */
+  /**
+   * A rack's report from `node`; a rack not known to be there is registered first (a hello was lost).
+   * A failure is logged here, for racks on every node: the first of an outage, then counts.
+   */
   async report(name: string, node: string, socketId: string, report: RackReport): Promise<void> {
-    await this.serially(async () => {
-      if (this.presence.where(name) !== node) await this.register(name, node, socketId);
-    });
-    await this.racks.report(name, report);
+    try {
+      await this.serially(async () => {
+        if (this.presence.where(name) !== node) await this.register(name, node, socketId);
+      });
+      await this.racks.report(name, report);
+    } catch (error) {
+      this.reportFailures.failed(name, error);
+      throw error;
+    }
+    this.reportFailures.succeeded(name);
   }
 
   /** A rack socket closed on `node` (ignored when the rack is connected elsewhere now). */
   bye(name: string, node: string): Promise<void> {
     return this.serially(async () => {
-      if (this.presence.bye(name, node, Date.now())) await this.racks.disconnected(name);
+      if (!this.presence.bye(name, node, Date.now())) return;
+      this.reportFailures.forget(name);
+      await this.racks.disconnected(name);
     });
   }
 
@@ -70,7 +86,10 @@ export class RackHub {
         const socket = sockets.find((s) => s.name === name);
         if (socket) this.sendManifest(socket.socket);
       }
-      for (const name of gone) await this.racks.disconnected(name);
+      for (const name of gone) {
+        this.reportFailures.forget(name);
+        await this.racks.disconnected(name);
+      }
     });
   }
 
@@ -80,13 +99,22 @@ export class RackHub {
       const stale = this.presence.stale(Date.now());
       if (stale.length > 0)
         this.log.warn({ racks: stale }, "the region node these racks were connected through went silent");
-      for (const name of stale) await this.racks.disconnected(name);
+      for (const name of stale) {
+        this.reportFailures.forget(name);
+        await this.racks.disconnected(name);
+      }
     });
   }
 
   /** A new term (the registry was just loaded: every rack offline): nothing is connected yet. */
   reset(): void {
     this.presence.reset();
+    this.reportFailures.close();
+  }
+
+  /** Stops the failure log's timer (shutdown). */
+  close(): void {
+    this.reportFailures.close();
   }
 
   private async register(name: string, node: string, socketId: string): Promise<void> {
