@@ -39,6 +39,8 @@ export type RegionOptions = {
   onUnexpectedExit?: (error: Error) => void;
   /** How long to wait for "region listening" before the child is killed (20 s). */
   startTimeoutMs?: number;
+  /** Called with everything the region prints, as it comes (also before it listens). */
+  onOutput?: (chunk: string) => void;
 };
 
 /** Starts a real `bootstream region` process on an ephemeral port and waits until it listens. */
@@ -64,6 +66,10 @@ export async function startRegion(options: RegionOptions = {}): Promise<RegionPr
   let output = "";
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (output += chunk));
+  if (options.onOutput) {
+    child.stdout!.on("data", options.onOutput);
+    child.stderr!.on("data", options.onOutput);
+  }
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let expectingExit = false;
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;

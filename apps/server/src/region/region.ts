@@ -63,6 +63,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     dataDir: config.dataDir,
     databaseUrl: config.databaseUrl,
     leaseMs: config.leaderLeaseMs,
+    log: log.child({ part: "database" }),
   });
   const bus = new EventBus();
   const settings = new SettingsStore(db);

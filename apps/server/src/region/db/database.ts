@@ -1,14 +1,17 @@
 import path from "node:path";
-import { DataSource, type EntityManager } from "typeorm";
+import { DataSource, type EntityManager, type QueryRunner } from "typeorm";
 import { ENTITIES } from "./entities";
 import { MIGRATIONS } from "./migrations";
 import { WriteQueue } from "./write-queue";
+import type { Logger } from "../../log";
 
 export type DatabaseOptions = {
   dataDir: string;
   databaseUrl: string | null;
   /** The cluster's leader lease: no PostgreSQL statement or idle transaction may outlive it. */
   leaseMs?: number;
+  /** Says when this node waits for another node's migrations. */
+  log?: Logger;
 };
 
 /** Checks, inside a write's transaction, that this node may still write (the leader lease's fence). */
@@ -21,7 +24,17 @@ export type WriteObserver = { writeSucceeded(): void; writeFailed(error: unknown
 type SqliteHandle = { inTransaction: boolean; exec(sql: string): unknown };
 
 // Any constant works; it only has to be the same on every region node.
-const MIGRATION_LOCK_KEY = 52400001;
+export const MIGRATION_LOCK_KEY = 52400001;
+/** How often a node waiting for another node's migrations tries the lock again. */
+const MIGRATION_LOCK_POLL_MS = 250;
+/** How often it says it is still waiting. */
+const MIGRATION_WAIT_LOG_MS = 10_000;
+
+/** The session holding the migration lock, from pg_locks (an advisory lock on one int key: objid). */
+const MIGRATION_LOCK_HOLDER = `SELECT a.pid, host(a.client_addr) AS address, a.application_name AS application,
+       a.backend_start AS since
+  FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = $1 AND l.objsubid = 1`;
 
 /**
  * The region's database: SQLite by default, PostgreSQL when DATABASE_URL says so.
@@ -76,11 +89,16 @@ export class Database {
           });
     await source.initialize();
     const database = new Database(source, kind);
-    await database.migrate();
+    try {
+      await database.migrate(options.log);
+    } catch (error) {
+      await source.destroy().catch(() => undefined);
+      throw error;
+    }
     return database;
   }
 
-  private async migrate(): Promise<void> {
+  private async migrate(log: Logger | undefined): Promise<void> {
     if (this.kind === "sqlite") {
       await this.source.runMigrations({ transaction: "all" });
       return;
@@ -90,11 +108,52 @@ export class Database {
     const lock = this.source.createQueryRunner();
     await lock.connect();
     try {
-      await lock.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
+      await this.takeMigrationLock(lock, log);
       await this.source.runMigrations({ transaction: "all" });
     } finally {
       await lock.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY]).catch(() => undefined);
       await lock.release();
+    }
+  }
+
+  /**
+   * Takes the migration lock, waiting for as long as another node holds it. A blocking
+   * `pg_advisory_lock` would be cut by the statement and query timeouts (the lease, 15 s), and a
+   * node started beside another on a loaded machine would fail its start while the other migrates.
+   * So it tries (`pg_try_advisory_lock`, which answers at once) every MIGRATION_LOCK_POLL_MS: the
+   * lock is session-level, so a holder that dies or loses its connection releases it, and the
+   * next try takes it. While it waits, it logs who holds it, at once and every
+   * MIGRATION_WAIT_LOG_MS.
+   */
+  private async takeMigrationLock(lock: QueryRunner, log: Logger | undefined): Promise<void> {
+    const started = Date.now();
+    let loggedAt: number | null = null;
+    for (;;) {
+      const [row] = (await lock.query("SELECT pg_try_advisory_lock($1) AS taken", [MIGRATION_LOCK_KEY])) as {
+        taken: boolean;
+      }[];
+      if (row?.taken) {
+        if (loggedAt !== null)
+          log?.info(
+            { waitedSeconds: Math.round((Date.now() - started) / 1000) },
+            "took the migration lock: the other region node's migrations are done",
+          );
+        return;
+      }
+      if (loggedAt === null || Date.now() - loggedAt >= MIGRATION_WAIT_LOG_MS) {
+        const [holder] = (await lock.query(MIGRATION_LOCK_HOLDER, [MIGRATION_LOCK_KEY])) as Record<
+          string,
+          unknown
+        >[];
+        log?.info(
+          { holder: holder ?? null, waitedSeconds: Math.round((Date.now() - started) / 1000) },
+          loggedAt === null
+            ? "waiting for another region node's migrations (it holds the migration lock)"
+            : "still waiting for another region node's migrations (it holds the migration lock)",
+        );
+        loggedAt = Date.now();
+      }
+      await new Promise((resolve) => setTimeout(resolve, MIGRATION_LOCK_POLL_MS));
     }
   }
 
