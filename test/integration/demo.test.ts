@@ -81,7 +81,7 @@ describe("bootstream demo", () => {
     if (root) await removeDir(root);
   });
 
-  it("its racks die with it on kill -9; a re-run keeps the token and says which images it kept", async () => {
+  it("its racks die with it on kill -9; a re-run keeps the token, says which images it kept, and stops on SIGTERM", async () => {
     root = await mkdtemp(path.join(tmpdir(), "bootstream-demo-"));
     await createMirror(path.join(root, "mirror"), {
       releases: ["noble"],
@@ -119,14 +119,19 @@ describe("bootstream demo", () => {
     demos.push(second);
     expect(second.token).toBe(first.token);
     expect(second.out()).toContain(`Kept 1 image from the last run: ubuntu/noble/amd64 ${version}.`);
-    const again = await watch(second.url, second.token);
-    again.close();
     const racksAgain = await childrenOf(second.child.pid!);
     rackPids.push(...racksAgain);
     expect(racksAgain).toHaveLength(2);
+    // Stopped once its racks run (their own SIGTERM handling and stdin watch in place), the demo
+    // and its racks end: a rack that kept reading stdin once stopped held the demo up for ever.
+    const again = await watch(second.url, second.token);
+    try {
+      await waitFor(again, (s) => s.racks.filter((r) => r.online).length === 2, 60_000, "racks back");
+    } finally {
+      again.close();
+    }
     second.child.kill("SIGTERM");
-    await second.exited;
+    expect(await gone([second.child.pid!, ...racksAgain], 30_000)).toEqual([]);
     expect(second.child.exitCode).toBe(0);
-    expect(await gone(racksAgain)).toEqual([]);
   });
 });

@@ -20,9 +20,16 @@ export async function rackCommand(argv: string[]): Promise<number> {
     return 1;
   }
   return new Promise<number>((resolve) => {
+    const watchesParent = process.env.BOOTSTREAM_EXIT_WITH_PARENT === "stdin";
+    let stopping = false;
     const stop = (signal: NodeJS.Signals): void => {
+      if (stopping) return;
+      stopping = true;
       process.off("SIGTERM", stop);
       process.off("SIGINT", stop);
+      // A stdin being read keeps the process alive after the agent stopped (a demo stopped with
+      // Ctrl-C or SIGTERM would wait on its racks for ever): let go of it.
+      if (watchesParent) process.stdin.destroy();
       agent.close(signal).then(
         () => resolve(0),
         (error: unknown) => {
@@ -35,7 +42,7 @@ export async function rackCommand(argv: string[]): Promise<number> {
     process.on("SIGINT", stop);
     // Started by a parent that holds our stdin (the demo): when that pipe closes, the parent is gone
     // (any way it died, kill -9 included), and so are we.
-    if (process.env.BOOTSTREAM_EXIT_WITH_PARENT === "stdin") {
+    if (watchesParent) {
       const orphaned = () => {
         log.warn("the parent process is gone: stopping");
         stop("SIGTERM");
