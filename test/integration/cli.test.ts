@@ -57,6 +57,14 @@ describe("bootstream CLI against a real region", () => {
       ["racks"],
       ["catalogue"],
       ["settings", "bandwidth"],
+      ["settings", "window"],
+      ["settings"],
+      ["source"],
+      ["token"],
+      ["mirror"],
+      ["mirror", "sync"],
+      ["verify"],
+      ["help"],
       ["admin-token"],
     ];
     for (const command of commands) {
@@ -72,7 +80,8 @@ describe("bootstream CLI against a real region", () => {
     const catalogue = JSON.parse(json.stdout) as { ubuntu: { releases: { release: string }[] } };
     expect(catalogue.ubuntu.releases.map((r) => r.release).sort()).toEqual(["jammy", "noble"]);
     const text = await as(["catalogue"]);
-    expect(text.stdout).toContain("ubuntu/noble");
+    expect(text.stdout).toMatch(/ubuntu\/noble +24\.04 LTS +amd64/);
+    expect(text.stdout).not.toContain("LTS (LTS)");
 
     const unknown = await as(["select", "ubuntu/focal", "--arch", "amd64"]);
     expect(unknown.code).toBe(1);

@@ -215,7 +215,8 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
       ["IMAGE", "TITLE", "ARCHES", "EOL"],
       ...catalogue.ubuntu.releases.map((r) => [
         `ubuntu/${r.release}`,
-        `${r.title}${r.lts ? " (LTS)" : ""}`,
+        // Upstream titles say "24.04 LTS" already; a title that does not gets the flag.
+        r.lts && !/\bLTS\b/.test(r.title) ? `${r.title} (LTS)` : r.title,
         catalogue.ubuntu.arches.join(","),
         r.eol ?? "-",
       ]),

@@ -12,6 +12,7 @@ import { generateSecret } from "../region/services/tokens";
 import { UsageError } from "../cli/usage";
 import { ThrottleProxy } from "./throttle-proxy";
 import { BIN } from "../paths";
+import { formatBytes } from "@bootstream/images/present";
 
 const MiB = 1024 * 1024;
 
@@ -58,7 +59,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   if (!existsSync(path.join(mirrorDir, LAYOUT_FILE))) {
     say(`Writing a local simplestreams mirror to ${mirrorDir} (once) …`);
     const summary = await createMirror(mirrorDir, DEMO_MIRROR);
-    say(`  ${summary.images.length} images, ${summary.files} files, ${(summary.bytes / MiB).toFixed(0)} MiB`);
+    say(`  ${summary.images.length} images, ${summary.files} files, ${formatBytes(summary.bytes)}`);
   }
   const served = await serveDirectory(mirrorDir);
   const proxy = await ThrottleProxy.start(served.url, rate);
