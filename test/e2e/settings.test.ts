@@ -44,6 +44,27 @@ describe.skipIf(!run)("dashboard: import settings", () => {
     }
   });
 
+  it("offers the current cap exactly: saving the form as it is keeps the cap", async () => {
+    const watcher = await otherClient(dashboard.region.url, dashboard.region.adminToken);
+    try {
+      await watcher.command("settings:update", { bandwidthLimit: 512 * 1024 });
+      const page = await dashboard.newPage();
+      await dashboard.open(page, { hashToken: dashboard.region.adminToken });
+      await waitConnected(page);
+      await page.locator("#bandwidth-value").filter({ hasText: "524.29 kB/s" }).waitFor();
+      await page.getByText("Change the import window or the download cap").click();
+      await expect(page.getByLabel(/Download cap/).inputValue()).resolves.toBe("512KiB/s");
+      await page.getByRole("button", { name: "Save cap" }).click();
+      // The page shows this once the region answered the save: what it holds now is final.
+      await page.getByText(/^Download cap: .*\.$/).waitFor();
+      const { snapshot } = await watcher.command("state:get", {});
+      expect(snapshot.settings.bandwidthLimit).toBe(512 * 1024);
+    } finally {
+      await watcher.command("settings:update", { bandwidthLimit: null });
+      watcher.close();
+    }
+  });
+
   it("says why a bad zone or cap is refused, and changes nothing", async () => {
     const page = await dashboard.newPage();
     await dashboard.open(page, { hashToken: dashboard.region.adminToken });

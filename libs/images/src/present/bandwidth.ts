@@ -39,3 +39,23 @@ export function formatBandwidth(bytesPerSecond: number | null): string {
           : ["B", 1];
   return `${Number((bytesPerSecond / (size as number)).toFixed(2))} ${unit}/s`;
 }
+
+/** Every unit parseBandwidth reads, biggest first. */
+const INPUT_UNITS: readonly (readonly [string, number])[] = [
+  ["GiB", 1024 ** 3],
+  ["GB", 1e9],
+  ["MiB", 1024 ** 2],
+  ["MB", 1e6],
+  ["KiB", 1024],
+  ["kB", 1e3],
+];
+
+/**
+ * A cap as it may be typed back ("20MB/s", "512KiB/s", "1234567"): exact, so `parseBandwidth` reads
+ * the same number and saving a form left as it was changes nothing. For the dashboard's input box.
+ */
+export function bandwidthInput(bytesPerSecond: number): string {
+  for (const [unit, size] of INPUT_UNITS)
+    if (bytesPerSecond >= size && bytesPerSecond % size === 0) return `${bytesPerSecond / size}${unit}/s`;
+  return String(bytesPerSecond);
+}
