@@ -43,11 +43,14 @@ export type DownloadOptions = {
   /** Where free space is read from; defaults to the store's filesystem. Tests inject it. */
   freeBytes?: () => Promise<number>;
   /**
-   * Bytes buffered between the socket and the disk before the socket is paused (default 1 MiB; 4 MiB
-   * per download put ~15 MiB more on the region's resident peak during a 4-download import:
-   * docs/benchmarks.md, "Issue 15").
+   * Bytes queued between the socket and the writer's staging buffer (STAGING_BYTES, 512 KiB) before
+   * the socket is paused (default 512 KiB: with the staging buffer, 1 MiB in flight per download, what
+   * the 1 MiB queue alone held before; 4 MiB per download put ~15 MiB more on the region's resident
+   * peak during a 4-download import: docs/benchmarks.md, "Issue 15").
    */
   highWaterMark?: number;
+  /** Write the `.partial` with O_DIRECT where the filesystem takes it (default true; see PartialWriter). */
+  directIo?: boolean;
   /** Flush the `.partial` to disk in the background every this many bytes (default 32 MiB). */
   syncEveryBytes?: number;
   /**
@@ -88,7 +91,7 @@ const DEFAULTS = {
   connectTimeoutMs: 10_000,
   maxRetryAfterMs: 60_000,
   freeSpaceMarginBytes: 64 * 1024 * 1024,
-  highWaterMark: 1024 * 1024,
+  highWaterMark: 512 * 1024,
   syncEveryBytes: 32 * 1024 * 1024,
   minRate: DEFAULT_MIN_RATE,
   maxErrorBodyBytes: MAX_ERROR_BODY_BYTES,
@@ -461,11 +464,10 @@ class Download {
       highWaterMark: this.o.highWaterMark ?? DEFAULTS.highWaterMark,
       syncEveryBytes: this.o.syncEveryBytes ?? DEFAULTS.syncEveryBytes,
       bandwidth: this.o.bandwidth,
+      directIo: this.o.directIo ?? true,
       prepare: changed ? () => store.writePartialMeta(this.sha, meta) : undefined,
-      onWritten: (n) => {
-        count(n);
-        this.progress(n);
-      },
+      onReceived: count,
+      onWritten: (n) => this.progress(n),
       onOverflow: () =>
         new DownloadError("integrity", `GET ${this.o.url}: server sent more than ${this.o.size} bytes`, {
           url: this.o.url,
