@@ -1,51 +1,92 @@
-import { createScratchDatabase, REDIS_URL } from "./services";
+import { createScratchDatabase, redisDatabase } from "./services";
 import { removeDir, startRegion, type RegionProcess } from "./region";
 import { storeFiles, sha256File } from "./store";
 
+export type ClusterOptions = {
+  nodes: number;
+  adminToken: string;
+  /**
+   * Which Redis: a database index on the machine's Redis (each test file its own, so runs never
+   * share streams or keys), or the URL of a Redis of the test's own.
+   */
+  redis: { db: number } | { url: string };
+  /** A database the test owns (its own PostgreSQL, left to it); by default a scratch one, dropped by stop(). */
+  databaseUrl?: string;
+  /** LEADER_LEASE, in seconds (the region's default when absent). */
+  leaseSeconds?: number;
+  /** More environment for every node (BOOT_SOURCE_URL, ...). */
+  env?: Record<string, string>;
+  /** Run against the first node once it is up, before any other starts (settings they must start with). */
+  afterFirst?: (first: RegionProcess) => Promise<void>;
+};
+
 export type Cluster = {
-  /** Its own database on the machine's PostgreSQL (dropped by stop()). */
+  /** The database every node uses. */
   databaseUrl: string;
-  /** The env every node was started with (start another node with it). */
+  /** The env every node was started with. */
   env: Record<string, string>;
+  /** The nodes started with the cluster, in the order they listened (the first one alone first). */
   regions: RegionProcess[];
-  /** Stops every node (a paused one is woken first), removes their data dirs, drops the database. */
+  /** Starts one more node with the cluster's env and admin token (a late node, a restart on `dataDir`). */
+  start(options?: { dataDir?: string }): Promise<RegionProcess>;
+  /**
+   * Stops every node it started (a paused one is woken first), removes their data dirs, drops the
+   * scratch database.
+   */
   stop(): Promise<void>;
 };
 
 /**
- * Region nodes on the machine's PostgreSQL (a scratch database) and Redis, each with its own
- * DATA_DIR, as the operations guide sets them up.
+ * Region nodes on one PostgreSQL database and one Redis, each with its own DATA_DIR, as the
+ * operations guide sets them up. The first node starts alone and migrates the database; the others
+ * start together once it listens. Started together on a fresh database, the others would wait for
+ * its migration lock with a bounded query timeout (database.ts), which a loaded machine can
+ * outlast: every cluster test goes through here so none of them depends on that.
  */
-export async function startCluster(options: {
-  nodes: number;
-  adminToken: string;
-  env?: Record<string, string>;
-}): Promise<Cluster> {
-  const database = await createScratchDatabase();
-  const env = { DATABASE_URL: database.url, REDIS_URL, ...options.env };
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const scratch = options.databaseUrl === undefined ? await createScratchDatabase() : null;
+  const databaseUrl = options.databaseUrl ?? scratch!.url;
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: "db" in options.redis ? redisDatabase(options.redis.db) : options.redis.url,
+    ...(options.leaseSeconds === undefined ? {} : { LEADER_LEASE: `${options.leaseSeconds}s` }),
+    ...options.env,
+  };
+  const started: RegionProcess[] = [];
+  const start = async (more: { dataDir?: string } = {}) => {
+    const region = await startRegion({ env, adminToken: options.adminToken, dataDir: more.dataDir });
+    started.push(region);
+    return region;
+  };
   const regions: RegionProcess[] = [];
   const cluster: Cluster = {
-    databaseUrl: database.url,
+    databaseUrl,
     env,
     regions,
+    start,
     stop: async () => {
-      for (const region of regions) {
-        if (region.child.signalCode === null && region.child.exitCode === null) region.child.kill("SIGCONT");
-        await region.stop();
-        await removeDir(region.dataDir);
+      try {
+        for (const region of started) {
+          if (region.child.signalCode === null && region.child.exitCode === null)
+            region.child.kill("SIGCONT");
+          await region.stop();
+          await removeDir(region.dataDir);
+        }
+      } finally {
+        await scratch?.drop();
       }
-      await database.drop();
     },
   };
   try {
-    // The first node migrates alone: the others would wait for its migration lock with a query
-    // timeout of max(lease, 5 s), which a loaded machine can outlast (database.ts).
-    regions.push(await startRegion({ env, adminToken: options.adminToken }));
-    regions.push(
-      ...(await Promise.all(
-        Array.from({ length: options.nodes - 1 }, () => startRegion({ env, adminToken: options.adminToken })),
-      )),
+    const first = await start();
+    regions.push(first);
+    await options.afterFirst?.(first);
+    // Every one of the others awaited (none left running unstopped if one fails), in listening order.
+    const others = await Promise.allSettled(
+      Array.from({ length: options.nodes - 1 }, async () => regions.push(await start())),
     );
+    const failed = others.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
   } catch (error) {
     await cluster.stop().catch(() => undefined);
     throw error;

@@ -22,6 +22,28 @@ export function gate(
   return { skip: true, mustFail: null };
 }
 
+/** One availability for several services: ok when every one is, else every reason. */
+export function all(...availabilities: Availability[]): Availability {
+  const reasons = availabilities.flatMap((a) => (a.ok ? [] : [a.reason]));
+  return reasons.length === 0 ? { ok: true } : { ok: false, reason: reasons.join("; ") };
+}
+
+/** The gate of a suite on the machine's PostgreSQL and Redis. */
+export async function gatePostgresAndRedis(): Promise<{ skip: boolean; mustFail: string | null }> {
+  const [postgres, redis] = await Promise.all([probePostgres(), probeRedis()]);
+  return gate("PostgreSQL and Redis", all(postgres, redis));
+}
+
+/**
+ * The machine's Redis at database `index`: each services test file that uses it takes its own
+ * index, so two engineers' runs (or a crashed run's leftovers) never share streams or keys.
+ */
+export function redisDatabase(index: number): string {
+  const url = new URL(REDIS_URL);
+  url.pathname = `/${index}`;
+  return url.href;
+}
+
 export async function probePostgres(): Promise<Availability> {
   const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
   try {

@@ -3,8 +3,9 @@ import pg from "pg";
 import { io } from "socket.io-client";
 import type { Snapshot } from "@bootstream/protocol";
 import type { BootstreamClient } from "@bootstream/protocol/client";
-import { gate, probeRedis, REDIS_URL } from "../helpers/services";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { all, gate, probeRedis } from "../helpers/services";
+import type { RegionProcess } from "../helpers/region";
+import { oneLeader, startCluster, type Cluster } from "../helpers/cluster";
 import { startRack, type RackProcess } from "../helpers/rack";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { ownPostgresAvailable, startOwnPostgres, type OwnPostgres } from "../helpers/own-postgres";
@@ -12,39 +13,12 @@ import { waitFor, watch } from "../helpers/watch";
 
 const redis = await probeRedis();
 const binaries = ownPostgresAvailable();
-const services = gate(
-  "Redis and PostgreSQL server binaries",
-  redis.ok && binaries.ok
-    ? { ok: true }
-    : { ok: false, reason: [redis, binaries].flatMap((a) => (a.ok ? [] : [a.reason])).join("; ") },
-);
+const services = gate("Redis and PostgreSQL server binaries", all(redis, binaries));
 
 const LEASE_S = 3;
 const TOKEN = "faults-admin-0123456789abcdef0123456789";
 const NOBLE = "ubuntu/noble/amd64";
 const JAMMY = "ubuntu/jammy/amd64";
-
-type Health = { status: string; role: string };
-async function health(region: RegionProcess): Promise<Health | null> {
-  try {
-    const response = await fetch(`${region.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-    return (await response.json()) as Health;
-  } catch {
-    return null;
-  }
-}
-
-async function oneLeader(regions: RegionProcess[], timeoutMs: number): Promise<RegionProcess> {
-  const deadline = Date.now() + timeoutMs;
-  let roles: (string | undefined)[] = [];
-  while (Date.now() < deadline) {
-    roles = (await Promise.all(regions.map(health))).map((h) => h?.role);
-    const leaders = regions.filter((_, i) => roles[i] === "leader");
-    if (leaders.length === 1 && roles.every((r) => r === "leader" || r === "follower")) return leaders[0]!;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no single leader within ${timeoutMs} ms: ${roles.join(", ")}`);
-}
 
 /** The first snapshot a new connection gets. */
 function firstSnapshot(url: string): Promise<Snapshot & { seq: number }> {
@@ -94,8 +68,8 @@ async function importRuns(url: string): Promise<RunRow[]> {
 describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and late nodes", () => {
   let postgres: OwnPostgres;
   let mirror: TestMirror;
-  let env: Record<string, string>;
-  const regions: RegionProcess[] = [];
+  let cluster: Cluster;
+  let regions: RegionProcess[] = [];
   const racks: RackProcess[] = [];
   const clients: BootstreamClient[] = [];
 
@@ -107,33 +81,32 @@ describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and 
       { releases: ["jammy", "noble"], arches: ["amd64"], payloadSize: 768 * 1024, versions: 1 },
       400 * 1024,
     );
-    env = {
-      DATABASE_URL: postgres.url,
-      REDIS_URL,
-      BOOT_SOURCE_URL: mirror.url,
-      LEADER_LEASE: `${LEASE_S}s`,
-      DOWNLOAD_CONCURRENCY: "1",
-    };
-    // Nothing imports until the test says so.
-    const first = await startRegion({
-      env: { ...env, IMPORT_SCHEDULE: "59 59 23 31 12 *" },
+    cluster = await startCluster({
+      nodes: 3,
       adminToken: TOKEN,
+      databaseUrl: postgres.url,
+      redis: { db: 5 },
+      leaseSeconds: LEASE_S,
+      env: { BOOT_SOURCE_URL: mirror.url, DOWNLOAD_CONCURRENCY: "1" },
+      // Nothing imports until the test says so: auto-import is off before the other nodes start.
+      afterFirst: async (first) => {
+        const setup = await watch(first.url, TOKEN);
+        try {
+          await setup.command("settings:update", { autoImport: false });
+        } finally {
+          setup.close();
+        }
+      },
     });
-    regions.push(first);
-    const setup = await watch(first.url, TOKEN);
-    await setup.command("settings:update", { autoImport: false });
-    setup.close();
-    regions.push(...(await Promise.all([0, 1].map(() => startRegion({ env, adminToken: TOKEN })))));
+    regions = cluster.regions;
   });
   afterAll(async () => {
     for (const client of clients) client.close();
     for (const rack of racks) await rack.stop();
-    for (const [i, region] of regions.entries()) {
-      if (process.env.DUMP_LOGS)
+    if (process.env.DUMP_LOGS)
+      for (const [i, region] of regions.entries())
         (await import("node:fs")).writeFileSync(`/tmp/faults-region-${i}.log`, region.output());
-      await region.stop();
-      await removeDir(region.dataDir);
-    }
+    await cluster?.stop();
     await mirror?.close();
     await postgres?.stop();
   });
@@ -166,7 +139,7 @@ describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and 
       "an import under way",
     );
 
-    const late = await startRegion({ env, adminToken: TOKEN });
+    const late = await cluster.start();
     regions.push(late);
     const snapshot = await firstSnapshot(late.url);
     const { snapshot: now } = await onLeader.command("state:get", {});

@@ -1,25 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
-import { createScratchDatabase, gate, probePostgres, probeRedis, REDIS_URL } from "../helpers/services";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { gatePostgresAndRedis } from "../helpers/services";
+import type { RegionProcess } from "../helpers/region";
+import { startCluster, type Cluster } from "../helpers/cluster";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { waitFor, watch } from "../helpers/watch";
 
-const postgres = await probePostgres();
-const redis = await probeRedis();
-const services = gate(
-  "PostgreSQL and Redis",
-  postgres.ok && redis.ok
-    ? { ok: true }
-    : {
-        ok: false,
-        reason: [postgres, redis]
-          .map((a) => (a.ok ? "" : a.reason))
-          .filter(Boolean)
-          .join("; "),
-      },
-);
+const services = await gatePostgresAndRedis();
 
+const ADMIN = "cluster-admin-0123456789abcdef0123456789";
 const NOBLE = "ubuntu/noble/amd64";
 const JAMMY = "ubuntu/jammy/amd64";
 
@@ -27,7 +16,7 @@ const leads = (region: RegionProcess) => region.output().includes("this region n
 const follows = (region: RegionProcess) => region.output().includes("another region node leads; following");
 
 describe.skipIf(services.skip)("two region nodes on PostgreSQL and Redis", () => {
-  let database: Awaited<ReturnType<typeof createScratchDatabase>>;
+  let cluster: Cluster;
   let mirror: TestMirror;
   let leader: RegionProcess;
   let follower: RegionProcess;
@@ -36,28 +25,26 @@ describe.skipIf(services.skip)("two region nodes on PostgreSQL and Redis", () =>
 
   beforeAll(async () => {
     if (services.mustFail) throw new Error(services.mustFail);
-    database = await createScratchDatabase();
     mirror = await startMirror({ releases: ["jammy", "noble"], arches: ["amd64"] });
-    const env = { DATABASE_URL: database.url, REDIS_URL, BOOT_SOURCE_URL: mirror.url };
-    const first = await startRegion({ env, adminToken: "cluster-admin-0123456789abcdef0123456789" });
-    const second = await startRegion({ env, adminToken: "cluster-admin-0123456789abcdef0123456789" });
+    cluster = await startCluster({
+      nodes: 2,
+      adminToken: ADMIN,
+      redis: { db: 1 },
+      env: { BOOT_SOURCE_URL: mirror.url },
+    });
+    const [first, second] = cluster.regions as [RegionProcess, RegionProcess];
     // Leadership is settled just after "listening": wait until one leads and the other follows.
     const settled = () => (leads(first) && follows(second)) || (leads(second) && follows(first));
     for (let i = 0; i < 200 && !settled(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
     [leader, follower] = leads(first) ? [first, second] : [second, first];
-    onLeader = await watch(leader.url, "cluster-admin-0123456789abcdef0123456789");
-    onFollower = await watch(follower.url, "cluster-admin-0123456789abcdef0123456789");
+    onLeader = await watch(leader.url, ADMIN);
+    onFollower = await watch(follower.url, ADMIN);
   });
   afterAll(async () => {
     onLeader?.close();
     onFollower?.close();
-    for (const region of [leader, follower]) {
-      if (!region) continue;
-      await region.stop();
-      await removeDir(region.dataDir);
-    }
+    await cluster?.stop();
     await mirror?.close();
-    await database?.drop();
   });
 
   it("elects exactly one leader", () => {

@@ -1,45 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import pg from "pg";
-import { createScratchDatabase, gate, probePostgres, probeRedis, REDIS_URL } from "../helpers/services";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { gatePostgresAndRedis } from "../helpers/services";
+import { oneLeader, startCluster, type Cluster } from "../helpers/cluster";
+import type { RegionProcess } from "../helpers/region";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { waitFor, watch } from "../helpers/watch";
 
-const postgres = await probePostgres();
-const redis = await probeRedis();
-const services = gate(
-  "PostgreSQL and Redis",
-  postgres.ok && redis.ok
-    ? { ok: true }
-    : { ok: false, reason: [postgres, redis].flatMap((a) => (a.ok ? [] : [a.reason])).join("; ") },
-);
+const services = await gatePostgresAndRedis();
 
 const LEASE_S = 3;
+const ADMIN = "cluster-admin-0123456789abcdef0123456789";
 const NOBLE = "ubuntu/noble/amd64";
-
-type Health = { status: string; role: string };
-async function health(region: RegionProcess): Promise<Health | null> {
-  try {
-    const response = await fetch(`${region.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-    return (await response.json()) as Health;
-  } catch {
-    return null;
-  }
-}
-
-/** Polls /healthz until exactly one of `regions` says it leads; returns it. */
-async function oneLeader(regions: RegionProcess[], timeoutMs: number): Promise<RegionProcess> {
-  const deadline = Date.now() + timeoutMs;
-  let roles: (string | undefined)[] = [];
-  while (Date.now() < deadline) {
-    roles = (await Promise.all(regions.map(health))).map((h) => h?.role);
-    const leaders = regions.filter((_, i) => roles[i] === "leader");
-    if (leaders.length === 1 && roles.every((r) => r === "leader" || r === "follower")) return leaders[0]!;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no single leader within ${timeoutMs} ms: ${roles.join(", ")}`);
-}
 
 async function lease(url: string): Promise<{ holder: string; epoch: number }> {
   const client = new pg.Client({ connectionString: url });
@@ -55,32 +27,27 @@ async function lease(url: string): Promise<{ holder: string; epoch: number }> {
 }
 
 describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
-  let database: Awaited<ReturnType<typeof createScratchDatabase>>;
+  let cluster: Cluster;
   let mirror: TestMirror;
   let regions: RegionProcess[] = [];
+  let database: string;
 
   beforeAll(async () => {
     if (services.mustFail) throw new Error(services.mustFail);
-    database = await createScratchDatabase();
     mirror = await startMirror({ releases: ["noble"], arches: ["amd64"] });
-    const env = {
-      DATABASE_URL: database.url,
-      REDIS_URL,
-      BOOT_SOURCE_URL: mirror.url,
-      LEADER_LEASE: `${LEASE_S}s`,
-    };
-    regions = await Promise.all(
-      [0, 1, 2].map(() => startRegion({ env, adminToken: "cluster-admin-0123456789abcdef0123456789" })),
-    );
+    cluster = await startCluster({
+      nodes: 3,
+      adminToken: ADMIN,
+      redis: { db: 2 },
+      leaseSeconds: LEASE_S,
+      env: { BOOT_SOURCE_URL: mirror.url },
+    });
+    regions = cluster.regions;
+    database = cluster.databaseUrl;
   });
   afterAll(async () => {
-    for (const region of regions) {
-      if (region.child.signalCode === null && region.child.exitCode === null) region.child.kill("SIGCONT");
-      await region.stop();
-      await removeDir(region.dataDir);
-    }
+    await cluster?.stop();
     await mirror?.close();
-    await database?.drop();
   });
 
   it("elects one leader, which says so on /healthz and /metrics, and the others say once that they follow", async () => {
@@ -98,10 +65,10 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
   it("replaces a paused leader within the lease, and the old one writes nothing when it wakes", async () => {
     const leader = await oneLeader(regions, 20_000);
     const others = regions.filter((r) => r !== leader);
-    const onLeader = await watch(leader.url, "cluster-admin-0123456789abcdef0123456789");
-    const onFollower = await watch(others[0]!.url, "cluster-admin-0123456789abcdef0123456789");
+    const onLeader = await watch(leader.url, ADMIN);
+    const onFollower = await watch(others[0]!.url, ADMIN);
     await waitFor(onFollower, (s) => s.images.get(NOBLE)?.state === "synced", 30_000, "default import");
-    const before = await lease(database.url);
+    const before = await lease(database);
     try {
       leader.child.kill("SIGSTOP");
       // The signal is asynchronous: wait until the kernel says the process is stopped.
@@ -115,7 +82,7 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
       const stoppedAt = Date.now();
       const next = await oneLeader(others, (LEASE_S + 5) * 1000);
       expect(Date.now() - stoppedAt).toBeLessThan((LEASE_S + 5) * 1000);
-      const taken = await lease(database.url);
+      const taken = await lease(database);
       expect(taken.epoch).toBeGreaterThan(before.epoch);
       await new Promise((resolve) =>
         setTimeout(resolve, Math.max(0, 2 * LEASE_S * 1000 - (Date.now() - stoppedAt))),
@@ -132,13 +99,13 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
         .poll(() => leader.output(), { timeout: 10_000 })
         .toContain("this region node stops leading");
       // Nothing of the old term reached the database: the setting and the audit are unchanged.
-      const onNext = await watch(next.url, "cluster-admin-0123456789abcdef0123456789");
+      const onNext = await watch(next.url, ADMIN);
       const { snapshot } = await onNext.command("state:get", {});
       const { entries } = await onNext.command("audit:list", {});
       const updates = entries.filter((e) => e.action === "settings:update");
       expect(snapshot.settings.autoImport).toBe(answer !== "ran");
       expect(updates).toHaveLength(answer === "ran" ? 1 : 0);
-      expect((await lease(database.url)).epoch).toBe(taken.epoch);
+      expect((await lease(database)).epoch).toBe(taken.epoch);
       // The old leader is a follower now; one leader in the cluster.
       expect(await oneLeader(regions, 10_000)).toBe(next);
       onNext.close();
@@ -156,7 +123,7 @@ describe.skipIf(services.skip)("three region nodes with a leader lease", () => {
     const killedAt = Date.now();
     const next = await oneLeader(others, (LEASE_S + 5) * 1000);
     expect(Date.now() - killedAt).toBeLessThan((LEASE_S + 5) * 1000);
-    const onNext = await watch(next.url, "cluster-admin-0123456789abcdef0123456789");
+    const onNext = await watch(next.url, ADMIN);
     await onNext.command("import:start", {});
     await waitFor(
       onNext,

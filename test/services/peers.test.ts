@@ -1,57 +1,18 @@
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createScratchDatabase, gate, probePostgres, probeRedis, REDIS_URL } from "../helpers/services";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { gatePostgresAndRedis } from "../helpers/services";
+import type { RegionProcess } from "../helpers/region";
+import { oneLeader, startCluster, unverified, type Cluster } from "../helpers/cluster";
 import { imageFiles, imageShas, startMirror, type TestMirror } from "../helpers/mirror";
-import { storeFiles, sha256File } from "../helpers/store";
+import { storeFiles } from "../helpers/store";
 import { waitFor, watch } from "../helpers/watch";
 
-const postgres = await probePostgres();
-const redis = await probeRedis();
-const services = gate(
-  "PostgreSQL and Redis",
-  postgres.ok && redis.ok
-    ? { ok: true }
-    : { ok: false, reason: [postgres, redis].flatMap((a) => (a.ok ? [] : [a.reason])).join("; ") },
-);
+const services = await gatePostgresAndRedis();
 
 const LEASE_S = 3;
 const ADMIN = "cluster-admin-0123456789abcdef0123456789";
 const NOBLE = "ubuntu/noble/amd64";
 const MiB = 1024 * 1024;
-
-async function role(region: RegionProcess): Promise<string | null> {
-  try {
-    const response = await fetch(`${region.url}/healthz`, { signal: AbortSignal.timeout(2000) });
-    return ((await response.json()) as { role: string }).role;
-  } catch {
-    return null;
-  }
-}
-
-/** Polls /healthz until exactly one of `regions` says it leads; returns it. */
-async function oneLeader(regions: RegionProcess[], timeoutMs: number): Promise<RegionProcess> {
-  const deadline = Date.now() + timeoutMs;
-  let roles: (string | null)[] = [];
-  while (Date.now() < deadline) {
-    roles = await Promise.all(regions.map(role));
-    const leaders = regions.filter((_, i) => roles[i] === "leader");
-    if (leaders.length === 1 && roles.every((r) => r === "leader" || r === "follower")) return leaders[0]!;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`no single leader within ${timeoutMs} ms: ${roles.join(", ")}`);
-}
-
-/** Which of `shas` the node's store lacks or holds with the wrong bytes (each file re-hashed). */
-async function unverified(dataDir: string, shas: Set<string>): Promise<string[]> {
-  const files = await storeFiles(dataDir);
-  const bad: string[] = [];
-  for (const sha of shas) {
-    const file = files.get(sha);
-    if (!file || (await sha256File(file)) !== sha) bad.push(sha);
-  }
-  return bad;
-}
 
 /** The `.partial` files a node's store holds. */
 async function partials(dataDir: string): Promise<string[]> {
@@ -68,16 +29,14 @@ async function metric(region: RegionProcess, name: string): Promise<number> {
 }
 
 describe.skipIf(services.skip)("every region node holds a verified store (region-to-region sync)", () => {
-  let database: Awaited<ReturnType<typeof createScratchDatabase>>;
+  let cluster: Cluster;
   let mirror: TestMirror;
   let regions: RegionProcess[] = [];
-  let env: Record<string, string>;
   let shas: Set<string>;
   let needed = 0;
 
   beforeAll(async () => {
     if (services.mustFail) throw new Error(services.mustFail);
-    database = await createScratchDatabase();
     // Big enough files that the import is well under way when the leader dies, slow enough to catch it.
     mirror = await startMirror(
       {
@@ -92,21 +51,18 @@ describe.skipIf(services.skip)("every region node holds a verified store (region
     const files = await imageFiles(mirror, "noble", "amd64");
     shas = new Set(files.keys());
     needed = [...files.values()].reduce((sum, size) => sum + size, 0);
-    env = {
-      DATABASE_URL: database.url,
-      REDIS_URL,
-      BOOT_SOURCE_URL: mirror.url,
-      LEADER_LEASE: `${LEASE_S}s`,
-    };
-    regions = await Promise.all([0, 1, 2].map(() => startRegion({ env, adminToken: ADMIN })));
+    cluster = await startCluster({
+      nodes: 3,
+      adminToken: ADMIN,
+      redis: { db: 4 },
+      leaseSeconds: LEASE_S,
+      env: { BOOT_SOURCE_URL: mirror.url },
+    });
+    regions = cluster.regions;
   });
   afterAll(async () => {
-    for (const region of regions) {
-      await region.stop();
-      await removeDir(region.dataDir);
-    }
+    await cluster?.stop();
     await mirror?.close();
-    await database?.drop();
   });
 
   it("kill -9 of the leader mid-import: a new leader within the lease, < 1.05x the bytes from upstream, every store verified", async () => {
@@ -137,7 +93,7 @@ describe.skipIf(services.skip)("every region node holds a verified store (region
     expect(mirror.proxy.bytesToClient, `upstream bytes / image bytes: ${ratio}`).toBeLessThan(needed * 1.05);
 
     // Every node's store holds every file, re-hashed; the killed one too once it is back.
-    const back = await startRegion({ env, adminToken: ADMIN, dataDir: leader.dataDir });
+    const back = await cluster.start({ dataDir: leader.dataDir });
     regions[regions.indexOf(leader)] = back;
     for (const region of regions)
       await expect.poll(() => unverified(region.dataDir, shas), { timeout: 30_000 }).toEqual([]);

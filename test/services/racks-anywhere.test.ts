@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient, ClientState } from "@bootstream/protocol/client";
-import { gate, probePostgres, probeRedis, REDIS_URL } from "../helpers/services";
+import { gatePostgresAndRedis } from "../helpers/services";
 import type { RegionProcess } from "../helpers/region";
 import { imageFiles, startMirror, type TestMirror } from "../helpers/mirror";
 import { startRack, type RackProcess } from "../helpers/rack";
@@ -8,14 +8,7 @@ import { startBalancer, type Balancer } from "../helpers/balancer";
 import { oneLeader, startCluster, unverified, type Cluster } from "../helpers/cluster";
 import { waitFor, watch } from "../helpers/watch";
 
-const postgres = await probePostgres();
-const redis = await probeRedis();
-const services = gate(
-  "PostgreSQL and Redis",
-  postgres.ok && redis.ok
-    ? { ok: true }
-    : { ok: false, reason: [postgres, redis].flatMap((a) => (a.ok ? [] : [a.reason])).join("; ") },
-);
+const services = await gatePostgresAndRedis();
 
 const LEASE_S = 3;
 const ADMIN = "racks-anywhere-admin-0123456789abcdef0123";
@@ -36,12 +29,6 @@ const allRackSynced = (state: ClientState) =>
     const image = state.images.get(id);
     return image?.state === "rack-synced" && image.racks.synced === 3 && image.racks.total === 3;
   });
-
-function redisDatabase(index: number): string {
-  const url = new URL(REDIS_URL);
-  url.pathname = `/${index}`;
-  return url.href;
-}
 
 /** The backend each rack's `/rack` socket went to: the balancer's socket.io connections, in order. */
 const socketBackends = (balancer: Balancer) =>
@@ -69,8 +56,9 @@ describe.skipIf(services.skip)("racks on any region node, behind a round-robin b
     cluster = await startCluster({
       nodes: 3,
       adminToken: ADMIN,
-      // Its own Redis database index too (streams and session keys; channels are named per cluster).
-      env: { BOOT_SOURCE_URL: mirror.url, LEADER_LEASE: `${LEASE_S}s`, REDIS_URL: redisDatabase(3) },
+      redis: { db: 3 },
+      leaseSeconds: LEASE_S,
+      env: { BOOT_SOURCE_URL: mirror.url },
     });
     leader = await oneLeader(cluster.regions, 20_000);
     followers = cluster.regions.filter((r) => r !== leader);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { io, type Socket } from "socket.io-client";
-import { createScratchDatabase, gate, probePostgres } from "../helpers/services";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { gate, probePostgres } from "../helpers/services";
+import type { RegionProcess } from "../helpers/region";
+import { startCluster, type Cluster } from "../helpers/cluster";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { startOwnRedis, type OwnRedis } from "../helpers/redis-server";
 
@@ -84,7 +85,7 @@ async function until<T>(
 }
 
 describe.skipIf(services.skip)("a Redis outage on a three-node cluster", () => {
-  let database: Awaited<ReturnType<typeof createScratchDatabase>>;
+  let cluster: Cluster;
   let mirror: TestMirror;
   let redis: OwnRedis;
   let regions: RegionProcess[] = [];
@@ -93,24 +94,20 @@ describe.skipIf(services.skip)("a Redis outage on a three-node cluster", () => {
   beforeAll(async () => {
     if (services.mustFail) throw new Error(services.mustFail);
     redis = await startOwnRedis();
-    database = await createScratchDatabase();
     mirror = await startMirror({ releases: ["noble"], arches: ["amd64"] });
-    const env = {
-      DATABASE_URL: database.url,
-      REDIS_URL: redis.url,
-      BOOT_SOURCE_URL: mirror.url,
-      LEADER_LEASE: `${LEASE_S}s`,
-    };
-    regions = await Promise.all([0, 1, 2].map(() => startRegion({ env, adminToken: TOKEN })));
+    cluster = await startCluster({
+      nodes: 3,
+      adminToken: TOKEN,
+      redis: { url: redis.url },
+      leaseSeconds: LEASE_S,
+      env: { BOOT_SOURCE_URL: mirror.url },
+    });
+    regions = cluster.regions;
   });
   afterAll(async () => {
     for (const recorder of recorders) recorder.close();
-    for (const region of regions) {
-      await region.stop();
-      await removeDir(region.dataDir);
-    }
+    await cluster?.stop();
     await mirror?.close();
-    await database?.drop();
     await redis?.stop();
   });
 
