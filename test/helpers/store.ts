@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { open, readdir } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 
@@ -25,4 +25,19 @@ export async function corruptStoreFiles(dataDir: string): Promise<string[]> {
   const bad: string[] = [];
   for (const [name, file] of await storeFiles(dataDir)) if ((await sha256File(file)) !== name) bad.push(name);
   return bad;
+}
+
+/** Flips one byte in the middle of a file, in place (what a bad disk or a stray write does). */
+export async function flipByte(file: string): Promise<void> {
+  const handle = await open(file, "r+");
+  try {
+    const { size } = await handle.stat();
+    const at = Math.floor(size / 2);
+    const byte = Buffer.alloc(1);
+    await handle.read(byte, 0, 1, at);
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, at);
+  } finally {
+    await handle.close();
+  }
 }

@@ -4,9 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { io } from "socket.io-client";
 import { RACK_NAMESPACE } from "@bootstream/protocol";
 import type { BootstreamClient } from "@bootstream/protocol/client";
-import { BIN, TEST_RACK_SECRET, removeDir, startRegion, type RegionProcess } from "../helpers/region";
-import { startMirror, type TestMirror } from "../helpers/mirror";
-import { startRack, type RackProcess } from "../helpers/rack";
+import { BIN, TEST_RACK_SECRET, type RegionProcess } from "../helpers/region";
+import { startRackSite, type RackProcess, type RackSite } from "../helpers/rack";
 import { connect } from "../helpers/sockets";
 import { waitFor, watch } from "../helpers/watch";
 
@@ -30,25 +29,18 @@ function rackSocket(url: string, auth: Record<string, string>): Promise<{ outcom
 }
 
 describe("rack tokens", () => {
-  let mirror: TestMirror;
+  let site: RackSite;
   let region: RegionProcess;
   let client: BootstreamClient;
   let token: string;
   let rack: RackProcess | null = null;
 
   beforeAll(async () => {
-    mirror = await startMirror({ releases: ["noble"], arches: ["amd64"] });
-    region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
-    client = await watch(region.url, region.adminToken);
-    await waitFor(client, (s) => s.images.get(NOBLE)?.state === "synced", 30_000, "noble synced");
+    site = await startRackSite({ releases: ["noble"], arches: ["amd64"] });
+    ({ region, client } = site);
   });
   afterAll(async () => {
-    client?.close();
-    await rack?.kill();
-    if (rack) await removeDir(rack.dataDir);
-    await region?.stop();
-    await mirror?.close();
-    if (region) await removeDir(region.dataDir);
+    await site?.stop();
   });
 
   it("are made by `bootstream token create --role rack`, and let that rack register and pull /files", async () => {
@@ -67,7 +59,7 @@ describe("rack tokens", () => {
     ]);
     token = stdout.trim();
     expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    rack = await startRack({ regionUrl: region.url, name: "rack-a", token });
+    rack = await site.startRack({ name: "rack-a", token });
     const state = await waitFor(
       client,
       (s) => s.images.get(NOBLE)?.state === "rack-synced",

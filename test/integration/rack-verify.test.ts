@@ -1,92 +1,51 @@
-import { open, readdir, realpath } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
-import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
-import { imageFiles, startMirror, type TestMirror } from "../helpers/mirror";
-import { startRack, type RackProcess } from "../helpers/rack";
-import { sha256File } from "../helpers/store";
-import { waitFor, watch } from "../helpers/watch";
+import { imageFiles } from "../helpers/mirror";
+import { publishedShas, startRackSite, type RackSite } from "../helpers/rack";
+import { flipByte, sha256File } from "../helpers/store";
+import { waitFor } from "../helpers/watch";
 
 const NOBLE = "ubuntu/noble/amd64";
 const MiB = 1024 * 1024;
 /** A pattern that never fires (31 February). */
 const NEVER = "0 0 0 31 2 *";
 
-async function flipByte(file: string): Promise<void> {
-  const handle = await open(file, "r+");
-  try {
-    const { size } = await handle.stat();
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, Math.floor(size / 2));
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, Math.floor(size / 2));
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Every published file's bytes, hashed: what a machine booting from the rack would read. */
-async function publishedShas(rack: RackProcess): Promise<string[]> {
-  const root = await realpath(path.join(rack.dataDir, "current"));
-  const shas: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else if (entry.name !== "manifest.json") shas.push(await sha256File(full));
-    }
-  };
-  await walk(path.join(root, "images"));
-  return shas.sort();
-}
-
 describe("a rack agent verifies its own store on its schedule", () => {
-  let mirror: TestMirror;
-  let region: RegionProcess;
+  let site: RackSite;
   let client: BootstreamClient;
-  let rack: RackProcess | null = null;
 
   beforeAll(async () => {
-    mirror = await startMirror({
+    site = await startRackSite({
       releases: ["noble"],
       arches: ["amd64"],
       versions: 1,
       sizes: { squashfs: 2 * MiB },
     });
-    region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
-    client = await watch(region.url, region.adminToken);
-    await waitFor(client, (s) => s.images.get(NOBLE)?.state === "synced", 30_000, "noble imported");
+    client = site.client;
   });
   afterAll(async () => {
-    client?.close();
-    await rack?.kill();
-    if (rack) await removeDir(rack.dataDir);
-    await region?.stop();
-    await mirror?.close();
-    if (region) await removeDir(region.dataDir);
+    await site?.stop();
   });
 
   it("refuses a bad --verify-schedule with exit 2", async () => {
-    const bad = await startRack({ regionUrl: region.url, name: "bad", env: { VERIFY_SCHEDULE: "weekly" } });
+    const bad = await site.startRack({ name: "bad", env: { VERIFY_SCHEDULE: "weekly" } });
     const code = await new Promise<number | null>((resolve) => {
       if (bad.child.exitCode !== null) resolve(bad.child.exitCode);
       else bad.child.once("exit", (exit) => resolve(exit));
     });
     expect(code).toBe(2);
     expect(bad.output()).toMatch(/^bootstream rack: invalid VERIFY_SCHEDULE: "weekly" is not a cron pattern/);
-    await removeDir(bad.dataDir);
   });
 
   it("finds a flipped byte, removes the file, pulls it again and publishes the right bytes", async () => {
     // Syncs only when told (manifest, sync:now); the store is verified every 2 s.
-    rack = await startRack({
-      regionUrl: region.url,
+    const rack = await site.startRack({
       name: "rack-1",
       env: { RACK_SYNC_SCHEDULE: NEVER, VERIFY_SCHEDULE: "*/2 * * * * *" },
     });
     await waitFor(client, (s) => s.images.get(NOBLE)?.state === "rack-synced", 30_000, "rack-synced");
-    const files = await imageFiles(mirror, "noble", "amd64");
+    const files = await imageFiles(site.mirror, "noble", "amd64");
     const expected = [...files.keys()].sort();
     const sha = [...files].sort((a, b) => b[1] - a[1])[0]![0];
     const clean = await rack.waitForLog("store verified");

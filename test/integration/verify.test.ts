@@ -1,14 +1,14 @@
 import { execFile } from "node:child_process";
-import { open, readdir, realpath, rename, rm, stat } from "node:fs/promises";
+import { readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
-import { BIN, TEST_RACK_SECRET, removeDir, startRegion, type RegionProcess } from "../helpers/region";
-import { imageFiles, startMirror, type TestMirror } from "../helpers/mirror";
-import { startRack, type RackProcess } from "../helpers/rack";
+import { BIN, TEST_RACK_SECRET, type RegionProcess } from "../helpers/region";
+import { imageFiles } from "../helpers/mirror";
+import { publishedShas, startRackSite, type RackProcess, type RackSite } from "../helpers/rack";
 import { send, connect } from "../helpers/sockets";
-import { sha256File } from "../helpers/store";
-import { waitFor, watch } from "../helpers/watch";
+import { flipByte, sha256File } from "../helpers/store";
+import { waitFor } from "../helpers/watch";
 
 const NOBLE = "ubuntu/noble/amd64";
 const MiB = 1024 * 1024;
@@ -27,21 +27,6 @@ function cli(args: string[]): Promise<Run> {
   });
 }
 
-/** Flips one byte in the middle of a file, in place (what a bad disk or a stray write does). */
-async function flipByte(file: string): Promise<void> {
-  const handle = await open(file, "r+");
-  try {
-    const { size } = await handle.stat();
-    const at = Math.floor(size / 2);
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, at);
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, at);
-  } finally {
-    await handle.close();
-  }
-}
-
 async function filesStatus(region: RegionProcess, sha: string): Promise<number> {
   const response = await fetch(`${region.url}/files/${sha}`, {
     headers: { authorization: `Bearer ${TEST_RACK_SECRET}` },
@@ -55,22 +40,6 @@ async function corruptGauge(region: RegionProcess): Promise<string | undefined> 
   return /^bootstream_store_corrupt_files (\d+)$/m.exec(text)?.[1];
 }
 
-/** sha256 of every file the rack publishes under current/ (its bytes, hashed). */
-async function publishedShas(rack: RackProcess): Promise<string[]> {
-  const root = await realpath(path.join(rack.dataDir, "current")).catch(() => null);
-  if (!root) return [];
-  const shas: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-      const full = path.join(dir, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else shas.push(await sha256File(full));
-    }
-  };
-  await walk(root);
-  return shas;
-}
-
 /** The path of the mirror's payload with this sha256 (its bytes, hashed). */
 async function findBySha(dir: string, sha: string): Promise<string> {
   for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
@@ -82,7 +51,7 @@ async function findBySha(dir: string, sha: string): Promise<string> {
 }
 
 describe("store:verify finds a corrupt file, takes it out of service and repairs it", () => {
-  let mirror: TestMirror;
+  let site: RackSite;
   let region: RegionProcess;
   let client: BootstreamClient;
   let rack: RackProcess;
@@ -90,29 +59,22 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
   let regionFile: string;
 
   beforeAll(async () => {
-    mirror = await startMirror({
+    // A fresh region imports the default selection (noble/amd64); a rack then pulls it.
+    site = await startRackSite({
       releases: ["noble"],
       arches: ["amd64"],
       versions: 1,
       sizes: { squashfs: 2 * MiB },
     });
-    region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
-    client = await watch(region.url, region.adminToken);
-    // A fresh region imports the default selection (noble/amd64); a rack then pulls it.
-    await waitFor(client, (s) => s.images.get(NOBLE)?.state === "synced", 30_000, "noble imported");
-    rack = await startRack({ regionUrl: region.url, name: "rack-1" });
+    ({ region, client } = site);
+    rack = await site.startRack({ name: "rack-1" });
     await waitFor(client, (s) => s.images.get(NOBLE)?.state === "rack-synced", 30_000, "rack-synced");
-    const files = await imageFiles(mirror, "noble", "amd64");
+    const files = await imageFiles(site.mirror, "noble", "amd64");
     sha = [...files].sort((a, b) => b[1] - a[1])[0]![0];
     regionFile = path.join(region.dataDir, "store", sha.slice(0, 2), sha);
   });
   afterAll(async () => {
-    client?.close();
-    await rack?.kill();
-    if (rack) await removeDir(rack.dataDir);
-    await region?.stop();
-    await mirror?.close();
-    if (region) await removeDir(region.dataDir);
+    await site?.stop();
   });
 
   it("a clean store verifies clean (exit 0), and bad input changes nothing", async () => {
@@ -168,11 +130,8 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
   });
 
   it("a restart remembers the corrupt file", async () => {
-    const port = new URL(region.url).port;
-    client.close();
-    expect(await region.stop()).toBe(0);
-    region = await startRegion({ dataDir: region.dataDir, env: { BOOT_SOURCE_URL: mirror.url, PORT: port } });
-    client = await watch(region.url, region.adminToken);
+    expect(await site.restartRegion({ PORT: new URL(region.url).port })).toBe(0);
+    ({ region, client } = site);
     expect(client.state.verify.corrupt).toEqual([sha]);
     expect(client.state.images.get(NOBLE)!.warning).toMatch(/^corrupt in the region store/);
     expect(await filesStatus(region, sha)).toBe(404);
@@ -182,7 +141,7 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
   it("an import while the file is out of service keeps the warning on, in every event and after", async () => {
     // The source cannot give the file back (gone from the mirror): the import plans it, tries it
     // and fails, and the file stays out of service all along.
-    const mirrored = await findBySha(mirror.dir, sha);
+    const mirrored = await findBySha(site.mirror.dir, sha);
     await rename(mirrored, `${mirrored}.away`);
     try {
       const warnings: (string | null)[] = [];
