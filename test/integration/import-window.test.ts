@@ -70,6 +70,32 @@ describe("settings.importWindow", () => {
       if (change === "import") imports.push(state.import);
     });
   }
+  /**
+   * On a new version served slowly, opens the window around now and waits for the scheduled import
+   * it starts to have fetched more than `bytes` of noble; `from` counts the imports before it.
+   */
+  async function scheduledImportUnderWay(bytes: number, timeoutMs: number) {
+    await mirror.addVersion();
+    mirror.proxy.bytesPerSecond = 300_000;
+    const from = imports.length;
+    await setWindowEnd(regionNow() + 600 * MINUTE);
+    const downloading = await waitFor(
+      client,
+      (s) =>
+        s.import.running &&
+        s.import.trigger === "schedule" &&
+        (s.images.get(NOBLE)?.next?.bytesDone ?? 0) > bytes,
+      timeoutMs,
+      "a scheduled import downloading",
+    );
+    return { from, next: downloading.images.get(NOBLE)!.next! };
+  }
+  /** A window that opened an hour ago (region time) and ends at `end`. */
+  async function setWindowEnd(end: number): Promise<void> {
+    await client.command("settings:update", {
+      importWindow: { start: hhmm(regionNow() - 60 * MINUTE), end: hhmm(end), timezone: "UTC" },
+    });
+  }
   afterAll(async () => {
     client?.close();
     await region?.stop();
@@ -140,26 +166,8 @@ describe("settings.importWindow", () => {
   }, 150_000);
 
   it("runs on past the window's end a scheduled import that a saved selection joined", async () => {
-    await mirror.addVersion();
-    mirror.proxy.bytesPerSecond = 300_000;
-    const from = imports.length;
-    await client.command("settings:update", {
-      importWindow: {
-        start: hhmm(regionNow() - 60 * MINUTE),
-        end: hhmm(regionNow() + 600 * MINUTE),
-        timezone: "UTC",
-      },
-    });
-    const downloading = await waitFor(
-      client,
-      (s) =>
-        s.import.running &&
-        s.import.trigger === "schedule" &&
-        (s.images.get(NOBLE)?.next?.bytesDone ?? 0) > 0,
-      30_000,
-      "a scheduled import downloading",
-    );
-    const version = downloading.images.get(NOBLE)!.next!.version;
+    const { from, next } = await scheduledImportUnderWay(0, 30_000);
+    const version = next.version;
     // A save while it runs joins it ("images selected mid-import join it")...
     const joinedAt = region.output().length;
     await client.command("selection:save", {
@@ -171,13 +179,7 @@ describe("settings.importWindow", () => {
     });
     // ...and the window closes while it still downloads.
     const closedAt = region.output().length;
-    await client.command("settings:update", {
-      importWindow: {
-        start: hhmm(regionNow() - 60 * MINUTE),
-        end: hhmm(boundaryAfter(3 * MINUTE)),
-        timezone: "UTC",
-      },
-    });
+    await setWindowEnd(boundaryAfter(3 * MINUTE));
     await logged(region, /"msg":"import window closed"/, "the window's end", closedAt);
     mirror.proxy.bytesPerSecond = Infinity;
     const done = await waitFor(
@@ -208,32 +210,11 @@ describe("settings.importWindow", () => {
       60_000,
       "jammy deselected",
     );
-    await mirror.addVersion();
-    mirror.proxy.bytesPerSecond = 300_000;
-    const from = imports.length;
-    await client.command("settings:update", {
-      importWindow: {
-        start: hhmm(regionNow() - 60 * MINUTE),
-        end: hhmm(regionNow() + 600 * MINUTE),
-        timezone: "UTC",
-      },
-    });
     // Some of it fetched (3 MiB of 20), then the window closes.
-    const downloading = await waitFor(
-      client,
-      (s) =>
-        s.import.running &&
-        s.import.trigger === "schedule" &&
-        (s.images.get(NOBLE)?.next?.bytesDone ?? 0) > 3 * MiB,
-      60_000,
-      "a scheduled import downloading",
-    );
-    const version = downloading.images.get(NOBLE)!.next!.version;
-    const total = downloading.images.get(NOBLE)!.next!.bytesTotal;
+    const { from, next } = await scheduledImportUnderWay(3 * MiB, 60_000);
+    const { version, bytesTotal: total } = next;
     const closesAt = boundaryAfter(3 * MINUTE);
-    await client.command("settings:update", {
-      importWindow: { start: hhmm(regionNow() - 60 * MINUTE), end: hhmm(closesAt), timezone: "UTC" },
-    });
+    await setWindowEnd(closesAt);
 
     const paused = await waitFor(
       client,
