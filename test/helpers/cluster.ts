@@ -7,7 +7,8 @@ export type ClusterOptions = {
   adminToken: string;
   /**
    * Which Redis: a database index on the machine's Redis (each test file its own, so runs never
-   * share streams or keys), or the URL of a Redis of the test's own.
+   * share streams or keys), or the URL of a Redis of the test's own. Taken: 1 cluster, 2 failover,
+   * 3 racks-anywhere, 4 peers, 5 cluster-faults (redis-outage runs its own Redis).
    */
   redis: { db: number } | { url: string };
   /** A database the test owns (its own PostgreSQL, left to it); by default a scratch one, dropped by stop(). */
