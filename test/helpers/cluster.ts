@@ -40,9 +40,9 @@ export type Cluster = {
 /**
  * Region nodes on one PostgreSQL database and one Redis, each with its own DATA_DIR, as the
  * operations guide sets them up. The first node starts alone and migrates the database; the others
- * start together once it listens. Started together on a fresh database, the others would wait for
- * its migration lock with a bounded query timeout (database.ts), which a loaded machine can
- * outlast: every cluster test goes through here so none of them depends on that.
+ * start together once it listens, on a migrated database: every cluster test goes through here, so
+ * none of them waits on another node's migration lock on a loaded machine (nodes started at once on
+ * a fresh database are test/services/migration-lock.test.ts's subject).
  */
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const scratch = options.databaseUrl === undefined ? await createScratchDatabase() : null;
