@@ -166,7 +166,21 @@ describe("region import from a local mirror", () => {
 describe("stopping, restarting and the schedule", () => {
   let mirror: TestMirror;
   const regions: RegionProcess[] = [];
-  let client: BootstreamClient | null = null;
+  const clients: BootstreamClient[] = [];
+  /** The client of the region start() started last. */
+  let client: BootstreamClient;
+
+  /** A region on the mirror (`env` on top), stopped and removed after the file, and a client watching it. */
+  async function start(options: { dataDir?: string; env?: Record<string, string> } = {}) {
+    const region = await startRegion({
+      dataDir: options.dataDir,
+      env: { BOOT_SOURCE_URL: mirror.url, ...options.env },
+    });
+    regions.push(region);
+    client = await watch(region.url, region.adminToken);
+    clients.push(client);
+    return region;
+  }
 
   beforeAll(async () => {
     // 4 MiB squashfs at 2 MiB/s: an import lasts long enough to stop it or kill the region mid-file.
@@ -176,8 +190,7 @@ describe("stopping, restarting and the schedule", () => {
     );
   });
   afterEach(() => {
-    client?.close();
-    client = null;
+    for (const each of clients.splice(0)) each.close();
   });
   afterAll(async () => {
     for (const region of regions) {
@@ -188,9 +201,7 @@ describe("stopping, restarting and the schedule", () => {
   });
 
   it("stops an import: unfinished images go back to queued and the next import resumes the partial files", async () => {
-    const region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
-    regions.push(region);
-    client = await watch(region.url, region.adminToken);
+    const region = await start();
     await waitFor(
       client,
       (s) => (s.images.get(NOBLE)?.bytesDone ?? 0) > 512 * 1024,
@@ -217,8 +228,7 @@ describe("stopping, restarting and the schedule", () => {
 
   it("resumes an import after kill -9, fetching under 1.2 × the image's size in total", async () => {
     mirror.proxy.bytesToClient = 0;
-    const first = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
-    client = await watch(first.url, first.adminToken);
+    const first = await start();
     await waitFor(
       client,
       (s) => (s.images.get(NOBLE)?.bytesDone ?? 0) > 2 * 1024 * 1024,
@@ -227,9 +237,7 @@ describe("stopping, restarting and the schedule", () => {
     );
     client.close();
     await first.kill();
-    const second = await startRegion({ dataDir: first.dataDir, env: { BOOT_SOURCE_URL: mirror.url } });
-    regions.push(second);
-    client = await watch(second.url, second.adminToken);
+    const second = await start({ dataDir: first.dataDir });
     const state = await waitFor(
       client,
       (s) => s.images.get(NOBLE)?.state === "synced",
@@ -243,8 +251,7 @@ describe("stopping, restarting and the schedule", () => {
   });
 
   it("resumes an import interrupted by a graceful stop (SIGTERM) when the region starts again", async () => {
-    const first = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
-    client = await watch(first.url, first.adminToken);
+    const first = await start();
     await waitFor(
       client,
       (s) => (s.images.get(NOBLE)?.bytesDone ?? 0) > 512 * 1024,
@@ -253,9 +260,7 @@ describe("stopping, restarting and the schedule", () => {
     );
     client.close();
     expect(await first.stop()).toBe(0);
-    const second = await startRegion({ dataDir: first.dataDir, env: { BOOT_SOURCE_URL: mirror.url } });
-    regions.push(second);
-    client = await watch(second.url, second.adminToken);
+    const second = await start({ dataDir: first.dataDir });
     // Nobody asks: the interrupted import resumes by itself.
     await waitFor(
       client,
@@ -267,9 +272,7 @@ describe("stopping, restarting and the schedule", () => {
   });
 
   it("answers a stop as soon as the running import stopped, while the import a racing save queued still downloads", async () => {
-    const region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
-    regions.push(region);
-    client = await watch(region.url, region.adminToken);
+    await start();
     await waitFor(
       client,
       (s) => (s.images.get(NOBLE)?.bytesDone ?? 0) > 256 * 1024,
@@ -295,9 +298,7 @@ describe("stopping, restarting and the schedule", () => {
   });
 
   it("never syncs an image deselected and selected again mid-download without all its files", async () => {
-    const region = await startRegion({ env: { BOOT_SOURCE_URL: mirror.url } });
-    regions.push(region);
-    client = await watch(region.url, region.adminToken);
+    const region = await start();
     await waitFor(
       client,
       (s) => (s.images.get(NOBLE)?.bytesDone ?? 0) > 256 * 1024,
@@ -321,20 +322,12 @@ describe("stopping, restarting and the schedule", () => {
   });
 
   it("keeps the auto-import toggle across a restart and imports on the schedule only while it is on", async () => {
-    const region = await startRegion({
-      env: { BOOT_SOURCE_URL: mirror.url, IMPORT_SCHEDULE: "*/1 * * * * *" },
-    });
-    client = await watch(region.url, region.adminToken);
+    const region = await start({ env: { IMPORT_SCHEDULE: "*/1 * * * * *" } });
     await waitFor(client, (s) => s.images.get(NOBLE)?.state === "synced", 30_000, "first import");
     await client.command("settings:update", { autoImport: false });
     client.close();
     expect(await region.stop()).toBe(0);
-    const again = await startRegion({
-      dataDir: region.dataDir,
-      env: { BOOT_SOURCE_URL: mirror.url, IMPORT_SCHEDULE: "*/1 * * * * *" },
-    });
-    regions.push(again);
-    client = await watch(again.url, again.adminToken);
+    await start({ dataDir: region.dataDir, env: { IMPORT_SCHEDULE: "*/1 * * * * *" } });
     expect(client.state.settings.autoImport).toBe(false);
     const started: string[] = [];
     client.subscribe((change, s) => {
