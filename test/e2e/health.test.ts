@@ -5,9 +5,9 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchChromium, requireChromium } from "../helpers/chromium";
 import { removeDir } from "../helpers/region";
+import { fillDatabase, regionConfig } from "../helpers/in-process";
 import { startRegion, type RegionHandle } from "../../apps/server/src/region/region";
 import { createLogger } from "../../apps/server/src/log";
-import { AuditEntity } from "../../apps/server/src/region/db/entities";
 
 const run = requireChromium();
 const TOKEN = "e2e-health-admin-0123456789abcdef0123456789";
@@ -22,21 +22,7 @@ describe.skipIf(!run)("dashboard: a degraded region", () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), "bootstream-e2e-health-"));
     region = await startRegion(
-      {
-        port: 0,
-        host: "127.0.0.1",
-        dataDir,
-        databaseUrl: null,
-        redisUrl: null,
-        bootSourceUrl: "http://127.0.0.1:9/unreachable/",
-        bootSourceKeyring: null,
-        adminToken: TOKEN,
-        rackSecret: "e2e-health-rack-secret-0123456789abcdef0123456789",
-        importSchedule: "59 59 23 31 12 *",
-        rackSyncSchedule: "59 59 23 31 12 *",
-        downloadConcurrency: 2,
-        logLevel: "silent",
-      },
+      regionConfig(dataDir, { adminToken: TOKEN }),
       createLogger("silent", "e2e-health"),
     );
     browser = await launchChromium();
@@ -54,23 +40,8 @@ describe.skipIf(!run)("dashboard: a degraded region", () => {
     await page.locator("header .conn").filter({ hasText: "Connected" }).waitFor();
     await expect(page.locator("#health-banner").count()).resolves.toBe(0);
 
-    const db = region.context.db;
-    const [{ page_count: pages }] = (await db.source.query("PRAGMA page_count")) as [{ page_count: number }];
-    await db.source.query(`PRAGMA max_page_count = ${pages}`);
+    const full = await fillDatabase(region);
     try {
-      let failure: unknown = null;
-      for (let i = 0; i < 20_000 && failure === null; i++) {
-        await db
-          .write((m) =>
-            m.insert(AuditEntity, {
-              at: new Date().toISOString(),
-              by: "filler",
-              action: "fill",
-              detail: "x".repeat(200),
-            }),
-          )
-          .catch((error: unknown) => (failure = error));
-      }
       const banner = page.locator("#health-banner");
       await banner.waitFor();
       await expect(banner.textContent()).resolves.toMatch(
@@ -78,7 +49,7 @@ describe.skipIf(!run)("dashboard: a degraded region", () => {
       );
       await expect(banner.getAttribute("role")).resolves.toBe("alert");
     } finally {
-      await db.source.query("PRAGMA max_page_count = 1073741823");
+      await full.release();
     }
     // The probe write succeeds within its interval: the banner goes without a reload.
     await page.locator("#health-banner").waitFor({ state: "detached", timeout: 30_000 });

@@ -8,6 +8,7 @@ import { startRegion, type RegionHandle } from "../../apps/server/src/region/reg
 import { createLogger } from "../../apps/server/src/log";
 import type { RegionConfig } from "../../apps/server/src/config";
 import { removeDir } from "../helpers/region";
+import { regionConfig } from "../helpers/in-process";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { waitFor, watch } from "../helpers/watch";
 
@@ -18,21 +19,7 @@ const TOKEN = "core-faults-admin-token-0123456789abcdef";
 const NOBLE = "ubuntu/noble/amd64";
 
 function config(dataDir: string, bootSourceUrl: string): RegionConfig {
-  return {
-    port: 0,
-    host: "127.0.0.1",
-    dataDir,
-    databaseUrl: null,
-    redisUrl: null,
-    bootSourceUrl,
-    bootSourceKeyring: null,
-    adminToken: TOKEN,
-    rackSecret: "core-faults-rack-secret-0123456789abcdef",
-    importSchedule: "59 59 23 31 12 *",
-    rackSyncSchedule: "59 59 23 31 12 *",
-    downloadConcurrency: 2,
-    logLevel: "silent",
-  };
+  return regionConfig(dataDir, { adminToken: TOKEN, bootSourceUrl });
 }
 
 /** Mounts a tmpfs of `size` on `dir`; false (with a loud warning) where that is not allowed, outside CI. */

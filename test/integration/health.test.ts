@@ -5,9 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
 import { startRegion, type RegionHandle } from "../../apps/server/src/region/region";
 import { createLogger } from "../../apps/server/src/log";
-import type { RegionConfig } from "../../apps/server/src/config";
-import { AuditEntity } from "../../apps/server/src/region/db/entities";
 import { removeDir } from "../helpers/region";
+import { fillDatabase, regionConfig } from "../helpers/in-process";
 import { waitFor, watch } from "../helpers/watch";
 
 // In-process, so the test can reach the region's own SQLite connection: PRAGMA max_page_count is per
@@ -20,22 +19,10 @@ describe("region health", () => {
 
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), "bootstream-health-"));
-    const config: RegionConfig = {
-      port: 0,
-      host: "127.0.0.1",
-      dataDir,
-      databaseUrl: null,
-      redisUrl: null,
-      bootSourceUrl: "http://127.0.0.1:9/unreachable/",
-      bootSourceKeyring: null,
-      adminToken: token,
-      rackSecret: "health-rack-secret-0123456789abcdef0123456789",
-      importSchedule: "59 59 23 31 12 *",
-      rackSyncSchedule: "59 59 23 31 12 *",
-      downloadConcurrency: 2,
-      logLevel: "silent",
-    };
-    region = await startRegion(config, createLogger("silent", "health-test"));
+    region = await startRegion(
+      regionConfig(dataDir, { adminToken: token }),
+      createLogger("silent", "health-test"),
+    );
     client = await watch(region.url, token);
   });
   afterAll(async () => {
@@ -57,25 +44,10 @@ describe("region health", () => {
   });
 
   it("is degraded while database writes fail, names the check, and recovers by itself", async () => {
-    const db = region.context.db;
-    const [{ page_count: pages }] = (await db.source.query("PRAGMA page_count")) as [{ page_count: number }];
-    await db.source.query(`PRAGMA max_page_count = ${pages}`);
+    // The region's own writes, until the file has no room left (no command: the bucket would refuse).
+    const full = await fillDatabase(region);
     try {
-      // The region's own writes, until the file has no room left (no command: the bucket would refuse).
-      let failure: unknown = null;
-      for (let i = 0; i < 20_000 && failure === null; i++) {
-        await db
-          .write((m) =>
-            m.insert(AuditEntity, {
-              at: new Date().toISOString(),
-              by: "filler",
-              action: "fill",
-              detail: "x".repeat(200),
-            }),
-          )
-          .catch((error: unknown) => (failure = error));
-      }
-      expect(String(failure), "a write eventually fails").toMatch(/full/);
+      expect(String(full.failure), "a write eventually fails").toMatch(/full/);
 
       const degraded = await waitFor(client, (s) => s.health?.status === "degraded", 30_000, "health event");
       expect(degraded.health?.checks.database).toBe("failing");
@@ -96,7 +68,7 @@ describe("region health", () => {
       late.close();
     } finally {
       // Space returns: the region's probe write succeeds and it says so without any command.
-      await db.source.query("PRAGMA max_page_count = 1073741823");
+      await full.release();
     }
     await waitFor(client, (s) => s.health?.status === "ok", 30_000, "health to recover");
     const response = await fetch(`${region.url}/healthz`);

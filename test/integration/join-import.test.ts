@@ -6,6 +6,7 @@ import type { BootstreamClient } from "@bootstream/protocol/client";
 import { startRegion, type RegionHandle } from "../../apps/server/src/region/region";
 import { createLogger } from "../../apps/server/src/log";
 import { removeDir } from "../helpers/region";
+import { regionConfig } from "../helpers/in-process";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { waitFor, watch } from "../helpers/watch";
 
@@ -24,21 +25,7 @@ describe("an image selected mid-import", () => {
     mirror = await startMirror({}, 48 * 1024);
     dataDir = await mkdtemp(path.join(tmpdir(), "bootstream-join-"));
     region = await startRegion(
-      {
-        port: 0,
-        host: "127.0.0.1",
-        dataDir,
-        databaseUrl: null,
-        redisUrl: null,
-        bootSourceUrl: mirror.url,
-        bootSourceKeyring: null,
-        adminToken: TOKEN,
-        rackSecret: "join-import-rack-secret-0123456789abcdef",
-        importSchedule: "59 59 23 31 12 *",
-        rackSyncSchedule: "59 59 23 31 12 *",
-        downloadConcurrency: 2,
-        logLevel: "silent",
-      },
+      regionConfig(dataDir, { adminToken: TOKEN, bootSourceUrl: mirror.url }),
       createLogger("silent", "join-import"),
     );
     client = await watch(region.url, TOKEN);

@@ -8,6 +8,7 @@ import { RACK_NAMESPACE, type RackReport } from "@bootstream/protocol";
 import type { BootstreamClient } from "@bootstream/protocol/client";
 import { startRegion, type RegionHandle } from "../../apps/server/src/region/region";
 import { removeDir } from "../helpers/region";
+import { regionConfig } from "../helpers/in-process";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { waitFor, watch } from "../helpers/watch";
 
@@ -66,23 +67,14 @@ describe("rack reports while the database refuses writes", () => {
       { write: (line: string) => void lines.push(JSON.parse(line) as Line) },
     );
     region = await startRegion(
-      {
-        port: 0,
-        host: "127.0.0.1",
-        dataDir,
-        databaseUrl: null,
-        redisUrl: null,
-        bootSourceUrl: mirror.url,
-        bootSourceKeyring: null,
+      regionConfig(dataDir, {
         adminToken: TOKEN,
         rackSecret: SECRET,
-        importSchedule: "59 59 23 31 12 *",
-        rackSyncSchedule: "59 59 23 31 12 *",
-        downloadConcurrency: 2,
+        bootSourceUrl: mirror.url,
         // Longer than the test: the one line of counts is the one the recovery flushes.
         failureLogEveryMs: 10 * 60_000,
         logLevel: "info",
-      },
+      }),
       log,
     );
     client = await watch(region.url, TOKEN);

@@ -10,6 +10,7 @@ import { DEFAULT_CLIENT_LIMITS, rate } from "../../apps/server/src/region/client
 import { createLogger } from "../../apps/server/src/log";
 import { createScratchDatabase, gate, probePostgres } from "../helpers/services";
 import { removeDir } from "../helpers/region";
+import { regionConfig } from "../helpers/in-process";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 import { waitFor, watch } from "../helpers/watch";
 
@@ -38,20 +39,11 @@ describe.skipIf(postgres.skip)("20 concurrent writers on PostgreSQL", () => {
     );
     dataDir = await mkdtemp(path.join(tmpdir(), "bootstream-writers-"));
     region = await startRegion(
-      {
-        port: 0,
-        host: "127.0.0.1",
-        dataDir,
+      regionConfig(dataDir, {
         databaseUrl: database.url,
-        redisUrl: null,
         bootSourceUrl: mirror.url,
-        bootSourceKeyring: null,
         adminToken: TOKEN,
-        rackSecret: "concurrent-writers-rack-secret-0123456789",
-        importSchedule: "59 59 23 31 12 *",
-        rackSyncSchedule: "59 59 23 31 12 *",
         downloadConcurrency: 4,
-        logLevel: "silent",
         // The writers go as fast as the region answers: what is under test is the database under
         // concurrent writers, not the per-token rate limit (test/integration/abuse.test.ts has that).
         limits: {
@@ -60,7 +52,7 @@ describe.skipIf(postgres.skip)("20 concurrent writers on PostgreSQL", () => {
           token: rate(10_000),
           address: rate(10_000),
         },
-      },
+      }),
       createLogger("silent", "writers"),
     );
     for (let i = 0; i < WRITERS; i++) clients.push(await watch(region.url, TOKEN));
