@@ -29,12 +29,26 @@ export class EventBus {
     { lastSent: number; timer: NodeJS.Timeout | null; image: ImageState }
   >();
   private broadcast: Broadcast = () => undefined;
+  /** The event fence: false while this node may not announce (a cluster node that does not lead). */
+  private mayEmit: () => boolean = () => true;
   readonly live = new LiveState();
 
   attach(io: PeopleServer): void {
     // Socket.IO's typed emit cannot express "any event of the map"; the map is enforced by `emit` below.
     this.broadcast = (event, payload) =>
       (io.to(PEOPLE_ROOM) as unknown as { emit: Broadcast }).emit(event, payload);
+  }
+
+  /**
+   * On a cluster, only the leader numbers and sends state events. A node that steps down may still
+   * run code of its old term for a moment (a rack report applied from memory, a coalesced image
+   * event's timer, a refresh of rack counts): while `mayEmit` is false, `emit` drops what it is given
+   * and pending coalesced events are dropped when due, so nothing from its stale memory reaches a
+   * client, its LiveState or the other nodes. A follower's LiveState follows the leader's events
+   * (`applyRemote`, `restore`), which the fence does not touch.
+   */
+  gate(mayEmit: () => boolean): void {
+    this.mayEmit = mayEmit;
   }
 
   get currentSeq(): number {
@@ -64,6 +78,7 @@ export class EventBus {
   }
 
   emit<E extends EventName>(event: E, payload: EventPayloads[E]): void {
+    if (!this.mayEmit()) return;
     if (event === "image") return this.image((payload as EventPayloads["image"]).image);
     if (event === "image:removed") this.forget((payload as EventPayloads["image:removed"]).id);
     // What is waiting happened before an import ended: send it first, so no client ever sees
@@ -77,6 +92,7 @@ export class EventBus {
    * image; what comes in between replaces what is waiting, so the latest state always goes out.
    */
   image(image: ImageState): void {
+    if (!this.mayEmit()) return;
     const nowMs = Date.now();
     const entry = this.progress.get(image.id);
     if (!entry) {
@@ -122,6 +138,8 @@ export class EventBus {
   }
 
   private send<E extends EventName>(event: E, payload: EventPayloads[E]): void {
+    // A coalesced event that falls due after the fence closed is of the old term: dropped.
+    if (!this.mayEmit()) return;
     this.live.apply(event, payload);
     const sequenced = { ...payload, seq: ++this.seq };
     this.broadcast(event, sequenced);

@@ -270,6 +270,8 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     },
     onChange: roleChanged,
   });
+  // The event fence: a node that stops leading sends nothing more from its old term's memory.
+  if (config.databaseUrl) bus.gate(() => leadership.mayAnnounce);
   leaderMetric(metrics, () => leadership.role);
   const isLeader = () => leadership.isLeader;
   if (link && redis) {

@@ -84,6 +84,17 @@ export class Leadership {
     return this.current !== "follower";
   }
 
+  /**
+   * Whether this node may announce state now (the event fence, `EventBus.gate`): always alone on
+   * SQLite; on a cluster only while it leads and its lease is still valid by its own clock. False from
+   * the moment a step-down begins (before the work has stopped) and for a leader that wakes from a
+   * pause past its lease before its lease loop notices: nothing of the old term's memory goes out.
+   */
+  get mayAnnounce(): boolean {
+    if (this.current === "single") return true;
+    return this.current === "leader" && performance.now() < this.validUntil;
+  }
+
   /** Whether the last lease query reached the database (always true on SQLite). */
   get databaseReachable(): boolean {
     return this.databaseOk;
