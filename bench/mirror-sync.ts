@@ -9,7 +9,8 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { MiB, machine, makeBenchMirror, median, run, serveInChild, table, timed, verdict } from "./lib";
 
-const BIN = fileURLToPath(new URL("../apps/server/bin/bootstream.js", import.meta.url));
+// The command as npm installs it (the launcher execs node on bin/bootstream.js).
+const BOOTSTREAM = fileURLToPath(new URL("../node_modules/.bin/bootstream", import.meta.url));
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "1" } } });
 const rounds = Number(values.rounds);
 
@@ -43,8 +44,7 @@ try {
         "%M",
         "-o",
         report,
-        process.execPath,
-        BIN,
+        BOOTSTREAM,
         "mirror",
         "sync",
         server.url,

@@ -13,7 +13,10 @@ export async function startBenchRegion(
   nodeFlags: string[] = [],
   script: string = BIN,
 ): Promise<Region> {
-  const region = await startRegion({ env, script, nodeArgs: nodeFlags });
+  // As shipped: the `bootstream` command (its launcher), unless node must be given flags that
+  // NODE_OPTIONS refuses (--cpu-prof).
+  const launcher = script === BIN && !nodeFlags.some((flag) => flag.startsWith("--cpu-prof"));
+  const region = await startRegion({ env, script, nodeArgs: nodeFlags, launcher });
   killOnExit(region.child);
   return region;
 }

@@ -12,14 +12,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { BIN, removeDir, startRegion, type RegionProcess } from "../test/helpers/region";
+import { LAUNCHER, removeDir, startRegion, type RegionProcess } from "../test/helpers/region";
 import { startRack } from "../test/helpers/rack";
 import { killOnExit, machine, median, sleep, statusMiB, table } from "./lib";
 
 const TSX_ENTRY = fileURLToPath(new URL("./tsx-entry.ts", import.meta.url));
 const VARIANTS = {
-  compiled: { script: BIN, nodeArgs: [] as string[] },
-  tsx: { script: TSX_ENTRY, nodeArgs: ["--import", "tsx"] },
+  // The command as npm installs it (the launcher execs node on bin/bootstream.js).
+  compiled: { command: LAUNCHER, args: [] as string[] },
+  tsx: { command: process.execPath, args: ["--import", "tsx", TSX_ENTRY] },
 };
 type Variant = keyof typeof VARIANTS;
 
@@ -44,10 +45,10 @@ function freePort(): Promise<number> {
 async function timeToHealthy(variant: Variant): Promise<number> {
   const port = await freePort();
   const dataDir = await mkdtemp(join(tmpdir(), "bootstream-bench-start-"));
-  const { script, nodeArgs } = VARIANTS[variant];
+  const { command, args } = VARIANTS[variant];
   const started = performance.now();
   const child = killOnExit(
-    spawn(process.execPath, [...nodeArgs, script, "region"], {
+    spawn(command, [...args, "region"], {
       env: {
         ...process.env,
         PORT: String(port),
@@ -83,8 +84,8 @@ type Round = { startMs: number; fresh: number; settled: number; rack: number };
 
 async function idleRound(variant: Variant): Promise<Round> {
   const startMs = await timeToHealthy(variant);
-  const { script, nodeArgs } = VARIANTS[variant];
-  const region: RegionProcess = await startRegion({ script, nodeArgs });
+  const tsx = { script: TSX_ENTRY, nodeArgs: ["--import", "tsx"] };
+  const region: RegionProcess = await startRegion(variant === "tsx" ? tsx : { launcher: true });
   killOnExit(region.child);
   try {
     await sleep(3000);
@@ -93,7 +94,7 @@ async function idleRound(variant: Variant): Promise<Round> {
       regionUrl: region.url,
       name: `bench-${variant}`,
       env: { RACK_SYNC_SCHEDULE: "0 0 * * * *" },
-      ...(variant === "tsx" ? { script, nodeArgs } : {}),
+      ...(variant === "tsx" ? tsx : {}),
     });
     killOnExit(rack.child);
     let rackRss: number;

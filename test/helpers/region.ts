@@ -9,6 +9,11 @@ export const TEST_ADMIN_TOKEN = "test-admin-token-0123456789abcdef0123456789";
 export const TEST_RACK_SECRET = "test-rack-secret-0123456789abcdef0123456789";
 
 export const BIN = fileURLToPath(new URL("../../apps/server/bin/bootstream.js", import.meta.url));
+/**
+ * The `bootstream` command as npm installs it: node_modules/.bin's link to apps/server/bin/bootstream,
+ * a shell launcher that execs node on BIN with its settings.
+ */
+export const LAUNCHER = fileURLToPath(new URL("../../node_modules/.bin/bootstream", import.meta.url));
 
 export type RegionProcess = {
   url: string;
@@ -32,6 +37,11 @@ export type RegionOptions = {
   script?: string;
   nodeArgs?: string[];
   /**
+   * Run the shipped `bootstream` command (LAUNCHER) as an operator would, with `nodeArgs` in
+   * NODE_OPTIONS, instead of node on `script` (the benches measure memory as shipped).
+   */
+  launcher?: boolean;
+  /**
    * Called when the region exits after listening without stop() or kill() having been asked for (a
    * crash, an unhandled rejection). By default the error is thrown uncaught, which fails the run
    * with the region's exit code and last output instead of letting the test time out.
@@ -47,9 +57,14 @@ export type RegionOptions = {
 export async function startRegion(options: RegionOptions = {}): Promise<RegionProcess> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(tmpdir(), "bootstream-region-")));
   const adminToken = options.adminToken ?? TEST_ADMIN_TOKEN;
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.script ?? BIN, "region"], {
+  const nodeOptions = [process.env["NODE_OPTIONS"] ?? "", ...(options.nodeArgs ?? [])].join(" ").trim();
+  const [command, args] = options.launcher
+    ? [LAUNCHER, ["region"]]
+    : [process.execPath, [...(options.nodeArgs ?? []), options.script ?? BIN, "region"]];
+  const child = spawn(command, args, {
     env: {
       ...process.env,
+      ...(options.launcher && nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
       PORT: "0",
       HOST: "127.0.0.1",
       DATA_DIR: dataDir,

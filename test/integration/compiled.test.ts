@@ -1,9 +1,9 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { BIN, LAUNCHER, removeDir, startRegion, type RegionProcess } from "../helpers/region";
 
 const DIST = fileURLToPath(new URL("../../apps/server/dist", import.meta.url));
 
@@ -92,6 +92,38 @@ describe("the compiled build", () => {
     expect(out).toMatch(
       /TypeError: Cannot read properties of null[^\n]*\n\s+at \S*wantsHelp \(\/\S+\/apps\/server\/src\/cli\/usage\.ts:\d+:\d+\)/,
     );
+  });
+});
+
+describe("the bootstream command (npm's link to bin/bootstream)", () => {
+  const environ = (pid: number) => readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+
+  it("execs node on the build, in its own process, with glibc's mmap threshold fixed at 64 KiB", async () => {
+    const region = await startRegion({ launcher: true, env: { MALLOC_MMAP_THRESHOLD_: "" } });
+    try {
+      expect((await fetch(`${region.url}/healthz`)).status).toBe(200);
+      const tree = processTree(region.child.pid!);
+      // The shell replaced itself: the spawned pid is node, with no shell or second node under it.
+      expect(tree).toEqual([
+        expect.stringMatching(/^\S*node \S+\/apps\/server\/bin\/bootstream\.js region$/),
+      ]);
+      expect(environ(region.child.pid!)).toContain("MALLOC_MMAP_THRESHOLD_=65536");
+      // npm's link is what was spawned: it leads to the launcher.
+      expect(realpathSync(LAUNCHER)).toMatch(/\/apps\/server\/bin\/bootstream$/);
+    } finally {
+      await region.stop();
+      await removeDir(region.dataDir);
+    }
+  });
+
+  it("leaves an operator's own malloc setting as it is", async () => {
+    const region = await startRegion({ launcher: true, env: { MALLOC_MMAP_THRESHOLD_: "131072" } });
+    try {
+      expect(environ(region.child.pid!)).toContain("MALLOC_MMAP_THRESHOLD_=131072");
+    } finally {
+      await region.stop();
+      await removeDir(region.dataDir);
+    }
   });
 });
 

@@ -38,6 +38,7 @@ import type { ImageRegistry } from "../services/images";
 import type { SelectionService } from "../services/selection";
 import type { SourceService } from "../services/source";
 import { now, type WindowClock } from "../clock";
+import { youngGarbageBound } from "./young-garbage";
 import { copyLocalFile } from "./local-copy";
 import type { InternalEvents } from "../internal-events";
 import { databaseConnectionLost } from "../db/connection-lost";
@@ -151,6 +152,8 @@ export class Importer {
   private readonly dispatcher: Dispatcher;
   /** settings.bandwidthLimit: one cap shared by all of an import's downloads (local copies are not capped). */
   private readonly bandwidth = new BandwidthLimiter(null);
+  /** Every download's bytes, for the minor collections that bound the buffers' garbage. */
+  private readonly received = youngGarbageBound();
   private readonly data: Repositories;
   /** import:start's note, recorded with the run's first row. */
   private startNote: PendingNote | null = null;
@@ -883,8 +886,12 @@ export class Importer {
     sourceUrl: string,
     authorization: string | null,
     signal: AbortSignal,
-    onProgress: (delta: number) => void,
+    reportProgress: (delta: number) => void,
   ): Promise<void> {
+    const onProgress = (delta: number) => {
+      reportProgress(delta);
+      this.received(delta);
+    };
     if (await this.options.peers?.fetchVerified(file, signal, onProgress)) return;
     const url = resolveItemUrl(sourceUrl, file.path);
     if (url.startsWith("file:")) {
