@@ -99,16 +99,20 @@ export class ImageRegistry {
 
   /**
    * After a selection's transaction committed: memory holds exactly the images of `rows` (the table
-   * as that transaction left it). Rows memory already knows keep their in-memory progress; `added`
-   * and `removed` are what that save itself changed, and any other difference is a save that
-   * committed before it and has not reached memory yet.
+   * as that transaction left it). An image memory holds that `rows` lacks is gone (this save removed
+   * it, or a save that committed before it did). Rows memory already knows keep their in-memory
+   * progress, except `added`, the fresh records that save itself inserted (an image deselected and
+   * selected again starts afresh); any other row memory lacks is a save that committed before it
+   * and has not reached memory yet.
    */
-  reconcile(rows: readonly ImageRow[], added: readonly ImageRow[], removed: readonly string[]): void {
+  reconcile(rows: readonly ImageRow[], added: readonly ImageRow[]): void {
     const present = new Set(rows.map((row) => row.id));
-    const gone = [...new Set([...removed, ...[...this.rows.keys()].filter((id) => !present.has(id))])];
+    const gone = [...this.rows.keys()].filter((id) => !present.has(id));
     const fresh = new Set(added.map((row) => row.id));
-    const missing = rows.filter((row) => !this.rows.has(row.id) || fresh.has(row.id));
-    this.commit(missing, gone);
+    this.commit(
+      rows.filter((row) => !this.rows.has(row.id) || fresh.has(row.id)),
+      gone,
+    );
   }
 
   /** Persists the records that still exist, then updates memory and announces them. */

@@ -76,7 +76,7 @@ export class SelectionService {
     }
     const wanted = new Set(selectedImageIds(items));
 
-    const { selection, entry, added, removed, rows } = await this.data.write(async (tx) => {
+    const { selection, entry, added, rows } = await this.data.write(async (tx) => {
       // The revision check and the write are one statement, so it holds across region nodes too;
       // on PostgreSQL it also locks the selection row, so saves run one after the other from here.
       if (!(await tx.selection.saveIf(revision, items, by))) {
@@ -109,7 +109,6 @@ export class SelectionService {
         selection: { revision: revision + 1, items },
         entry,
         added,
-        removed,
         rows: await tx.images.all(),
       };
     });
@@ -118,7 +117,7 @@ export class SelectionService {
     if (selection.revision > this.current.revision) {
       this.current = selection;
       this.bus.emit("selection", { selection, by });
-      this.images.reconcile(rows, added, removed);
+      this.images.reconcile(rows, added);
     }
     this.audit.announce(entry);
     return selection;
