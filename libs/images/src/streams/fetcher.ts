@@ -102,6 +102,7 @@ async function fetchHttp(
   const sent: Record<string, string> = {
     "user-agent": "bootstream",
     accept: "application/json, text/plain, */*",
+    "accept-encoding": "identity",
   };
   if (authorization !== undefined) sent["authorization"] = authorization;
   const deadline = AbortSignal.timeout(limits.totalTimeoutMs);
@@ -135,6 +136,19 @@ async function fetchHttp(
     // The body is never read nor quoted: it may be another service's answer.
     discard(body);
     throw new SourceError(`${shown}: HTTP ${statusCode}`);
+  }
+  const encoding = headers["content-encoding"];
+  const encodings = (Array.isArray(encoding) ? encoding.join(",") : (encoding ?? ""))
+    .split(",")
+    .map((e) => e.trim().toLowerCase())
+    .filter((e) => e !== "" && e !== "identity");
+  if (encodings.length > 0) {
+    // Never asked for (no Accept-Encoding is sent) and never decompressed: a compressed body is
+    // not the document, and inflating it is how a small answer becomes a bomb.
+    discard(body);
+    throw new SourceError(
+      `${shown}: sent with Content-Encoding ${encodings.join(", ").slice(0, 40)}; documents are read uncompressed`,
+    );
   }
   const declared = Number(headers["content-length"]);
   if (Number.isFinite(declared) && declared > limits.maxBytes) {

@@ -1,7 +1,7 @@
 import type { ProductsDocument } from "./documents";
 import { pathSegmentProblem } from "./path-segment";
 import { SourceError } from "./source-error";
-import { newestVersionName } from "./version-order";
+import { compareVersionNames, newestVersionName } from "./version-order";
 
 type Level = Readonly<Record<string, unknown>>;
 
@@ -48,31 +48,43 @@ export type StreamProduct = {
 type Product = ProductsDocument["products"][string];
 
 /**
- * One product at its newest version, or a warning when that version's name is not a plain path
- * segment (racks store it as a directory): only that product is skipped.
+ * One product at its newest version whose name is a plain path segment (racks store it as a
+ * directory). A newer version with a name that is not is skipped with a warning and the product kept
+ * at its newest good one; a product with no good version at all is skipped, with a warning.
  */
 export function newestProduct(
   document: ProductsDocument,
   id: string,
   product: Product,
   file: string,
-): StreamProduct | { warning: string } {
+): { product: StreamProduct | null; warning: string | null } {
   const top: Level = document;
   const versions = product.versions ?? {};
-  const version = newestVersionName(Object.keys(versions));
-  const versionData = version === undefined ? undefined : versions[version];
-  if (version === undefined || versionData === undefined) {
-    throw new SourceError(`${file}: product ${id} has no versions`);
+  const names = Object.keys(versions);
+  const newestOfAll = newestVersionName(names);
+  if (newestOfAll === undefined) throw new SourceError(`${file}: product ${id} has no versions`);
+  const version = newestVersionName(names.filter((name) => pathSegmentProblem(name) === null));
+  if (version === undefined) {
+    return {
+      product: null,
+      warning: `${file}: skipped ${id}: its version ${shownVersion(newestOfAll)} ${pathSegmentProblem(newestOfAll)}`,
+    };
   }
+  const versionData = versions[version];
+  if (versionData === undefined) throw new SourceError(`${file}: product ${id} has no versions`);
+  // Bad names older than the one used would never have been read: only newer ones are news.
+  const skipped = names.filter(
+    (name) => pathSegmentProblem(name) !== null && compareVersionNames(name, version) > 0,
+  );
+  const newestSkipped = newestVersionName(skipped);
+  const warning =
+    newestSkipped === undefined
+      ? null
+      : `${file}: ${id}: skipped version ${shownVersion(newestSkipped)}: ${pathSegmentProblem(newestSkipped)}` +
+        `${skipped.length > 1 ? ` (and ${skipped.length - 1} more such)` : ""}; using ${version}`;
   const levels: Level[] = [top, product, versionData];
   const field = (key: string) => inherited(levels, key);
   // os/release/arch are checked where images are grouped (collectImages).
-  const problem = pathSegmentProblem(version);
-  if (problem !== null) {
-    return {
-      warning: `${file}: skipped ${id}: its version ${JSON.stringify(version.slice(0, 80))} ${problem}`,
-    };
-  }
   const items = Object.entries(versionData.items ?? {}).map(([name, item]): StreamItem => {
     const itemLevels = [...levels, item];
     return {
@@ -83,7 +95,7 @@ export function newestProduct(
       size: inherited(itemLevels, "size"),
     };
   });
-  return {
+  const read: StreamProduct = {
     id,
     file,
     os: field("os"),
@@ -97,6 +109,12 @@ export function newestProduct(
     version,
     items,
   };
+  return { product: read, warning };
+}
+
+/** A version name as messages show it: quoted, and cut so a hostile one cannot fill a line. */
+function shownVersion(name: string): string {
+  return JSON.stringify(name.slice(0, 80));
 }
 
 /** Every product of a products:1.0 document, at its newest version; skipped ones go to `warnings`. */
@@ -108,8 +126,8 @@ export function newestProducts(
   const products: StreamProduct[] = [];
   for (const [id, product] of Object.entries(document.products)) {
     const result = newestProduct(document, id, product, file);
-    if ("warning" in result) warnings.push(result.warning);
-    else products.push(result);
+    if (result.warning !== null) warnings.push(result.warning);
+    if (result.product !== null) products.push(result.product);
   }
   return products;
 }

@@ -3,7 +3,8 @@
 import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { readSource } from "./read-source";
+import { gzipSync } from "node:zlib";
+import { WarningList, readSource } from "./read-source";
 import { SourceError } from "./source-error";
 
 const SHA = "b".repeat(64);
@@ -171,5 +172,102 @@ describe("readSource against a hostile source", () => {
         expect.stringMatching(/bad-arch/),
       ]),
     );
+  });
+
+  it("uses the newest good version when a newer one is not a plain path segment, and says so", async () => {
+    const good = product("20250101");
+    const versions = (good["versions"] as Record<string, unknown>)["20250101"];
+    const source = await serve(
+      routes({
+        "/streams/v1/index.json": index({ p: imageEntry }),
+        "/streams/v1/p.json": JSON.stringify({
+          format: "products:1.0",
+          products: {
+            noble: {
+              ...good,
+              versions: { "20250101": versions, "20990101/../../x": versions, "2025/..": versions },
+            },
+          },
+        }),
+      }),
+    );
+    const contents = await readSource({ url: source.url });
+    expect(contents.images.map((image) => `${image.id} ${image.version}`)).toEqual([
+      "ubuntu/noble/amd64 20250101",
+    ]);
+    // The older bad name would never have been used: only the newer one is worth a warning.
+    expect(contents.warnings).toEqual([
+      expect.stringMatching(
+        /noble: skipped version "20990101\/\.\.\/\.\.\/x": contains '\/'; using 20250101$/,
+      ),
+    ]);
+  });
+
+  it("refuses a source whose product files hold more products together than the limit", async () => {
+    const file = (from: number) =>
+      JSON.stringify({
+        format: "products:1.0",
+        products: Object.fromEntries(
+          Array.from({ length: 3 }, (_, i) => [`p${from + i}`, product("1", `r${from + i}`)]),
+        ),
+      });
+    const source = await serve(
+      routes({
+        "/streams/v1/index.json": index({
+          a: { ...imageEntry, path: "streams/v1/a.json" },
+          b: { ...imageEntry, path: "streams/v1/b.json" },
+        }),
+        "/streams/v1/a.json": file(0),
+        "/streams/v1/b.json": file(3),
+      }),
+    );
+    const error = await refusal(readSource({ url: source.url, limits: { sourceMaxProducts: 5 } }));
+    expect(error.message).toMatch(
+      /b\.json: its 3 products bring the source to 6, more than the 5 products a source may offer$/,
+    );
+    expect((await readSource({ url: source.url, limits: { sourceMaxProducts: 6 } })).images).toHaveLength(6);
+  });
+
+  it("reads product files one at a time, however many entries name them", async () => {
+    let open = 0;
+    let most = 0;
+    const document = JSON.stringify({ format: "products:1.0", products: { a: product("1") } });
+    const entries = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`e${i}`, imageEntry]));
+    const source = await serve((req, res) => {
+      if (req.url === "/streams/v1/index.json") return void res.writeHead(200).end(index(entries));
+      most = Math.max(most, ++open);
+      // Each answer waits a moment, so reads made together would overlap here.
+      setTimeout(() => {
+        open--;
+        res.writeHead(200).end(document);
+      }, 30);
+    });
+    const { warnings } = await readSource({ url: source.url });
+    expect(most).toBe(1);
+    expect(source.hits).toHaveLength(21);
+    expect(warnings.at(-1)).toBe("and 9 more warnings");
+  });
+
+  it("keeps the first ten of millions of warnings and counts the rest", () => {
+    const list = new WarningList(10);
+    for (let i = 0; i < 4_000_000; i++) list.push(`warning ${i}`);
+    expect(list.lines()).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => `warning ${i}`),
+      "and 3999990 more warnings",
+    ]);
+  });
+
+  it("refuses a compressed document without inflating it", async () => {
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
+    let asked: string | undefined;
+    const source = await serve((req, res) => {
+      asked = req.headers["accept-encoding"];
+      res.writeHead(200, { "content-encoding": "gzip", "content-length": bomb.length }).end(bomb);
+    });
+    const error = await refusal(readSource({ url: source.url }));
+    expect(error.message).toMatch(
+      /index\.json: sent with Content-Encoding gzip; documents are read uncompressed$/,
+    );
+    expect(asked).toBe("identity");
   });
 });

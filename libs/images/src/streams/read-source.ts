@@ -39,6 +39,8 @@ export type SourceLimits = {
   indexMaxEntries: number;
   /** Products of one product file. */
   maxProducts: number;
+  /** Products of all the index's product files together (they are held until the read ends). */
+  sourceMaxProducts: number;
   /** Warnings returned as they are; the rest are counted in one last line. */
   maxWarnings: number;
 };
@@ -49,6 +51,7 @@ export const SOURCE_LIMITS: SourceLimits = {
   productsMaxBytes: 32 * MiB,
   indexMaxEntries: 1_000,
   maxProducts: 20_000,
+  sourceMaxProducts: 20_000,
   maxWarnings: 10,
 };
 
@@ -63,13 +66,40 @@ type Reader = {
   signal: AbortSignal | undefined;
   authorization: string | undefined;
   limits: SourceLimits;
+  /** Products of the product files read so far (see sourceMaxProducts). */
+  productsSeen: number;
+  warnings: WarningList;
 };
 
 /** The first `max` warnings and a count of the others, so a hostile source cannot flood the log. */
 export function collapseWarnings(warnings: readonly string[], max: number): string[] {
-  if (warnings.length <= max) return [...warnings];
-  const more = warnings.length - max;
-  return [...warnings.slice(0, max), `and ${more} more warning${more === 1 ? "" : "s"}`];
+  const list = new WarningList(max);
+  list.push(...warnings);
+  return list.lines();
+}
+
+/**
+ * Warnings as a read finds them: the first `max` kept, the others only counted, so a source that
+ * raises millions holds neither memory nor the log.
+ */
+export class WarningList {
+  private readonly kept: string[] = [];
+  private more = 0;
+
+  constructor(private readonly max: number) {}
+
+  push(...warnings: string[]): void {
+    for (const warning of warnings) {
+      if (this.kept.length < this.max) this.kept.push(warning);
+      else this.more++;
+    }
+  }
+
+  /** The kept warnings, then `and N more warnings` when some were only counted. */
+  lines(): string[] {
+    if (this.more === 0) return [...this.kept];
+    return [...this.kept, `and ${this.more} more warning${this.more === 1 ? "" : "s"}`];
+  }
 }
 
 /** Fetches, verifies when signed, and parses one JSON document. */
@@ -111,7 +141,7 @@ async function readProductFile(
   indexShown: string,
   contentId: string,
   entry: IndexEntry,
-): Promise<{ products: StreamProduct[]; warnings: string[] }> {
+): Promise<StreamProduct[]> {
   if (entry.path === undefined) throw new SourceError(`${indexShown}: entry ${contentId} names no path`);
   let url: URL;
   try {
@@ -124,7 +154,7 @@ async function readProductFile(
     await readDocument(reader, url, reader.limits.productsMaxBytes),
     shown,
   );
-  const warnings: string[] = [];
+  const warnings = reader.warnings;
   if (document.content_id !== undefined && document.content_id !== contentId) {
     warnings.push(`${shown}: content_id ${document.content_id} differs from its index entry ${contentId}`);
   }
@@ -142,16 +172,23 @@ async function readProductFile(
       `${shown}: ${entries.length} products, more than the ${reader.limits.maxProducts} a product file may hold`,
     );
   }
+  reader.productsSeen += entries.length;
+  if (reader.productsSeen > reader.limits.sourceMaxProducts) {
+    throw new SourceError(
+      `${shown}: its ${entries.length} products bring the source to ${reader.productsSeen}, ` +
+        `more than the ${reader.limits.sourceMaxProducts} products a source may offer`,
+    );
+  }
   const products: StreamProduct[] = [];
   for (let i = 0; i < entries.length; i++) {
     // A big file is read in slices, so the region keeps answering (health checks, sockets) meanwhile.
     if (i > 0 && i % PRODUCTS_PER_SLICE === 0) await yieldToEventLoop();
     const [id, product] = entries[i]!;
     const result = newestProduct(document, id, product, shown);
-    if ("warning" in result) warnings.push(result.warning);
-    else products.push(result);
+    if (result.warning !== null) warnings.push(result.warning);
+    if (result.product !== null) products.push(result.product);
   }
-  return { products, warnings };
+  return products;
 }
 
 /**
@@ -164,13 +201,16 @@ export async function readSource(options: ReadSourceOptions): Promise<SourceCont
   const base = sourceBaseUrl(split.url);
   const credentials = options.credentials ?? split.credentials;
   const keyring = options.keyring == null ? null : await readKeyring(options.keyring);
+  const limits = { ...SOURCE_LIMITS, ...options.limits };
   const reader: Reader = {
     base,
     keyring,
     authorization: credentials === null ? undefined : basicAuthorization(credentials),
     fetcher: options.fetcher ?? defaultFetcher(),
     signal: options.signal,
-    limits: { ...SOURCE_LIMITS, ...options.limits },
+    limits,
+    productsSeen: 0,
+    warnings: new WarningList(limits.maxWarnings),
   };
   const indexUrl = new URL(keyring === null ? "streams/v1/index.json" : "streams/v1/index.sjson", base);
   const indexShown = displayUrl(indexUrl);
@@ -185,8 +225,10 @@ export async function readSource(options: ReadSourceOptions): Promise<SourceCont
     );
   }
 
-  const warnings: string[] = [];
-  const reads: Promise<{ products: StreamProduct[]; warnings: string[] }>[] = [];
+  const warnings = reader.warnings;
+  const products = new Map<string, StreamProduct>();
+  // One product file at a time, each merged as it is read: at most one document is held, and the
+  // products kept are bounded (sourceMaxProducts) however many entries name however big files.
   for (const [contentId, entry] of Object.entries(index.index).sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (entry.datatype !== "image-ids" || (entry.format ?? "products:1.0") !== "products:1.0") {
       warnings.push(
@@ -194,25 +236,20 @@ export async function readSource(options: ReadSourceOptions): Promise<SourceCont
       );
       continue;
     }
-    reads.push(readProductFile(reader, indexShown, contentId, entry));
-  }
-
-  const products = new Map<string, StreamProduct>();
-  for (const result of await Promise.all(reads)) {
-    warnings.push(...result.warnings);
-    for (const product of result.products) {
+    for (const product of await readProductFile(reader, indexShown, contentId, entry)) {
       const seen = products.get(product.id);
       if (seen === undefined) products.set(product.id, product);
       else warnings.push(`${product.file}: ${product.id} is also in ${seen.file}; the first is used`);
     }
   }
   const collected = collectImages([...products.values()]);
+  warnings.push(...collected.warnings);
   return {
     url: base.href,
     signed: keyring !== null,
     catalogue: buildCatalogue(collected.images),
     images: collected.images,
     bootloaders: collected.bootloaders,
-    warnings: collapseWarnings([...warnings, ...collected.warnings], reader.limits.maxWarnings),
+    warnings: warnings.lines(),
   };
 }
