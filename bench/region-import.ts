@@ -12,10 +12,11 @@ export async function startBenchRegion(
   env: Record<string, string>,
   nodeFlags: string[] = [],
   script: string = BIN,
+  asShipped = true,
 ): Promise<Region> {
   // As shipped: the `bootstream` command (its launcher), unless node must be given flags that
-  // NODE_OPTIONS refuses (--cpu-prof).
-  const launcher = script === BIN && !nodeFlags.some((flag) => flag.startsWith("--cpu-prof"));
+  // NODE_OPTIONS refuses (--cpu-prof), or the bench compares with node run on the script itself.
+  const launcher = asShipped && script === BIN && !nodeFlags.some((flag) => flag.startsWith("--cpu-prof"));
   const region = await startRegion({ env, script, nodeArgs: nodeFlags, launcher });
   killOnExit(region.child);
   return region;
@@ -85,8 +86,9 @@ export async function prepareRegion(
   env: Record<string, string>,
   nodeFlags: string[] = [],
   script?: string,
+  asShipped = true,
 ): Promise<{ region: Region; client: BootstreamClient }> {
-  const region = await startBenchRegion(env, nodeFlags, script);
+  const region = await startBenchRegion(env, nodeFlags, script, asShipped);
   const client = createClient({
     url: region.url,
     token: region.adminToken,

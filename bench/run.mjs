@@ -24,6 +24,10 @@ const BENCHES = {
     file: "bench/start.ts",
     about: "issue 15: region start to /healthz 200 and idle RSS of region and rack, compiled vs tsx",
   },
+  memory: {
+    file: "bench/memory.ts",
+    about: "issue 15: region RSS idle, at an import's peak and after it, as shipped vs node on the script",
+  },
   racks: {
     file: "bench/racks.ts",
     about: "issue 5: three real racks syncing ~1 GiB from the region at once against one curl; region CPU",
@@ -45,7 +49,16 @@ const BENCHES = {
     about: "issue 6: 1,000 viewers on the region against a bare Socket.IO server; latency, memory, CPU",
   },
 };
-const ALL = ["import", "start", "racks", "sockets", "parse-products", "download", "dashboard-scale"];
+const ALL = [
+  "import",
+  "start",
+  "memory",
+  "racks",
+  "sockets",
+  "parse-products",
+  "download",
+  "dashboard-scale",
+];
 
 function usage() {
   const width = Math.max(...Object.keys(BENCHES).map((name) => name.length));
