@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { startMirror, type TestMirror } from "../helpers/mirror";
@@ -115,6 +116,30 @@ describe("bootstream CLI against a real region", () => {
     expect(remove.code).toBe(1);
     expect(remove.stderr).toContain('no rack named "ghost"');
     expect((await as(["rack", "remove"])).code).toBe(2);
+  }, 60_000);
+
+  it("a bad role is named; a URL with no region, or not a region, says what to check", async () => {
+    const role = await as(["token", "create", "--role", "god", "--name", "x"]);
+    expect(role.code).toBe(2);
+    expect(role.stderr).toContain('unknown role "god": --role takes admin, viewer or rack');
+    expect((await as(["token", "create", "--name", "x"])).stderr).toContain("token create needs --role");
+
+    // A port nobody listens on: one just closed.
+    const closed = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, "127.0.0.1", () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+    const nobody = await cli(["status", "--url", `http://127.0.0.1:${closed}`, "--token", "t"]);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stderr).toContain(`cannot reach the region at http://127.0.0.1:${closed}`);
+    expect(nobody.stderr).toContain("is it running there? (--url or BOOTSTREAM_URL)");
+
+    // The mirror is an HTTP server but no region.
+    const notRegion = await cli(["status", "--url", mirror.url, "--token", "t"]);
+    expect(notRegion.code).toBe(1);
+    expect(notRegion.stderr).toContain("with a non-JSON body: is it a Bootstream region?");
   }, 60_000);
 
   it("a token that was sent but not accepted says so", async () => {

@@ -32,6 +32,7 @@ describe("a first start that fails before it listens", () => {
     );
     expect(failed).toMatch(/region exited with [1-9]\d* before listening/);
     expect(failed).toContain("EADDRINUSE");
+    expect(failed).toContain("another process holds that port: stop it, or give --port / PORT");
     expect(failed).toContain("the next start makes new ones");
     // Not shown anywhere: no file, nothing on the output.
     expect(existsSync(secrets)).toBe(false);

@@ -294,7 +294,11 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     if (positionals[0] === "create") {
       const role = flags.role;
       if (role !== "admin" && role !== "viewer" && role !== "rack")
-        throw new UsageError("token create needs --role admin|viewer|rack");
+        throw new UsageError(
+          typeof role === "string"
+            ? `unknown role "${role}": --role takes admin, viewer or rack`
+            : "token create needs --role admin|viewer|rack",
+        );
       if (typeof flags.name !== "string") throw new UsageError("token create needs --name NAME");
       const { token } = await client().command("token:create", { role, name: flags.name });
       say(token);

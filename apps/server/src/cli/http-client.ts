@@ -37,7 +37,7 @@ export class HttpClient {
       const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
       throw new RemoteError({
         code: "internal",
-        message: `cannot reach the region at ${this.url} (${cause})`,
+        message: `cannot reach the region at ${this.url} (${cause}); is it running there? (--url or BOOTSTREAM_URL)`,
       });
     }
     const text = await response.text();
@@ -47,7 +47,7 @@ export class HttpClient {
     } catch {
       throw new RemoteError({
         code: "internal",
-        message: `the region answered ${response.status} with a non-JSON body`,
+        message: `${this.url} answered ${response.status} with a non-JSON body: is it a Bootstream region? (--url or BOOTSTREAM_URL)`,
       });
     }
     const error = (json as { error?: ErrorBody }).error;

@@ -23,7 +23,14 @@ export async function regionCommand(argv: string[]): Promise<number> {
   });
   const region = await startRegion(config, log).catch((error: unknown) => {
     log.fatal({ err: error }, "region failed to start");
-    process.stderr.write(`bootstream region: cannot start: ${(error as Error).message}\n`);
+    const code = (error as { code?: unknown }).code;
+    const hint =
+      code === "EADDRINUSE"
+        ? " (another process holds that port: stop it, or give --port / PORT)"
+        : code === "EACCES"
+          ? " (not allowed to listen there: a port below 1024 needs privileges)"
+          : "";
+    process.stderr.write(`bootstream region: cannot start: ${(error as Error).message}${hint}\n`);
     return null;
   });
   // Startup may fail after the port was opened: exit rather than linger half-started and "healthy".

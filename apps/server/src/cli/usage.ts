@@ -20,7 +20,7 @@ Processes:
 
 Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):
   bootstream status [--json] [--watch]
-  bootstream select OS/RELEASE --arch ARCH[,ARCH...]
+  bootstream select OS/RELEASE [--arch ARCH[,ARCH...]]          --arch defaults to amd64
   bootstream deselect OS/RELEASE [--arch ARCH[,ARCH...]]
   bootstream import | stop-import
   bootstream auto-import on|off
@@ -46,7 +46,9 @@ Region settings (environment variable, or the matching --flag):
   PORT (5240)  HOST (127.0.0.1)  DATA_DIR (./data)  DATABASE_URL  REDIS_URL
   BOOT_SOURCE_URL  BOOT_SOURCE_KEYRING  ADMIN_TOKEN  RACK_SECRET (secrets: at least 32 characters)
   IMPORT_SCHEDULE ("0 * * * *")  RACK_SYNC_SCHEDULE ("*/5 * * * *")  DOWNLOAD_CONCURRENCY (4)  LOG_LEVEL (info)
-  LEADER_LEASE (15s)  ADVERTISE_URL (http://HOST:PORT)
+  LEADER_LEASE (15s)  ADVERTISE_URL (http://HOST:PORT)  VERIFY_SCHEDULE ("0 3 * * 0")  DOWNLOAD_MIN_RATE (1KiB/60s)
+  RATE_LIMIT_TOKEN (100)  RATE_LIMIT_ADDRESS (200)  SOCKETS_PER_TOKEN (100)  SOCKETS_PER_ADDRESS (256)
+  (what each means: the README's Configuration table)
 
 Exit codes: 0 success, 1 refused or failed, 2 usage error.
 `;
@@ -63,7 +65,7 @@ export const COMMAND_HELP: Record<string, string> = {
     "Every region setting listed by `bootstream --help` may be given as its --flag (lower case, dashes) or environment variable.\n",
   demo: "usage: bootstream demo [--port N] [--host H] [--data-dir DIR] [--rate BYTES_PER_S]\nOffline demo: a local mirror, a region and two racks.\n",
   status: `usage: bootstream status ${CLIENT} [--json] [--watch]\n`,
-  select: `usage: bootstream select OS/RELEASE --arch ARCH[,ARCH...] ${CLIENT}\n`,
+  select: `usage: bootstream select OS/RELEASE [--arch ARCH[,ARCH...]] ${CLIENT}\nAdds the architectures (default amd64) to the release's selection and saves it.\n`,
   deselect: `usage: bootstream deselect OS/RELEASE [--arch ARCH[,ARCH...]] ${CLIENT}\n`,
   import: `usage: bootstream import ${CLIENT}\n`,
   "stop-import": `usage: bootstream stop-import ${CLIENT}\n`,
