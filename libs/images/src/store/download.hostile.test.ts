@@ -44,6 +44,17 @@ beforeEach(async () => {
       // 16 bytes every 20 ms: well under the test's minimum rate, yet never silent long enough to idle out.
       res.writeHead(200, { "content-length": String(content.length) });
       trickle(res, content.subarray(0, 16), 20);
+    } else if (req.url === "/short-ignores-range" || req.url === "/short-then-416") {
+      // Every response ends 4 KiB short, without a Content-Length to say so. One server answers a
+      // Range with the whole file again (a 200 from byte 0), the other with a 416.
+      if (req.headers.range && req.url === "/short-then-416") {
+        res.writeHead(416).end();
+        return;
+      }
+      res.writeHead(200);
+      res.end(content.subarray(0, content.length - 4096));
+    } else if (req.url === "/silent") {
+      // Accepts, reads the request, never answers.
     } else if (req.url === "/endless-error") {
       res.writeHead(500, { "content-type": "text/plain" });
       const chunk = Buffer.alloc(16 * 1024, "x");
@@ -120,6 +131,56 @@ describe("downloadFile against a hostile source", () => {
       expect(err.message).toMatch(/gave up after 2 attempts/);
       expect(err.message).not.toMatch(/xxxx/);
       expect(requests).toBe(2);
+    } finally {
+      await agent.close();
+    }
+  });
+
+  it.each(["/short-ignores-range", "/short-then-416"])(
+    "gives up on %s, whose responses always end at the same byte: the same bytes again earn no retries",
+    async (path) => {
+      const agent = createDownloadAgent();
+      try {
+        const err = await failure(
+          downloadFile({
+            store,
+            url: `${base}${path}`,
+            sha256: sha256(content),
+            size: content.length,
+            dispatcher: agent,
+            retries: 3,
+            backoff: { baseMs: 1, maxMs: 5 },
+            idleTimeoutMs: 5_000,
+          }),
+        );
+        expect(err.message).toMatch(/gave up after \d+ attempts/);
+        // The first response brought bytes (retries earned back once); after that none did.
+        expect(requests).toBeLessThanOrEqual(2 * (3 + 2));
+      } finally {
+        await agent.close();
+      }
+    },
+  );
+
+  it("says a server that never sent headers did not answer, rather than that it was slow", async () => {
+    const agent = createDownloadAgent();
+    try {
+      const err = await failure(
+        downloadFile({
+          store,
+          url: `${base}/silent`,
+          sha256: sha256(content),
+          size: content.length,
+          dispatcher: agent,
+          retries: 0,
+          idleTimeoutMs: 5_000,
+          minRate: { bytesPerSecond: 1024, windowMs: 200 },
+        }),
+      );
+      expect(err.kind).toBe("timeout");
+      expect(err.message).toMatch(
+        /no response within 0\.2 s \(the server accepted the connection but sent no headers\)/,
+      );
     } finally {
       await agent.close();
     }

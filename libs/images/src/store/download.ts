@@ -159,6 +159,12 @@ class Download {
   private rehashNeeded = false;
   /** Bytes the last attempt added to the `.partial`: progress resets the retry budget. */
   private lastAttemptWrote = 0;
+  /**
+   * The furthest the `.partial` has reached in this call: only bytes past it are progress. A source
+   * that ends every response at the same byte, then restarts us from 0 (a 200 to our Range, a 416),
+   * would otherwise earn the retries back for the same bytes for ever.
+   */
+  private furthest = 0;
   private attempts = 0;
   /** Where the next request goes: the file's URL, or where a checked redirect pointed it. */
   private current: string;
@@ -224,8 +230,11 @@ class Download {
           if (++integrityFailures > 1) throw this.final(error, false);
           continue;
         }
-        // Progress earns the retries back, unless it came too slowly: a trickle must not retry for ever.
-        if (this.lastAttemptWrote > 0 && !(error instanceof SlowTransferError)) failures = 0;
+        // Progress earns the retries back, unless it came too slowly (a trickle must not retry for
+        // ever) or only brought again bytes an earlier attempt had already reached.
+        const reached = this.offset > this.furthest;
+        this.furthest = Math.max(this.furthest, this.offset);
+        if (reached && this.lastAttemptWrote > 0 && !(error instanceof SlowTransferError)) failures = 0;
         if (++failures > retries) throw this.final(error, true);
         const retryAfterMs = error instanceof RetryAfterError ? error.retryAfterMs : null;
         if (retryAfterMs !== null && retryAfterMs > maxRetryAfterMs) {
@@ -259,7 +268,9 @@ class Download {
     let redirect: string | null = null;
     let restart = false;
     let discard = false;
+    let answered = false;
     const factory = ({ statusCode, headers: h }: Dispatcher.StreamFactoryData): Writable => {
+      answered = true;
       const plan = this.planResponse(statusCode, h, from, guard.count);
       if (plan.kind === "write") {
         writer = plan.writer;
@@ -311,8 +322,11 @@ class Download {
     if (guard.tripped !== null && !this.o.signal?.aborted) {
       const { bytesPerSecond, windowMs } = guard.tripped;
       throw new SlowTransferError(
-        `GET ${this.o.url}: slower than ${formatBytes(bytesPerSecond)}/s over ${windowMs / 1000} s ` +
-          `(after ${this.offset} of ${this.o.size} bytes)`,
+        answered
+          ? `GET ${this.o.url}: slower than ${formatBytes(bytesPerSecond)}/s over ${windowMs / 1000} s ` +
+              `(after ${this.offset} of ${this.o.size} bytes)`
+          : `GET ${this.o.url}: no response within ${windowMs / 1000} s (the server accepted the ` +
+              `connection but sent no headers)`,
         this.o.url,
       );
     }
