@@ -250,6 +250,27 @@ describe("stopping, restarting and the schedule", () => {
     expect(entries.length).toBeGreaterThan(0);
   });
 
+  it("shows the last import's outcome after kill -9 and a restart, not 'no import has run yet'", async () => {
+    const first = await start();
+    const done = await waitFor(
+      client,
+      (s) => s.images.get(NOBLE)?.state === "synced" && !s.import.running && s.import.finishedAt !== null,
+      30_000,
+      "the first import",
+    );
+    const last = done.import;
+    client.close();
+    await first.kill();
+    await start({ dataDir: first.dataDir });
+    await waitFor(
+      client,
+      (s) => s.import.finishedAt === last.finishedAt,
+      10_000,
+      "the last import's outcome after the restart",
+    );
+    expect(client.state.import).toEqual(last);
+  });
+
   it("resumes an import interrupted by a graceful stop (SIGTERM) when the region starts again", async () => {
     const first = await start();
     await waitFor(

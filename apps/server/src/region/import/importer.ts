@@ -298,6 +298,16 @@ export class Importer {
           "interrupted: the region node running it stopped, or lost its database or the lead; resumed",
         ),
       );
+    // The last import's outcome is shown after a restart as before it, not "no import has run yet".
+    const latest = await this.data.read.runs.latest();
+    if (latest !== null && latest.finishedAt !== null && !this.current.running)
+      this.announce({
+        running: false,
+        trigger: latest.trigger as ImportTrigger,
+        startedAt: latest.startedAt,
+        finishedAt: latest.finishedAt,
+        error: latest.error,
+      });
     const last = unfinished.length ? ((unfinished.at(-1)!.trigger as ImportTrigger) ?? "manual") : wanted;
     return importToResume(last, waiting);
   }

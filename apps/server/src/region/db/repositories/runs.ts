@@ -31,6 +31,11 @@ export class ImportRunRepository {
       await this.m.update(ImportRunEntity, { id, finishedAt: IsNull() }, { finishedAt, error });
   }
 
+  /** The newest run, finished or not. */
+  async latest(): Promise<ImportRunRow | null> {
+    return this.m.findOne(ImportRunEntity, { where: {}, order: { id: "DESC" } });
+  }
+
   async all(): Promise<ImportRunRow[]> {
     return this.m.find(ImportRunEntity, { order: { id: "ASC" } });
   }
