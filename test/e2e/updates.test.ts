@@ -105,8 +105,6 @@ describe.skipIf(!run)("dashboard: updates and trouble at a glance", () => {
 
   it("shows an update available with auto-import off, imports it with one click, and shows its bar and rate while the row stays served", async () => {
     const before = admin.state.images.get(NOBLE)!.version!;
-    const syncedAt = admin.state.images.get(NOBLE)!.syncedAt!;
-    expect(syncedAt).not.toBeNull();
     await dashboard.stack.mirror.addVersion();
     const { images } = await waitFor(
       admin,
@@ -139,11 +137,6 @@ describe.skipIf(!run)("dashboard: updates and trouble at a glance", () => {
     // Still served the whole time: the row's state is the held version's.
     await expect(row(page, NOBLE).getAttribute("data-state")).resolves.toBe("rack-synced");
     await expect(row(page, NOBLE).locator("td.version").textContent()).resolves.toBe(before);
-    // "Last synced" is the served version's, not the update's start (updatedAt moved on).
-    expect(admin.state.images.get(NOBLE)!.updatedAt).not.toBe(syncedAt);
-    await expect(row(page, NOBLE).locator("td.synced-at time").getAttribute("datetime")).resolves.toBe(
-      syncedAt,
-    );
     await expect(page.getByTestId("summary").textContent()).resolves.toMatch(/\d+ updating/);
 
     dashboard.stack.throttle(Infinity);

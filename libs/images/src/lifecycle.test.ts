@@ -392,18 +392,6 @@ describe("ImageState derivation", () => {
       },
     ],
     [
-      "an update queued or downloading moves updatedAt, not syncedAt (the served version's)",
-      held({ targetVersion: "v2", nextState: "downloading", updatedAt: T1 }),
-      noRacks,
-      { syncedAt: T0, updatedAt: T1 },
-    ],
-    [
-      "an image holding nothing has no syncedAt",
-      fresh({ state: "downloading", targetVersion: "v2", updatedAt: T1 }),
-      noRacks,
-      { syncedAt: null },
-    ],
-    [
       "a failed update: served, next failed with the error",
       held({ targetVersion: "v2", nextState: "failed", nextError: "ENOSPC" }),
       noRacks,

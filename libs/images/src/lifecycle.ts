@@ -276,7 +276,6 @@ export function imageState(r: ImageRecord, racks: RackCounts): ImageState {
     error: r.state === "failed" ? r.error : null,
     warning: held ? r.warning : null,
     next,
-    syncedAt: held ? r.syncedAt : null,
     updatedAt: r.updatedAt,
   };
 }

@@ -23,9 +23,6 @@ export type ImageState = {
   warning: string | null;
   /** A newer upstream version than `version`, and how far its import is. */
   next: ImageUpdate | null;
-  /** When the served version was stored whole in the region ("Last synced"); null while none is. */
-  syncedAt: string | null;
-  /** When anything of the image last changed (an update queued or failing included). */
   updatedAt: string;
 };
 

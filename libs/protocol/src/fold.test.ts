@@ -34,7 +34,6 @@ function image(id: string, patch: Partial<ImageState> = {}): ImageState {
     error: null,
     warning: null,
     next: null,
-    syncedAt: null,
     updatedAt: "2024-01-01T00:00:00.000Z",
     ...patch,
   };

@@ -58,7 +58,6 @@ describe("renderStatus speaks the dashboard's words and units", () => {
       error: null,
       warning: null,
       next: null,
-      syncedAt: null,
       updatedAt: "2025-07-09T10:00:00.000Z",
     };
     const row = renderStatus(snapshot({ images: [image] }))
@@ -85,7 +84,6 @@ describe("renderStatus speaks the dashboard's words and units", () => {
             error: null,
             warning: "not offered by the source; keeping 20250615",
             next: { version: "20250812", state: "available", bytesTotal: 0, bytesDone: 0, error: null },
-            syncedAt: null,
             updatedAt: "2025-08-12T00:00:00.000Z",
           },
         ],
@@ -116,7 +114,6 @@ describe("renderStatus counts racks as the dashboard does", () => {
           error: null,
           warning: null,
           next: null,
-          syncedAt: null,
           updatedAt: "2025-07-09T10:00:00.000Z",
         },
       ],

@@ -17,7 +17,6 @@ const image = (id: string, patch: Partial<ImageState> = {}): ImageState => ({
   error: null,
   warning: null,
   next: null,
-  syncedAt: null,
   updatedAt: "2025-07-09T10:00:00.000Z",
   ...patch,
 });

@@ -34,7 +34,6 @@ function image(patch: Partial<ImageState> = {}): ImageState {
     error: null,
     warning: null,
     next: null,
-    syncedAt: null,
     updatedAt: "2025-07-09T10:00:00.000Z",
     ...patch,
   };
