@@ -24,6 +24,8 @@ describe.skipIf(!run)("dashboard: import settings", () => {
     await page.getByLabel("Time zone").fill("Europe/Paris");
     await page.getByRole("button", { name: "Save window" }).click();
     await schedule.filter({ hasText: "Hourly, 01:00–05:00 Europe/Paris" }).waitFor();
+    // The save's own answer too (the settings event can come first), so nothing still moves.
+    await page.getByRole("status").filter({ hasText: "Scheduled imports:" }).waitFor();
 
     await page.getByLabel(/Download cap/).fill("20MB/s");
     await page.getByRole("button", { name: "Save cap" }).click();
