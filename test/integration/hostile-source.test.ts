@@ -113,10 +113,7 @@ function kernelPath(version: string, release: string, arch: string): string {
   return `/${release}/${arch}/${version}/ga-${KERNEL_VERSIONS[release]}/generic/boot-kernel`;
 }
 
-// Skipped at the stop: its first test raced the region's own default selection (a save from revision 0
-// refused as stale once the region had saved revision 1 by system), and the tests after it share its
-// region; waiting for revision 1 first exposed a second wait that did not end. To fix, then enable.
-describe.skip("hostile boot sources against a spawned region", { timeout: 180_000 }, () => {
+describe("hostile boot sources against a spawned region", { timeout: 180_000 }, () => {
   let mirror: HostileMirror;
   let dir: string;
   let version: string;
@@ -189,6 +186,15 @@ describe.skip("hostile boot sources against a spawned region", { timeout: 180_00
       mirror.attack(file, attack());
     }
     const linesBefore = logLines(region).length;
+    // A fresh region saves its default selection (revision 1, by system) once it has read the source
+    // and imports it: a save from revision 0 would be refused as stale, and one made while that import
+    // runs joins it (the same startedAt, which runImport would wait past for ever).
+    await waitFor(
+      client,
+      (s) => s.selection.revision >= 1 && !s.import.running && s.import.finishedAt !== null,
+      60_000,
+      "the region's default selection and its import",
+    );
     const revision = (await client.command("state:get", {})).snapshot.selection.revision;
     const state = await runImport(region, client, () =>
       client.command("selection:save", {
