@@ -57,11 +57,15 @@ describe("a rack agent verifies its own store on its schedule", () => {
     await flipByte(path.join(rack.dataDir, "store", sha.slice(0, 2), sha));
     expect(await publishedShas(rack)).not.toEqual(expected);
 
-    const found = await rack.waitForLog("stored file corrupt: removed, pulling it again", 20_000, seen);
+    const corruptLine = "stored file corrupt: removed, pulling it again";
+    const found = await rack.waitForLog(corruptLine, 20_000, seen);
     expect(found.sha256).toBe(sha);
-    const pulled = await rack.waitForLog("file downloaded", 20_000, seen);
+    // Read on from the verify that found it: the 2-second schedule may have run a clean verify and
+    // its "sync finished" (unchanged) after `seen`, while the byte was being flipped.
+    const from = seen + rack.logs().slice(seen).findIndex((line) => line.msg === corruptLine) + 1;
+    const pulled = await rack.waitForLog("file downloaded", 20_000, from);
     expect(pulled.sha256).toBe(sha);
-    const finished = await rack.waitForLog("sync finished", 20_000, seen);
+    const finished = await rack.waitForLog("sync finished", 20_000, from);
     expect(finished).toMatchObject({ trigger: "verify", result: "published", downloaded: 1 });
 
     expect(await sha256File(path.join(rack.dataDir, "store", sha.slice(0, 2), sha))).toBe(sha);
