@@ -62,7 +62,13 @@ describe("a rack agent verifies its own store on its schedule", () => {
     expect(found.sha256).toBe(sha);
     // Read on from the verify that found it: the 2-second schedule may have run a clean verify and
     // its "sync finished" (unchanged) after `seen`, while the byte was being flipped.
-    const from = seen + rack.logs().slice(seen).findIndex((line) => line.msg === corruptLine) + 1;
+    const from =
+      seen +
+      rack
+        .logs()
+        .slice(seen)
+        .findIndex((line) => line.msg === corruptLine) +
+      1;
     const pulled = await rack.waitForLog("file downloaded", 20_000, from);
     expect(pulled.sha256).toBe(sha);
     const finished = await rack.waitForLog("sync finished", 20_000, from);
