@@ -27,14 +27,14 @@ describe.skipIf(!run)("dashboard: import settings", () => {
     // The save's own answer too (the settings event can come first), so nothing still moves.
     await page.getByRole("status").filter({ hasText: "Scheduled imports:" }).waitFor();
 
-    await page.getByLabel(/Download cap/).fill("20MB/s");
+    await page.getByLabel(/Download cap/).fill("20MiB/s");
     await page.getByRole("button", { name: "Save cap" }).click();
-    await page.locator("#bandwidth-value").filter({ hasText: "20 MB/s" }).waitFor();
+    await page.locator("#bandwidth-value").filter({ hasText: "20 MiB/s" }).waitFor();
 
     const watcher = await otherClient(dashboard.region.url, dashboard.region.adminToken);
     try {
       expect(watcher.state.settings).toMatchObject({
-        bandwidthLimit: 20_000_000,
+        bandwidthLimit: 20 * 1024 ** 2,
         importWindow: { start: "01:00", end: "05:00", timezone: "Europe/Paris" },
       });
       // A change made elsewhere shows at once.
@@ -53,7 +53,7 @@ describe.skipIf(!run)("dashboard: import settings", () => {
       const page = await dashboard.newPage();
       await dashboard.open(page, { hashToken: dashboard.region.adminToken });
       await waitConnected(page);
-      await page.locator("#bandwidth-value").filter({ hasText: "524.29 kB/s" }).waitFor();
+      await page.locator("#bandwidth-value").filter({ hasText: "512 KiB/s" }).waitFor();
       await page.getByText("Change the import window or the download cap").click();
       await expect(page.getByLabel(/Download cap/).inputValue()).resolves.toBe("512KiB/s");
       await page.getByRole("button", { name: "Save cap" }).click();
@@ -78,7 +78,7 @@ describe.skipIf(!run)("dashboard: import settings", () => {
     await page.getByRole("alert").filter({ hasText: "not an IANA time zone" }).waitFor();
     await page.getByLabel(/Download cap/).fill("fast");
     await page.getByRole("button", { name: "Save cap" }).click();
-    await page.getByRole("alert").filter({ hasText: "say e.g. 20MB/s" }).waitFor();
+    await page.getByRole("alert").filter({ hasText: "say e.g. 20MiB/s" }).waitFor();
     await expect(page.locator("#schedule-text").textContent()).resolves.toBe("Hourly");
   });
 });

@@ -132,14 +132,87 @@ describe("bootstream CLI against a real region", () => {
       });
     });
     const nobody = await cli(["status", "--url", `http://127.0.0.1:${closed}`, "--token", "t"]);
-    expect(nobody.code).toBe(1);
-    expect(nobody.stderr).toContain(`cannot reach the region at http://127.0.0.1:${closed}`);
-    expect(nobody.stderr).toContain("is it running there? (--url or BOOTSTREAM_URL)");
+    expect(nobody).toMatchObject({
+      code: 1,
+      stdout: "",
+      stderr:
+        `bootstream status: cannot reach the region at http://127.0.0.1:${closed}: ` +
+        "connection refused (ECONNREFUSED); is it running there? (--url or BOOTSTREAM_URL)\n",
+    });
 
     // The mirror is an HTTP server but no region.
     const notRegion = await cli(["status", "--url", mirror.url, "--token", "t"]);
     expect(notRegion.code).toBe(1);
     expect(notRegion.stderr).toContain("with a non-JSON body: is it a Bootstream region?");
+    expect(notRegion.stderr).not.toContain("internal");
+  }, 60_000);
+
+  it("a region that cannot be reached is said so, with why, for one-shot and live commands alike", async () => {
+    // Port 1: fetch never connects to it (a "bad port"), so the reason is that, not a stack or `internal:`.
+    for (const command of [["status"], ["import"], ["verify"], ["status", "--watch"]]) {
+      const run = await cli([...command, "--url", "http://127.0.0.1:1", "--token", "t"]);
+      expect({ command, code: run.code }).toEqual({ command, code: 1 });
+      expect(run.stderr).toMatch(
+        new RegExp(
+          `^bootstream ${command[0]}: cannot reach the region at http://127\\.0\\.0\\.1:1: \\S.*\\n$`,
+        ),
+      );
+      expect(run.stderr).not.toMatch(/internal|unauthorized|\n {4}at /);
+    }
+    const oneShot = await cli(["status", "--url", "http://127.0.0.1:1", "--token", "t"]);
+    expect(oneShot.stderr).toContain('port 1 is one fetch refuses to connect to (a "bad port")');
+    const noHost = await cli(["status", "--url", "http://no-such-host.invalid:5240", "--token", "t"]);
+    expect(noHost.code).toBe(1);
+    expect(noHost.stderr).toContain(
+      "cannot reach the region at http://no-such-host.invalid:5240: no such host (ENOTFOUND)",
+    );
+  }, 60_000);
+
+  it("source set with what is no URL says it is not a valid http(s) URL, exits 1 and changes nothing", async () => {
+    const before = JSON.parse((await as(["status", "--json"])).stdout) as { source: unknown };
+    for (const url of ["notaurl", "ftp://mirror/"]) {
+      const run = await as(["source", "set", url]);
+      expect({ url, code: run.code, stdout: run.stdout }).toEqual({ url, code: 1, stdout: "" });
+      expect(run.stderr).toContain(
+        `bootstream source: invalid: boot source "${url}" is not a valid http(s) URL`,
+      );
+    }
+    const after = JSON.parse((await as(["status", "--json"])).stdout) as { source: unknown };
+    expect(after.source).toEqual(before.source);
+    const audit = JSON.parse((await as(["audit", "--json"])).stdout) as { action: string }[];
+    expect(audit.map((e) => e.action)).not.toContain("source:update");
+  }, 60_000);
+
+  it("settings bandwidth refuses a negative, zero or out-of-range cap as a usage error, sending nothing", async () => {
+    for (const cap of ["-5", "-5MB/s", "0", "500", "200GB/s", "fast"]) {
+      // Against a URL with no region too: were it sent, that would be exit 1 ("cannot reach").
+      for (const run of [
+        await as(["settings", "bandwidth", cap]),
+        await cli(["settings", "bandwidth", cap, "--url", "http://127.0.0.1:1", "--token", "t"]),
+      ]) {
+        expect({ cap, code: run.code, stdout: run.stdout }).toEqual({ cap, code: 2, stdout: "" });
+        expect(run.stderr).toContain(`bandwidth "${cap}": `);
+        expect(run.stderr).toContain("usage: bootstream settings bandwidth 20MiB/s|off");
+      }
+    }
+    const status = JSON.parse((await as(["status", "--json"])).stdout) as {
+      settings: { bandwidthLimit: unknown };
+    };
+    expect(status.settings.bandwidthLimit).toBeNull();
+    const audit = JSON.parse((await as(["audit", "--json"])).stdout) as { detail: string }[];
+    expect(audit.map((e) => e.detail).join("\n")).not.toMatch(/bandwidth/);
+
+    // A good cap is shown in the same (binary) units as a measured rate.
+    expect(await as(["settings", "bandwidth", "20MiB/s"])).toMatchObject({
+      code: 0,
+      stdout: "bandwidth 20 MiB/s\n",
+    });
+    expect(await as(["settings", "bandwidth", "20MB/s"])).toMatchObject({
+      code: 0,
+      stdout: "bandwidth 19.07 MiB/s\n",
+    });
+    expect((await as(["status"])).stdout).toContain("Bandwidth: 19.07 MiB/s");
+    expect(await as(["settings", "bandwidth", "off"])).toMatchObject({ code: 0, stdout: "bandwidth off\n" });
   }, 60_000);
 
   it("a token that was sent but not accepted says so", async () => {

@@ -41,9 +41,10 @@ export type RegionConfig = {
 export class ConfigError extends Error {
   constructor(
     readonly setting: string,
-    message: string,
+    /** What is wrong, without the setting's name (for a command that says it its own way). */
+    readonly problem: string,
   ) {
-    super(`invalid ${setting}: ${message}`);
+    super(`invalid ${setting}: ${problem}`);
     this.name = "ConfigError";
   }
 }
@@ -194,10 +195,16 @@ export function parseSourceUrl(value: string, setting = "BOOT_SOURCE_URL"): stri
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(setting, `"${value}" is not a URL`);
+    throw new ConfigError(
+      setting,
+      `"${value}" is not a valid http(s) URL (a boot source is http://… or https://…, or file://… for a local mirror)`,
+    );
   }
   if (!["http:", "https:", "file:"].includes(url.protocol)) {
-    throw new ConfigError(setting, `"${value}" must be an http://, https:// or file:// URL`);
+    throw new ConfigError(
+      setting,
+      `"${value}" is not a valid http(s) URL: a boot source is http://… or https://… (or file://… for a local mirror), not ${url.protocol}//`,
+    );
   }
   // simplestreams paths are relative to the source: without the trailing slash the last segment would be lost.
   return url.href.endsWith("/") ? url.href : `${url.href}/`;

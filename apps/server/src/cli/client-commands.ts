@@ -4,12 +4,14 @@ import { deselectArches, selectArches } from "@bootstream/images/present";
 import {
   AUDIT_PAGE_MAX,
   CommandError,
+  MAX_BANDWIDTH_LIMIT,
+  MIN_BANDWIDTH_LIMIT,
   type AuditEntry,
   type Catalogue,
   type SelectionItem,
   type Snapshot,
 } from "@bootstream/protocol";
-import { HttpClient, RemoteError } from "./http-client";
+import { HttpClient, RemoteError, UnreachableError } from "./http-client";
 import { SETTINGS_USAGE, UsageError } from "./usage";
 import { renderRacks, renderStatus, table } from "./status-table";
 import {
@@ -96,6 +98,19 @@ async function editSelection(
       if (!(error instanceof RemoteError) || error.body.code !== "conflict" || attempt >= 10) throw error;
     }
   }
+}
+
+/** What is wrong with a cap as typed (null when it is one the region takes), said before anything is sent. */
+function bandwidthProblem(text: string): string | null {
+  let limit: number | null;
+  try {
+    limit = parseBandwidth(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (limit !== null && (limit < MIN_BANDWIDTH_LIMIT || limit > MAX_BANDWIDTH_LIMIT))
+    return `bandwidth "${text}": a cap is from ${formatBandwidth(MIN_BANDWIDTH_LIMIT)} to ${formatBandwidth(MAX_BANDWIDTH_LIMIT)}, or off`;
+  return null;
 }
 
 function splitImage(spec: string | undefined): { os: string; release: string } {
@@ -238,6 +253,9 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
   },
 
   async settings(argv) {
+    // A negative cap ("-5") would read as an unknown option: refuse it as the bad cap it is.
+    if (argv[0] === "bandwidth" && argv[1] !== undefined && /^-\d/.test(argv[1]))
+      throw new UsageError(`${bandwidthProblem(argv[1])}\n${SETTINGS_USAGE}`);
     const { flags, positionals, client } = parse(argv, {
       timezone: { type: "string" },
       tz: { type: "string" },
@@ -253,12 +271,9 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
       return say(`import window ${describeWindow(settings.importWindow)}`);
     }
     if (positionals[0] !== "bandwidth" || positionals.length !== 2) throw new UsageError(SETTINGS_USAGE);
-    let bandwidthLimit: number | null;
-    try {
-      bandwidthLimit = parseBandwidth(positionals[1]!);
-    } catch (error) {
-      throw new UsageError((error as Error).message);
-    }
+    const problem = bandwidthProblem(positionals[1]!);
+    if (problem) throw new UsageError(`${problem}\n${SETTINGS_USAGE}`);
+    const bandwidthLimit = parseBandwidth(positionals[1]!);
     const { settings } = await client().command("settings:update", { bandwidthLimit });
     say(`bandwidth ${formatBandwidth(settings.bandwidthLimit)}`);
   },
@@ -315,6 +330,6 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
   },
 };
 
-export function isRemoteFailure(error: unknown): error is RemoteError | CommandError {
-  return error instanceof RemoteError || error instanceof CommandError;
+export function isRemoteFailure(error: unknown): error is RemoteError | CommandError | UnreachableError {
+  return error instanceof RemoteError || error instanceof CommandError || error instanceof UnreachableError;
 }

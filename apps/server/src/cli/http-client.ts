@@ -15,6 +15,42 @@ export class RemoteError extends Error {
   }
 }
 
+/**
+ * The region could not be reached ("cannot reach the region at URL: reason"), or what answered is no
+ * region: no answer of the region's, so no contract code. The CLI prints the message and exits 1.
+ */
+export class UnreachableError extends Error {
+  constructor(
+    readonly url: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "UnreachableError";
+  }
+
+  static because(url: string, reason: string): UnreachableError {
+    return new UnreachableError(url, `cannot reach the region at ${url}: ${reason}`);
+  }
+}
+
+const HINT = "is it running there? (--url or BOOTSTREAM_URL)";
+
+/** Why a request got no answer, in words, from what fetch threw. */
+export function unreachableReason(error: unknown, url: string): string {
+  const failure = error as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (failure.name === "TimeoutError") return `no answer within 30 s; ${HINT}`;
+  const code = failure.cause?.code;
+  if (code === "ECONNREFUSED") return `connection refused (ECONNREFUSED); ${HINT}`;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN")
+    return `no such host (${code}); check the host name in --url or BOOTSTREAM_URL`;
+  if (code === "ECONNRESET") return `the connection was reset (ECONNRESET); ${HINT}`;
+  if (code) return `${code}; ${HINT}`;
+  // fetch never connects to ports browsers block (1, 9, 25, …; the WHATWG "bad port" list).
+  if (failure.cause?.message === "bad port")
+    return `port ${new URL(url).port} is one fetch refuses to connect to (a "bad port"); give the region's port (5240 by default)`;
+  return `${failure.cause?.message ?? failure.message ?? String(error)}; ${HINT}`;
+}
+
 /** The one-shot client commands speak HTTP: one request, one answer, nothing to keep open. */
 export class HttpClient {
   constructor(
@@ -34,21 +70,17 @@ export class HttpClient {
         signal: AbortSignal.timeout(30_000),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-      throw new RemoteError({
-        code: "internal",
-        message: `cannot reach the region at ${this.url} (${cause}); is it running there? (--url or BOOTSTREAM_URL)`,
-      });
+      throw UnreachableError.because(this.url, unreachableReason(error, this.url));
     }
     const text = await response.text();
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new RemoteError({
-        code: "internal",
-        message: `${this.url} answered ${response.status} with a non-JSON body: is it a Bootstream region? (--url or BOOTSTREAM_URL)`,
-      });
+      throw new UnreachableError(
+        this.url,
+        `${this.url} answered ${response.status} with a non-JSON body: is it a Bootstream region? (--url or BOOTSTREAM_URL)`,
+      );
     }
     const error = (json as { error?: ErrorBody }).error;
     if (!response.ok && error) throw new RemoteError(error);

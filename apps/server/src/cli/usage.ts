@@ -24,7 +24,7 @@ Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):
   bootstream deselect OS/RELEASE [--arch ARCH[,ARCH...]]
   bootstream import | stop-import
   bootstream auto-import on|off
-  bootstream settings bandwidth 20MB/s|off                 cap the region's upstream downloads (all together)
+  bootstream settings bandwidth 20MiB/s|off                 cap the region's upstream downloads (all together)
   bootstream settings window 01:00-05:00|off [--timezone UTC]
                                                             when scheduled imports may run (manual ones run at once)
   bootstream source set URL [--keyring FILE]
@@ -56,7 +56,7 @@ Exit codes: 0 success, 1 refused or failed, 2 usage error.
 const CLIENT = "[--url URL] [--token TOKEN]";
 
 export const SETTINGS_USAGE =
-  "usage: bootstream settings bandwidth 20MB/s|off\n       bootstream settings window 01:00-05:00|off [--timezone ZONE]";
+  "usage: bootstream settings bandwidth 20MiB/s|off\n       bootstream settings window 01:00-05:00|off [--timezone ZONE]";
 
 /** `bootstream COMMAND --help`: one usage line per command, on stdout, exit 0. */
 export const COMMAND_HELP: Record<string, string> = {
@@ -76,7 +76,7 @@ export const COMMAND_HELP: Record<string, string> = {
   racks: `usage: bootstream racks [--json] ${CLIENT}\n`,
   "rack remove": `usage: bootstream rack remove NAME ${CLIENT}\n`,
   settings:
-    `usage: bootstream settings bandwidth 20MB/s|off ${CLIENT}\n` +
+    `usage: bootstream settings bandwidth 20MiB/s|off ${CLIENT}\n` +
     `       bootstream settings window 01:00-05:00|off [--timezone ZONE] ${CLIENT}\n` +
     "A window is local time in ZONE (an IANA name, default UTC); scheduled imports run only inside it.\n",
   catalogue: `usage: bootstream catalogue [--json] ${CLIENT}\n`,

@@ -4,7 +4,7 @@ import {
   type BootstreamClient,
   type ClientState,
 } from "@bootstream/protocol/client";
-import { RemoteError } from "./http-client";
+import { RemoteError, UnreachableError } from "./http-client";
 import {
   RateTracker,
   etaSeconds,
@@ -133,14 +133,21 @@ export async function watchStatus(url: string, token: string, json: boolean): Pr
 
 /**
  * A live socket client for a CLI command that follows events (`status --watch`, `verify`): a
- * region that cannot be reached is a RemoteError saying what the command could not do.
+ * region that refused the socket is a RemoteError saying what the command could not do; one that
+ * cannot be reached (the client would go on retrying) is an UnreachableError.
  */
 export async function connectLive(url: string, token: string, doing: string): Promise<BootstreamClient> {
   const client = createClient({ url, token, io: { transports: ["websocket"] } });
   try {
     await client.connect();
   } catch (error) {
+    const refused = client.status === "refused";
     client.close();
+    if (!refused)
+      throw UnreachableError.because(
+        url,
+        `${(error as Error).message}; is it running there? (--url or BOOTSTREAM_URL)`,
+      );
     throw new RemoteError({ code: "unauthorized", message: `${doing} ${url}: ${(error as Error).message}` });
   }
   return client;

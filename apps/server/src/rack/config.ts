@@ -48,7 +48,7 @@ const FLAGS = {
 };
 
 export const RACK_USAGE = `usage: RACK_TOKEN=T bootstream rack --region URL --name NAME --data-dir DIR
-                      [--rack-sync-schedule CRON] [--verify-schedule CRON] [--download-concurrency N] [--bandwidth-limit 50MB/s|off] [--log-level LEVEL]
+                      [--rack-sync-schedule CRON] [--verify-schedule CRON] [--download-concurrency N] [--bandwidth-limit 50MiB/s|off] [--log-level LEVEL]
 The credential: RACK_TOKEN, a rack token made for this name (bootstream token create --role rack
 --name NAME), or else RACK_SECRET, the region's site-wide secret (weaker: it may register any rack).
 Keep them in the environment: --token and --secret exist, but a command line is readable by every
@@ -143,7 +143,7 @@ function parseRackBandwidth(value: string): number | null {
     throw new UsageError(`invalid BANDWIDTH_LIMIT: ${(error as Error).message}`);
   }
   if (limit !== null && limit < MIN_BANDWIDTH_LIMIT)
-    throw new UsageError(`invalid BANDWIDTH_LIMIT: "${value}" is under 1 kB/s`);
+    throw new UsageError(`invalid BANDWIDTH_LIMIT: "${value}" is under 1000 B/s`);
   return limit;
 }
 

@@ -1,4 +1,11 @@
-// Bandwidth caps as people write and read them: "20MB/s" in, "20 MB/s" out.
+// Bandwidth caps as people write and read them: "20MiB/s" in, "20 MiB/s" out.
+//
+// One unit system on screen: a cap is shown in IEC units (KiB/s, MiB/s, GiB/s, powers of 1024), as
+// sizes and measured download rates are (format.ts), so a cap and the rate it holds a download to
+// read alike ("20 MiB/s" beside "19.9 MiB/s"). Typed, both are read at their real value: "20MiB/s"
+// is 20 × 2²⁰ bytes a second, "20MB/s" 20 × 10⁶ (shown as 19.07 MiB/s).
+
+import { iecScale } from "./format";
 
 const RATE_UNITS: Record<string, number> = {
   b: 1,
@@ -11,9 +18,9 @@ const RATE_UNITS: Record<string, number> = {
 };
 
 /**
- * A bandwidth as people write it, for the CLI and the rack agent's flag: "20MB/s", "1.5 GB/s",
- * "512KiB/s", "2000000" (bytes a second; "/s" may be left off), or "off"/"none" for no cap (null).
- * Throws a RangeError naming the accepted forms.
+ * A bandwidth as people write it, for the CLI and the rack agent's flag: "20MiB/s", "512KiB/s",
+ * "1.5 GiB/s", "20MB/s" (MB = 10⁶ bytes), "2000000" (bytes a second; "/s" may be left off), or
+ * "off"/"none" for no cap (null). Throws a RangeError naming the accepted forms.
  */
 export function parseBandwidth(text: string): number | null {
   const value = text.trim().toLowerCase();
@@ -21,23 +28,21 @@ export function parseBandwidth(text: string): number | null {
   const match = /^(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?(?:\/s|ps)?$/.exec(value);
   const bytes = match ? Math.round(Number(match[1]) * RATE_UNITS[match[2] ?? "b"]!) : NaN;
   if (!Number.isFinite(bytes) || bytes <= 0) {
-    throw new RangeError(`bandwidth "${text}": say e.g. 20MB/s, 512KiB/s, 2000000 (bytes a second) or off`);
+    throw new RangeError(
+      `bandwidth "${text}": say e.g. 20MiB/s, 512KiB/s, 20MB/s (MB = 10⁶ bytes), 2000000 (bytes a second) or off`,
+    );
   }
   return bytes;
 }
 
-/** "20 MB/s", "1.5 GB/s", "off": the one wording of a cap for the dashboard, CLI and audit log. */
+/**
+ * "20 MiB/s", "1.5 GiB/s", "19.07 MiB/s", "off": the one wording of a cap for the dashboard, CLI and
+ * audit log, in IEC units like every size and rate shown (at most two decimals).
+ */
 export function formatBandwidth(bytesPerSecond: number | null): string {
   if (bytesPerSecond === null) return "off";
-  const [unit, size] =
-    bytesPerSecond >= 1e9
-      ? ["GB", 1e9]
-      : bytesPerSecond >= 1e6
-        ? ["MB", 1e6]
-        : bytesPerSecond >= 1e3
-          ? ["kB", 1e3]
-          : ["B", 1];
-  return `${Number((bytesPerSecond / (size as number)).toFixed(2))} ${unit}/s`;
+  const [value, unit] = iecScale(bytesPerSecond, 2);
+  return `${Number(value.toFixed(2))} ${unit}/s`;
 }
 
 /** Every unit parseBandwidth reads, biggest first. */

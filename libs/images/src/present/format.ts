@@ -6,23 +6,31 @@ import { plural } from "./wording";
 const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
 /**
- * IEC units, as `ls -h` and the CLI's flags (64KiB, 256MiB): "512 B", "56.0 MiB", "1.2 GiB".
- * One decimal from KiB up, so a column of sizes lines up; "—" for what is not a size.
+ * `bytes` in the biggest IEC unit it fills at least once, as [value, unit]; a value that would round
+ * to 1024 at `decimals` is carried to the next unit (never "1024.0 KiB").
  */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes) || bytes < 0) return "—";
+export function iecScale(bytes: number, decimals: number): [number, string] {
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < UNITS.length - 1) {
     value /= 1024;
     unit++;
   }
-  // 1023.96 KiB would print as "1024.0 KiB": carry it to the next unit.
-  if (unit > 0 && unit < UNITS.length - 1 && Number(value.toFixed(1)) >= 1024) {
+  if (unit > 0 && unit < UNITS.length - 1 && Number(value.toFixed(decimals)) >= 1024) {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${Math.floor(value)} B` : `${value.toFixed(1)} ${UNITS[unit]}`;
+  return [value, UNITS[unit]!];
+}
+
+/**
+ * IEC units, as `ls -h` and the CLI's flags (64KiB, 256MiB): "512 B", "56.0 MiB", "1.2 GiB".
+ * One decimal from KiB up, so a column of sizes lines up; "—" for what is not a size.
+ */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) return "—";
+  const [value, unit] = iecScale(bytes, 1);
+  return unit === "B" ? `${Math.floor(value)} B` : `${value.toFixed(1)} ${unit}`;
 }
 
 /** "12.3 MiB/s"; "stalled" at 0; "" while the rate is not known yet (null). */

@@ -90,15 +90,19 @@ describe("parseBandwidth and formatBandwidth", () => {
   });
 
   it.each(["", "fast", "0", "0MB/s", "-5MB/s", "20 MB/h", "1e9", "20TB/s"])("refuses %j", (text) => {
-    expect(() => parseBandwidth(text)).toThrow(/say e\.g\. 20MB\/s/);
+    expect(() => parseBandwidth(text)).toThrow(/say e\.g\. 20MiB\/s, 512KiB\/s, 20MB\/s \(MB = 10⁶ bytes\)/);
   });
 
   it.each([
     [null, "off"],
-    [20_000_000, "20 MB/s"],
-    [1_500_000_000, "1.5 GB/s"],
-    [524_288, "524.29 kB/s"],
+    [20 * 1024 ** 2, "20 MiB/s"],
+    [20_000_000, "19.07 MiB/s"],
+    [1.5 * 1024 ** 3, "1.5 GiB/s"],
+    [524_288, "512 KiB/s"],
+    [64_000, "62.5 KiB/s"],
+    [1_048_575, "1 MiB/s"],
     [999, "999 B/s"],
+    [1000, "1000 B/s"],
   ])("writes %s as %s", (bytes, text) => {
     expect(formatBandwidth(bytes)).toBe(text);
   });

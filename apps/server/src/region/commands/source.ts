@@ -15,7 +15,7 @@ export const sourceUpdate: Handler<"source:update"> = async ({ url, keyring }, a
   try {
     normalised = parseSourceUrl(shown, "url");
   } catch (error) {
-    if (error instanceof ConfigError) throw new CommandError("invalid", error.message);
+    if (error instanceof ConfigError) throw new CommandError("invalid", `boot source ${error.problem}`);
     throw error;
   }
   const armored = keyring?.trim() ? keyring : null;
