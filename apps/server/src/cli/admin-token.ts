@@ -4,7 +4,7 @@ import { commandSchemas } from "@bootstream/protocol";
 import { parseDatabaseUrl } from "../config";
 import { Database } from "../region/db/database";
 import { TokenService } from "../region/services/tokens";
-import { UsageError } from "./usage";
+import { CommandFailure, UsageError } from "./usage";
 
 /**
  * `bootstream admin-token --name NAME [--data-dir DIR | --database-url URL]`: for an operator with
@@ -43,7 +43,13 @@ export async function adminTokenCommand(argv: string[]): Promise<void> {
   }
   if (flags["data-dir"] !== undefined) databaseUrl = null;
   const dataDir = path.resolve((flags["data-dir"] as string | undefined) ?? process.env.DATA_DIR ?? "./data");
-  const db = await Database.open({ dataDir, databaseUrl });
+  let db: Database;
+  try {
+    db = await Database.open({ dataDir, databaseUrl });
+  } catch (error) {
+    const where = databaseUrl === null ? path.join(dataDir, "bootstream.db") : withoutPassword(databaseUrl);
+    throw new CommandFailure(`cannot open the database at ${where}: ${(error as Error).message}`);
+  }
   try {
     const { token } = await new TokenService(db).create("admin", name.data, {
       by: "admin-token (local)",
@@ -54,4 +60,12 @@ export async function adminTokenCommand(argv: string[]): Promise<void> {
   } finally {
     await db.close();
   }
+}
+
+/** A database URL fit to print: its password replaced by "***". */
+function withoutPassword(url: string): string {
+  const parsed = URL.parse(url);
+  if (parsed === null) return "the DATABASE_URL given";
+  if (parsed.password !== "") parsed.password = "***";
+  return parsed.href;
 }

@@ -1,5 +1,5 @@
 import { clientCommands, isRemoteFailure, rackRemove } from "./client-commands";
-import { COMMAND_HELP, HELP, UsageError, wantsHelp } from "./usage";
+import { COMMAND_HELP, CommandFailure, HELP, UsageError, wantsHelp } from "./usage";
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`bootstream ${name}: ${error.message}\n`);
       return 2;
     }
-    if (isRemoteFailure(error)) {
+    if (isRemoteFailure(error) || error instanceof CommandFailure) {
       process.stderr.write(`bootstream ${name}: ${error.message}\n`);
       return 1;
     }

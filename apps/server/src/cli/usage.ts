@@ -1,3 +1,11 @@
+/** A command that could not do its work, for a reason said in one line: printed on stderr, exit 1. */
+export class CommandFailure extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CommandFailure";
+  }
+}
+
 /** A mistake in how a command was called: printed on stderr, exit 2. */
 export class UsageError extends Error {
   constructor(message: string) {
