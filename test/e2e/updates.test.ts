@@ -105,6 +105,12 @@ describe.skipIf(!run)("dashboard: updates and trouble at a glance", () => {
 
   it("shows an update available with auto-import off, imports it with one click, and shows its bar and rate while the row stays served", async () => {
     const before = admin.state.images.get(NOBLE)!.version!;
+    // "Last synced" is when the served version synced, in the row's words ("just now", "3 min ago").
+    const syncedAt = admin.state.images.get(NOBLE)!.syncedAt!;
+    expect(syncedAt).not.toBeNull();
+    const lastSynced = row(page, NOBLE).locator("td.synced-at time");
+    await expect(lastSynced.getAttribute("datetime")).resolves.toBe(syncedAt);
+    await expect(lastSynced.textContent()).resolves.toMatch(/^(just now|\d+ min ago)$/);
     await dashboard.stack.mirror.addVersion();
     const { images } = await waitFor(
       admin,
@@ -137,6 +143,9 @@ describe.skipIf(!run)("dashboard: updates and trouble at a glance", () => {
     // Still served the whole time: the row's state is the held version's.
     await expect(row(page, NOBLE).getAttribute("data-state")).resolves.toBe("rack-synced");
     await expect(row(page, NOBLE).locator("td.version").textContent()).resolves.toBe(before);
+    // ...and its "Last synced" stays the served version's, though updatedAt moved with the update.
+    expect(admin.state.images.get(NOBLE)!.updatedAt).not.toBe(syncedAt);
+    await expect(lastSynced.getAttribute("datetime")).resolves.toBe(syncedAt);
     await expect(page.getByTestId("summary").textContent()).resolves.toMatch(/\d+ updating/);
 
     dashboard.stack.throttle(Infinity);
@@ -148,6 +157,11 @@ describe.skipIf(!run)("dashboard: updates and trouble at a glance", () => {
       "updated",
     );
     await expect(row(page, NOBLE).locator(".progress").count()).resolves.toBe(0);
+    // The new version synced: "Last synced" moved forward with it.
+    const newSyncedAt = admin.state.images.get(NOBLE)!.syncedAt!;
+    expect(Date.parse(newSyncedAt)).toBeGreaterThan(Date.parse(syncedAt));
+    await row(page, NOBLE).locator(`td.synced-at time[datetime="${newSyncedAt}"]`).waitFor();
+    await expect(lastSynced.textContent()).resolves.toBe("just now");
   });
 
   it("shows a warning and an offline rack on the row and in the header", async () => {

@@ -271,6 +271,47 @@ describe("stopping, restarting and the schedule", () => {
     expect(client.state.import).toEqual(last);
   });
 
+  it("sets syncedAt when an import syncs the image, and keeps it across a restart and a later import", async () => {
+    const first = await start();
+    const done = await waitFor(
+      client,
+      (s) => s.images.get(NOBLE)?.state === "synced" && !s.import.running && s.import.finishedAt !== null,
+      30_000,
+      "the first import",
+    );
+    const image = done.images.get(NOBLE)!;
+    const { startedAt, finishedAt } = done.import;
+    // Set by this import: when the version switched in, between the run's start and its end.
+    expect(image.syncedAt).not.toBeNull();
+    expect(Date.parse(image.syncedAt!)).toBeGreaterThanOrEqual(Date.parse(startedAt!));
+    expect(Date.parse(image.syncedAt!)).toBeLessThanOrEqual(Date.parse(finishedAt!));
+    client.close();
+    expect(await first.stop()).toBe(0);
+
+    await start({ dataDir: first.dataDir });
+    const restarted = await waitFor(
+      client,
+      (s) => s.images.has(NOBLE),
+      10_000,
+      "the snapshot after the restart",
+    );
+    expect(restarted.images.get(NOBLE)).toMatchObject({ version: image.version, syncedAt: image.syncedAt });
+    // An import that finds the version up to date leaves it as it was.
+    await client.command("import:start", {});
+    const again = await waitFor(
+      client,
+      (s) => !s.import.running && s.import.finishedAt !== null && s.import.finishedAt !== finishedAt,
+      30_000,
+      "an import after the restart",
+    );
+    expect(again.import.error).toBeNull();
+    expect(again.images.get(NOBLE)).toMatchObject({
+      state: "synced",
+      version: image.version,
+      syncedAt: image.syncedAt,
+    });
+  });
+
   it("resumes an import interrupted by a graceful stop (SIGTERM) when the region starts again", async () => {
     const first = await start();
     await waitFor(

@@ -3,6 +3,7 @@ import * as fsp from "node:fs/promises";
 import { createConnection, createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { statusText } from "@bootstream/images/present";
 import type { Manifest, RackReport } from "@bootstream/protocol";
 import type { BootstreamClient, ClientState } from "@bootstream/protocol/client";
 import { pino } from "pino";
@@ -771,6 +772,21 @@ describe("rack agent against the real region", () => {
       imagesSynced: 1,
       imagesTotal: 2,
     });
+    // The image row says the racks failed, how many, and the first one's error; not "Waiting for…".
+    const rowFailed = await waitFor(
+      client,
+      (s) => statusText(s.images.get(JAMMY)!).startsWith("Sync failed on "),
+      20_000,
+      "jammy failed on the racks",
+    );
+    const failedJammy = rowFailed.images.get(JAMMY)!;
+    expect(failedJammy.racks.failed).toBeGreaterThanOrEqual(1);
+    expect(failedJammy.racks).toMatchObject({ synced: 0, syncing: 0 });
+    expect(statusText(failedJammy)).toMatch(
+      /^Sync failed on \d+ rack controllers?: 1 of \d+ file\(s\) could not be downloaded; .*404/,
+    );
+    // noble, which the rack still holds, is not failed.
+    expect(statusText(rowFailed.images.get(NOBLE)!)).not.toMatch(/^Sync failed/);
     await until(() => logged(rack, "sync failed").length === 1, "sync failed", tail(rack));
     expect(logged(rack, "file download failed")).toEqual([expect.objectContaining({ sha256: lost })]);
     // Machines still boot from the very same set.
@@ -800,6 +816,12 @@ describe("rack agent against the real region", () => {
         .sort(),
     ).toEqual([...jammy].sort());
     expect(rackState(client.state, "r-missing")!.error).toBeNull();
+    await waitFor(
+      client,
+      (s) => s.images.get(JAMMY)!.racks.failed === 0 && s.images.get(JAMMY)!.racks.error === null,
+      10_000,
+      "jammy no longer failed on the racks",
+    );
   });
 
   it("empties its published set and its store when nothing is selected", async () => {

@@ -96,7 +96,14 @@ describe("rack controllers", () => {
       40_000,
       "rack-synced on both racks",
     );
-    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0, offline: 0 });
+    expect(state.images.get(NOBLE)!.racks).toEqual({
+      synced: 2,
+      total: 2,
+      syncing: 0,
+      offline: 0,
+      failed: 0,
+      error: null,
+    });
     expect(state.racks.map((r) => [r.name, r.online, r.imagesSynced, r.imagesTotal])).toEqual([
       ["rack-1", true, 1, 1],
       ["rack-2", true, 1, 1],
@@ -232,7 +239,14 @@ describe("rack controllers", () => {
       40_000,
       "both racks again",
     );
-    expect(state.images.get(NOBLE)!.racks).toEqual({ synced: 2, total: 2, syncing: 0, offline: 0 });
+    expect(state.images.get(NOBLE)!.racks).toEqual({
+      synced: 2,
+      total: 2,
+      syncing: 0,
+      offline: 0,
+      failed: 0,
+      error: null,
+    });
     const resumed = restarted
       .logs()
       .filter((l) => l.msg === "file downloaded" && (l.resumedFrom as number) > 0);

@@ -20,6 +20,7 @@ import {
   type PlannedVersion,
   type RackCounts,
 } from "./lifecycle";
+import type { ImageStatus } from "./model";
 
 const T0 = "2026-01-01T00:00:00.000Z";
 const T1 = "2026-01-02T00:00:00.000Z";
@@ -43,7 +44,7 @@ const plan = (version: string, patch: Partial<PlannedVersion> = {}): PlannedVers
   bytesStored: 20,
   ...patch,
 });
-const noRacks: RackCounts = { synced: 0, total: 0, syncing: 0, offline: 0 };
+const noRacks: RackCounts = { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null };
 
 describe("planApplied", () => {
   it.each<[string, ImageRecord, PlannedVersion, Partial<ImageRecord> | null]>([
@@ -347,6 +348,119 @@ describe("a corruption warning stays while the file is out of service", () => {
   });
 });
 
+describe("syncedAt: when the served version synced, folded through the lifecycle", () => {
+  const T2 = "2026-01-03T00:00:00.000Z";
+  const T3 = "2026-01-04T00:00:00.000Z";
+  const T4 = "2026-01-05T00:00:00.000Z";
+  type Step = (r: ImageRecord) => ImageRecord | null;
+  // Each step is a transition at its own time; a null result (nothing changes) keeps the record.
+  const planned =
+    (v: string, at: string): Step =>
+    (r) =>
+      planApplied(r, plan(v), at);
+  const started =
+    (at: string): Step =>
+    (r) =>
+      downloadStarted(r, 50, at);
+  const switched =
+    (v: string, at: string): Step =>
+    (r) =>
+      versionSwitched(r, plan(v), at);
+  const failed =
+    (at: string): Step =>
+    (r) =>
+      importFailed(r, "ENOSPC", at);
+  const offered =
+    (v: string, at: string): Step =>
+    (r) =>
+      versionOffered(r, plan(v), at);
+  const gone =
+    (at: string): Step =>
+    (r) =>
+      notOffered(r, URL, at);
+  const stopped =
+    (at: string): Step =>
+    (r) =>
+      importStopped(r, at);
+  const allRacks: RackCounts = { synced: 2, total: 2, syncing: 0, offline: 0, failed: 0, error: null };
+
+  it.each<[string, Step[], RackCounts, string | null, ImageStatus]>([
+    ["a fresh image holds nothing: none", [], noRacks, null, "queued"],
+    ["queued and downloading: still none", [planned("v1", T1), started(T2)], noRacks, null, "downloading"],
+    [
+      "a first import that fails: none",
+      [planned("v1", T1), started(T2), failed(T3)],
+      noRacks,
+      null,
+      "failed",
+    ],
+    [
+      "the first version synced: then",
+      [planned("v1", T1), started(T2), switched("v1", T3)],
+      noRacks,
+      T3,
+      "synced",
+    ],
+    [
+      "kept when every rack holds it (rack-synced)",
+      [planned("v1", T1), switched("v1", T2)],
+      allRacks,
+      T2,
+      "rack-synced",
+    ],
+    [
+      "kept while a newer version is queued and downloads (updatedAt moves on)",
+      [planned("v1", T1), switched("v1", T2), planned("v2", T3), started(T4)],
+      allRacks,
+      T2,
+      "rack-synced",
+    ],
+    [
+      "kept when that update fails",
+      [planned("v1", T1), switched("v1", T2), planned("v2", T3), failed(T4)],
+      noRacks,
+      T2,
+      "synced",
+    ],
+    [
+      "kept when an update is only offered (auto-import off), stopped, or the source drops it",
+      [planned("v1", T1), switched("v1", T2), offered("v2", T3), stopped(T3), gone(T4)],
+      noRacks,
+      T2,
+      "synced",
+    ],
+    [
+      "kept when the same version is switched in again (a repair)",
+      [planned("v1", T1), switched("v1", T2), switched("v1", T4)],
+      noRacks,
+      T2,
+      "synced",
+    ],
+    [
+      "moves forward when the newer version switches in",
+      [planned("v1", T1), switched("v1", T2), planned("v2", T3), started(T3), switched("v2", T4)],
+      noRacks,
+      T4,
+      "synced",
+    ],
+  ])("%s", (_name, steps, racks, syncedAt, state) => {
+    const record = steps.reduce((r, step) => step(r) ?? r, fresh());
+    const image = imageState(record, racks);
+    expect(image.syncedAt).toBe(syncedAt);
+    expect(image.state).toBe(state);
+    // The record keeps it as is (persisted with it), so a restart reads the same value back.
+    expect(record.syncedAt).toBe(syncedAt);
+  });
+
+  it("is the served version's, not updatedAt, while an update downloads", () => {
+    const record = [planned("v1", T1), switched("v1", T2), planned("v2", T3), started(T4)].reduce(
+      (r, step) => step(r) ?? r,
+      fresh(),
+    );
+    expect(imageState(record, noRacks)).toMatchObject({ syncedAt: T2, updatedAt: T4, version: "v1" });
+  });
+});
+
 describe("ImageState derivation", () => {
   it.each<[string, ImageRecord, RackCounts, Record<string, unknown>]>([
     [
@@ -365,25 +479,28 @@ describe("ImageState derivation", () => {
     [
       "synced on every online rack is rack-synced",
       held(),
-      { synced: 2, total: 2, syncing: 0, offline: 1 },
-      { state: "rack-synced", racks: { synced: 2, total: 2, syncing: 0, offline: 1 } },
+      { synced: 2, total: 2, syncing: 0, offline: 1, failed: 0, error: null },
+      {
+        state: "rack-synced",
+        racks: { synced: 2, total: 2, syncing: 0, offline: 1, failed: 0, error: null },
+      },
     ],
     [
       "synced on some racks is synced",
       held(),
-      { synced: 1, total: 2, syncing: 1, offline: 0 },
+      { synced: 1, total: 2, syncing: 1, offline: 0, failed: 0, error: null },
       { state: "synced" },
     ],
     [
       "downloading is never rack-synced",
       fresh({ state: "downloading" }),
-      { synced: 2, total: 2, syncing: 0, offline: 0 },
+      { synced: 2, total: 2, syncing: 0, offline: 0, failed: 0, error: null },
       { state: "downloading" },
     ],
     [
       "a newer version downloading: the served state stays, next carries the progress",
       held({ targetVersion: "v2", nextState: "downloading", nextBytesTotal: 200, nextBytesDone: 80 }),
-      { synced: 1, total: 1, syncing: 0, offline: 0 },
+      { synced: 1, total: 1, syncing: 0, offline: 0, failed: 0, error: null },
       {
         state: "rack-synced",
         version: "20250601",
@@ -414,9 +531,9 @@ describe("ImageState derivation", () => {
   });
 
   it.each<[RackCounts, string]>([
-    [{ synced: 0, total: 0, syncing: 0, offline: 3 }, "synced"],
-    [{ synced: 3, total: 3, syncing: 0, offline: 5 }, "rack-synced"],
-    [{ synced: 2, total: 3, syncing: 1, offline: 0 }, "synced"],
+    [{ synced: 0, total: 0, syncing: 0, offline: 3, failed: 0, error: null }, "synced"],
+    [{ synced: 3, total: 3, syncing: 0, offline: 5, failed: 0, error: null }, "rack-synced"],
+    [{ synced: 2, total: 3, syncing: 1, offline: 0, failed: 0, error: null }, "synced"],
   ])("servedStatus(synced, %o) = %s (offline racks never hold it back)", (racks, expected) => {
     expect(servedStatus("synced", racks)).toBe(expected);
   });

@@ -46,8 +46,11 @@ export type ImageRecord = {
 /** What an import plan says about one image. */
 export type PlannedVersion = { version: string; title: string; bytesTotal: number; bytesStored: number };
 
-/** Online racks holding the image / online racks / online racks pulling it / offline racks. */
-export type RackCounts = { synced: number; total: number; syncing: number; offline: number };
+/**
+ * Online racks holding the image / online racks / online racks pulling it / offline racks / online
+ * racks whose last sync failed without it, and the first of their errors.
+ */
+export type RackCounts = ImageState["racks"];
 
 const holds = (r: ImageRecord): r is ImageRecord & { version: string } =>
   r.state === "synced" && r.version !== null;
@@ -276,6 +279,7 @@ export function imageState(r: ImageRecord, racks: RackCounts): ImageState {
     error: r.state === "failed" ? r.error : null,
     warning: held ? r.warning : null,
     next,
+    syncedAt: held ? r.syncedAt : null,
     updatedAt: r.updatedAt,
   };
 }

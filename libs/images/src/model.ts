@@ -15,14 +15,29 @@ export type ImageState = {
   bytesDone: number;
   /**
    * `total`: the online racks; `syncing`: online racks pulling this image right now; `offline`:
-   * racks registered but offline (counted apart, they never hold an image back).
+   * racks registered but offline (counted apart, they never hold an image back); `failed`: online
+   * racks whose last sync failed and that neither hold nor pull this image, with `error`, the first
+   * of those racks' error (racks by name; null when none failed).
    */
-  racks: { synced: number; total: number; syncing: number; offline: number };
+  racks: {
+    synced: number;
+    total: number;
+    syncing: number;
+    offline: number;
+    failed: number;
+    error: string | null;
+  };
   error: string | null;
   /** Trouble that does not stop the image being served ("not offered by …; keeping 20250615"). */
   warning: string | null;
   /** A newer upstream version than `version`, and how far its import is. */
   next: ImageUpdate | null;
+  /**
+   * When the served version was stored whole in the region ("Last synced"); null while none is
+   * served. It moves only when a newer version switches in, never on an update queued or failing.
+   */
+  syncedAt: string | null;
+  /** When anything of the image last changed (an update queued or failing included). */
   updatedAt: string;
 };
 

@@ -30,10 +30,11 @@ function image(id: string, patch: Partial<ImageState> = {}): ImageState {
     state: "queued",
     bytesTotal: 1000,
     bytesDone: 0,
-    racks: { synced: 0, total: 0, syncing: 0, offline: 0 },
+    racks: { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null },
     error: null,
     warning: null,
     next: null,
+    syncedAt: null,
     updatedAt: "2024-01-01T00:00:00.000Z",
     ...patch,
   };

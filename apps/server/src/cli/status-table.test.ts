@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { IDLE_VERIFY, type Snapshot } from "@bootstream/protocol";
+import { IDLE_VERIFY, type ImageState, type Snapshot } from "@bootstream/protocol";
 import { renderStatus } from "./status-table";
 
 const snapshot = (patch: Partial<Snapshot> = {}): Snapshot => ({
@@ -54,16 +54,17 @@ describe("renderStatus speaks the dashboard's words and units", () => {
       state: "downloading" as const,
       bytesTotal: 58_700_000,
       bytesDone: 24_654_000,
-      racks: { synced: 0, total: 1, syncing: 0, offline: 0 },
+      racks: { synced: 0, total: 1, syncing: 0, offline: 0, failed: 0, error: null },
       error: null,
       warning: null,
       next: null,
+      syncedAt: null,
       updatedAt: "2025-07-09T10:00:00.000Z",
     };
     const row = renderStatus(snapshot({ images: [image] }))
       .split("\n")
       .find((line) => line.startsWith("ubuntu/noble/amd64"));
-    expect(row).toMatch(/ 56\.0 MiB +0\/1 +Downloading 42%$/);
+    expect(row).toMatch(/ 56\.0 MiB +0\/1 +— +Downloading 42%$/);
   });
 
   it("shows each image's version, its next version's progress and its warning", () => {
@@ -80,10 +81,11 @@ describe("renderStatus speaks the dashboard's words and units", () => {
             state: "synced",
             bytesTotal: 1024,
             bytesDone: 1024,
-            racks: { synced: 0, total: 0, syncing: 0, offline: 0 },
+            racks: { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null },
             error: null,
             warning: "not offered by the source; keeping 20250615",
             next: { version: "20250812", state: "available", bytesTotal: 0, bytesDone: 0, error: null },
+            syncedAt: null,
             updatedAt: "2025-08-12T00:00:00.000Z",
           },
         ],
@@ -97,7 +99,7 @@ describe("renderStatus speaks the dashboard's words and units", () => {
 });
 
 describe("renderStatus counts racks as the dashboard does", () => {
-  const image = (racks: { synced: number; total: number; syncing: number; offline: number }) =>
+  const image = (racks: ImageState["racks"]) =>
     snapshot({
       images: [
         {
@@ -114,18 +116,56 @@ describe("renderStatus counts racks as the dashboard does", () => {
           error: null,
           warning: null,
           next: null,
+          syncedAt: null,
           updatedAt: "2025-07-09T10:00:00.000Z",
         },
       ],
     });
   it.each([
-    [{ synced: 2, total: 2, syncing: 0, offline: 0 }, "2/2"],
-    [{ synced: 1, total: 1, syncing: 0, offline: 1 }, "1/2 · 1 offline"],
-    [{ synced: 0, total: 0, syncing: 0, offline: 0 }, "—"],
+    [{ synced: 2, total: 2, syncing: 0, offline: 0, failed: 0, error: null }, "2/2"],
+    [{ synced: 1, total: 1, syncing: 0, offline: 1, failed: 0, error: null }, "1/2 · 1 offline"],
+    [{ synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null }, "—"],
   ])("racks %o read %s", (racks, text) => {
     const row = renderStatus(image(racks))
       .split("\n")
       .find((line) => line.startsWith("ubuntu/noble/amd64"));
     expect(row).toContain(`  ${text}  `);
+  });
+});
+
+describe("renderStatus shows when each image's served version synced", () => {
+  const NOW = Date.parse("2025-07-09T13:00:00.000Z");
+  const image = (patch: Partial<ImageState>): ImageState => ({
+    id: "ubuntu/noble/amd64",
+    os: "ubuntu",
+    release: "noble",
+    arch: "amd64",
+    title: "24.04 LTS",
+    version: "20250709",
+    state: "synced",
+    bytesTotal: 1024,
+    bytesDone: 1024,
+    racks: { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null },
+    error: null,
+    warning: null,
+    next: null,
+    syncedAt: null,
+    updatedAt: "2025-07-09T12:59:00.000Z",
+    ...patch,
+  });
+  it.each<[string, Partial<ImageState>, string]>([
+    [
+      "synced 3 h ago (an update started since: updatedAt moved)",
+      { syncedAt: "2025-07-09T10:00:00.000Z" },
+      "3 h ago",
+    ],
+    ["nothing served yet", { state: "downloading", bytesDone: 10 }, "—"],
+  ])("%s", (_name, patch, text) => {
+    const lines = renderStatus(snapshot({ images: [image(patch)] }), NOW).split("\n");
+    const header = lines.find((line) => line.startsWith("IMAGE"))!;
+    const row = lines.find((line) => line.startsWith("ubuntu/noble/amd64"))!;
+    const at = header.indexOf("LAST SYNCED");
+    expect(at).toBeGreaterThan(header.indexOf("RACKS"));
+    expect(row.slice(at).startsWith(`${text}  `)).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { formatBytes, racksText, statusText } from "@bootstream/images/present";
+import { formatBytes, formatLastSynced, racksText, statusText } from "@bootstream/images/present";
 import { degradedText, type RackState, type Snapshot } from "@bootstream/protocol";
 import { describeWindow, formatBandwidth } from "@bootstream/images";
 
@@ -14,7 +14,8 @@ export function table(rows: string[][]): string {
     .join("\n");
 }
 
-export function renderStatus(s: Snapshot): string {
+/** The dashboard's table in text; `now` is what "Last synced … ago" counts from. */
+export function renderStatus(s: Snapshot, now: number = Date.now()): string {
   const lines = [
     `Boot source: ${s.source.url || "(none)"}${s.source.error ? `  ERROR: ${s.source.error}` : ""}`,
     `Auto-import: ${s.settings.autoImport ? "on" : "off"}   Bandwidth: ${formatBandwidth(s.settings.bandwidthLimit)}   Window: ${describeWindow(s.settings.importWindow ?? null)}   Import: ${s.import.running ? `running (${s.import.trigger})` : "idle"}${s.import.error ? `  last error: ${s.import.error}` : ""}`,
@@ -28,12 +29,13 @@ export function renderStatus(s: Snapshot): string {
   else {
     lines.push(
       table([
-        ["IMAGE", "VERSION", "SIZE", "RACKS", "STATUS"],
+        ["IMAGE", "VERSION", "SIZE", "RACKS", "LAST SYNCED", "STATUS"],
         ...s.images.map((i) => [
           i.id,
           i.version ?? "-",
           formatBytes(i.bytesTotal),
           racksText(i.racks),
+          formatLastSynced(i.syncedAt, now),
           [
             statusText(i),
             i.next

@@ -14,7 +14,7 @@ const image = (bytesDone: number) =>
       bytesTotal: 1000,
       bytesDone,
     },
-    { synced: 0, total: 0, syncing: 0, offline: 0 },
+    { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null },
   );
 
 describe("EventBus.gate (the event fence)", () => {

@@ -47,9 +47,23 @@ describe("InternalEvents", () => {
   it("answers a query with its default until a part answers it, and unsubscribes", async () => {
     const events = new InternalEvents(log);
     const image = { id: "ubuntu/noble/amd64" } as ImageRow;
-    expect(events.ask("racks.counts", image)).toEqual({ synced: 0, total: 0, syncing: 0, offline: 0 });
+    expect(events.ask("racks.counts", image)).toEqual({
+      synced: 0,
+      total: 0,
+      syncing: 0,
+      offline: 0,
+      failed: 0,
+      error: null,
+    });
     expect([...(await events.ask("racks.pinned"))]).toEqual([]);
-    events.answer("racks.counts", (row) => ({ synced: row.id.length, total: 1, syncing: 0, offline: 0 }));
+    events.answer("racks.counts", (row) => ({
+      synced: row.id.length,
+      total: 1,
+      syncing: 0,
+      offline: 0,
+      failed: 0,
+      error: null,
+    }));
     expect(events.ask("racks.counts", image).synced).toBe(image.id.length);
 
     const calls: number[] = [];

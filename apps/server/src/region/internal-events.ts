@@ -43,7 +43,7 @@ type Subscription<E extends InternalEventName> = {
 };
 
 const DEFAULTS: { [Q in keyof InternalQueryMap]: Answer<Q> } = {
-  "racks.counts": () => ({ synced: 0, total: 0, syncing: 0, offline: 0 }),
+  "racks.counts": () => ({ synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null }),
   "racks.pinned": async () => new Set<string>(),
   "store.unservable": () => new Set<string>(),
 };

@@ -13,10 +13,11 @@ const image = (id: string, patch: Partial<ImageState> = {}): ImageState => ({
   state: "queued",
   bytesTotal: 100,
   bytesDone: 0,
-  racks: { synced: 0, total: 0, syncing: 0, offline: 0 },
+  racks: { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null },
   error: null,
   warning: null,
   next: null,
+  syncedAt: null,
   updatedAt: "2025-07-09T10:00:00.000Z",
   ...patch,
 });

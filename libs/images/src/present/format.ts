@@ -80,3 +80,14 @@ export function formatAgo(iso: string | null, now: number): string {
   if (h < 36) return `${h} h ago`;
   return plural(Math.round(h / 24), "day") + " ago";
 }
+
+/** Within this long "Last synced" reads "3 h ago"; older, the date and time. */
+const LAST_SYNCED_AGO_MS = 7 * 24 * 3_600_000;
+
+/** "Last synced": "3 h ago" within a week, then "2026-11-20 14:05"; "—" when nothing is served. */
+export function formatLastSynced(iso: string | null, now: number): string {
+  if (!iso) return "—";
+  const t = new Date(iso).getTime();
+  if (Number.isNaN(t)) return "—";
+  return now - t < LAST_SYNCED_AGO_MS ? formatAgo(iso, now) : formatTime(iso);
+}

@@ -5,11 +5,14 @@ import {
   formatAgo,
   formatBytes,
   formatEta,
+  formatLastSynced,
   formatRate,
+  formatTime,
   isEol,
   percent,
   racksText,
   releaseLabel,
+  statusKind,
   statusLine,
   statusText,
   troubleText,
@@ -17,6 +20,7 @@ import {
   summarize,
   summaryText,
   tabTitle,
+  type StatusKind,
 } from "./index";
 
 function image(patch: Partial<ImageState> = {}): ImageState {
@@ -30,10 +34,11 @@ function image(patch: Partial<ImageState> = {}): ImageState {
     state: "queued",
     bytesTotal: 1000,
     bytesDone: 0,
-    racks: { synced: 0, total: 0, syncing: 0, offline: 0 },
+    racks: { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null },
     error: null,
     warning: null,
     next: null,
+    syncedAt: null,
     updatedAt: "2025-07-09T10:00:00.000Z",
     ...patch,
   };
@@ -46,20 +51,116 @@ describe("statusText (MAAS's words)", () => {
     [{ state: "downloading", bytesDone: 999 }, "Downloading 99%"],
     [{ state: "downloading", bytesTotal: 0 }, "Downloading 0%"],
     [
-      { state: "synced", racks: { synced: 0, total: 2, syncing: 0, offline: 0 } },
+      { state: "synced", racks: { synced: 0, total: 2, syncing: 0, offline: 0, failed: 0, error: null } },
       "Waiting for rack controller(s) to sync",
     ],
     [
-      { state: "synced", racks: { synced: 1, total: 2, syncing: 0, offline: 0 } },
+      { state: "synced", racks: { synced: 1, total: 2, syncing: 0, offline: 0, failed: 0, error: null } },
       "Syncing to rack controller(s)",
     ],
-    [{ state: "synced", racks: { synced: 0, total: 0, syncing: 0, offline: 0 } }, "Synced"],
-    [{ state: "synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0 } }, "Synced"],
-    [{ state: "rack-synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0 } }, "Synced"],
+    [
+      { state: "synced", racks: { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null } },
+      "Synced",
+    ],
+    [
+      { state: "synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0, failed: 0, error: null } },
+      "Synced",
+    ],
+    [
+      {
+        state: "rack-synced",
+        racks: { synced: 2, total: 2, syncing: 0, offline: 0, failed: 0, error: null },
+      },
+      "Synced",
+    ],
     [{ state: "failed", error: "sha256 mismatch" }, "Failed: sha256 mismatch"],
     [{ state: "failed", error: null }, "Failed: unknown error"],
   ] as [Partial<ImageState>, string][])("%o → %s", (patch, text) => {
     expect(statusText(image(patch))).toBe(text);
+  });
+});
+
+describe("statusText when racks fail to sync an image (never 'Waiting' then)", () => {
+  const racks = (patch: Partial<ImageState["racks"]>): ImageState["racks"] => ({
+    synced: 0,
+    total: 2,
+    syncing: 0,
+    offline: 0,
+    failed: 0,
+    error: null,
+    ...patch,
+  });
+  const ENOSPC = "1 of 4 file(s) could not be downloaded; kept the published set of generation 3: ENOSPC";
+  it.each<[string, ImageState["racks"], string, StatusKind]>([
+    ["no rack has tried yet", racks({}), "Waiting for rack controller(s) to sync", "waiting"],
+    [
+      "both racks tried and failed: how many, and the first error",
+      racks({ failed: 2, error: ENOSPC }),
+      `Sync failed on 2 rack controllers: ${ENOSPC}`,
+      "rack-failed",
+    ],
+    [
+      "the one online rack failed (an offline one does not count)",
+      racks({ total: 1, offline: 1, failed: 1, error: "connect ECONNREFUSED" }),
+      "Sync failed on 1 rack controller: connect ECONNREFUSED",
+      "rack-failed",
+    ],
+    [
+      "one failed, the other has not tried yet: still every rack that tried",
+      racks({ failed: 1, error: "x" }),
+      "Sync failed on 1 rack controller: x",
+      "rack-failed",
+    ],
+    [
+      "a failed rack without a reason",
+      racks({ failed: 2 }),
+      "Sync failed on 2 rack controllers: unknown error",
+      "rack-failed",
+    ],
+    [
+      "one failed, the other pulls it now: on its way",
+      racks({ failed: 1, syncing: 1, error: "x" }),
+      "Syncing to rack controller(s)",
+      "syncing",
+    ],
+    [
+      "one failed, the other holds it: on its way",
+      racks({ failed: 1, synced: 1, error: "x" }),
+      "Syncing to rack controller(s)",
+      "syncing",
+    ],
+  ])("%s", (_name, counts, text, kind) => {
+    const served = image({ state: "synced", racks: counts });
+    expect(statusText(served)).toBe(text);
+    expect(statusKind(served)).toBe(kind);
+  });
+
+  it("counts them apart in the summary", () => {
+    const images = [
+      image({ id: "a", state: "synced", racks: racks({ failed: 2, error: "x" }) }),
+      image({ id: "b", state: "synced", racks: racks({}) }),
+    ];
+    expect(summarize(images)).toMatchObject({ racks: 1, racksFailed: 1 });
+    expect(summaryText(summarize(images))).toBe("2 images · 1 syncing to racks · 1 failed on racks");
+  });
+});
+
+describe("formatLastSynced", () => {
+  const NOW = Date.parse("2026-12-03T12:00:00.000Z");
+  const HOUR = 3_600_000;
+  it.each<[string | null, string]>([
+    [null, "—"],
+    ["not a date", "—"],
+    [new Date(NOW - 10_000).toISOString(), "just now"],
+    [new Date(NOW - 3 * HOUR).toISOString(), "3 h ago"],
+    [new Date(NOW - 6 * 24 * HOUR).toISOString(), "6 days ago"],
+    // Older than a week: the date, as formatTime writes it (local time).
+    [new Date(NOW - 8 * 24 * HOUR).toISOString(), formatTime(new Date(NOW - 8 * 24 * HOUR).toISOString())],
+  ])("%s → %s", (iso, text) => {
+    expect(formatLastSynced(iso, NOW)).toBe(text);
+  });
+  it("writes an old one as a date", () => {
+    expect(formatLastSynced("2026-01-01T12:00:00.000Z", NOW)).toMatch(/^2026-01-0[12] \d\d:\d\d$/);
   });
 });
 
@@ -72,7 +173,10 @@ describe("updates, warnings and offline racks", () => {
     error: null,
     ...patch,
   });
-  const served = { state: "synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0 } } as const;
+  const served = {
+    state: "synced",
+    racks: { synced: 2, total: 2, syncing: 0, offline: 0, failed: 0, error: null },
+  } as const;
   it.each([
     [{ ...served }, null, "Synced"],
     [{ ...served, next: next({}) }, "update available: 20250812", "Synced · update available: 20250812"],
@@ -103,10 +207,10 @@ describe("updates, warnings and offline racks", () => {
   });
 
   it.each([
-    [{ synced: 0, total: 0, syncing: 0, offline: 0 }, "—"],
-    [{ synced: 2, total: 2, syncing: 0, offline: 0 }, "2/2"],
-    [{ synced: 1, total: 1, syncing: 0, offline: 1 }, "1/2 · 1 offline"],
-    [{ synced: 0, total: 0, syncing: 0, offline: 1 }, "0/1 · 1 offline"],
+    [{ synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null }, "—"],
+    [{ synced: 2, total: 2, syncing: 0, offline: 0, failed: 0, error: null }, "2/2"],
+    [{ synced: 1, total: 1, syncing: 0, offline: 1, failed: 0, error: null }, "1/2 · 1 offline"],
+    [{ synced: 0, total: 0, syncing: 0, offline: 1, failed: 0, error: null }, "0/1 · 1 offline"],
   ])("racksText(%o) → %s", (racks, text) => {
     expect(racksText(racks)).toBe(text);
   });
@@ -139,18 +243,36 @@ describe("summary line and tab title", () => {
   const images = [
     image({ id: "a", state: "rack-synced" }),
     image({ id: "b", state: "synced" }),
-    image({ id: "c", state: "synced", racks: { synced: 0, total: 0, syncing: 0, offline: 0 } }),
-    image({ id: "d", state: "synced", racks: { synced: 2, total: 2, syncing: 0, offline: 0 } }),
+    image({
+      id: "c",
+      state: "synced",
+      racks: { synced: 0, total: 0, syncing: 0, offline: 0, failed: 0, error: null },
+    }),
+    image({
+      id: "d",
+      state: "synced",
+      racks: { synced: 2, total: 2, syncing: 0, offline: 0, failed: 0, error: null },
+    }),
     image({ id: "e", state: "downloading", bytesDone: 420 }),
     image({ id: "f", state: "failed", error: "x" }),
   ];
 
   it("says a region-synced image is syncing to the racks while a rack pulls it", () => {
     expect(
-      statusText(image({ state: "synced", racks: { synced: 0, total: 2, syncing: 1, offline: 0 } })),
+      statusText(
+        image({
+          state: "synced",
+          racks: { synced: 0, total: 2, syncing: 1, offline: 0, failed: 0, error: null },
+        }),
+      ),
     ).toBe("Syncing to rack controller(s)");
     expect(
-      statusText(image({ state: "synced", racks: { synced: 0, total: 2, syncing: 0, offline: 0 } })),
+      statusText(
+        image({
+          state: "synced",
+          racks: { synced: 0, total: 2, syncing: 0, offline: 0, failed: 0, error: null },
+        }),
+      ),
     ).toBe("Waiting for rack controller(s) to sync");
   });
 
@@ -158,7 +280,10 @@ describe("summary line and tab title", () => {
     expect(summaryText(summarize(images))).toBe("6 images · 4 synced · 1 downloading 42% · 1 failed");
     expect(summaryText(summarize([]))).toBe("No images");
     const waiting = [
-      image({ state: "synced", racks: { synced: 0, total: 1, syncing: 0, offline: 0 } }),
+      image({
+        state: "synced",
+        racks: { synced: 0, total: 1, syncing: 0, offline: 0, failed: 0, error: null },
+      }),
       image({ state: "queued" }),
     ];
     expect(summaryText(summarize(waiting))).toBe("2 images · 1 syncing to racks · 1 queued");

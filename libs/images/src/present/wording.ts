@@ -3,7 +3,8 @@
 
 import type { ImageState } from "../model";
 
-export type StatusKind = "queued" | "downloading" | "waiting" | "syncing" | "synced" | "failed";
+export type StatusKind =
+  "queued" | "downloading" | "waiting" | "syncing" | "rack-failed" | "synced" | "failed";
 
 /** Whole percent done, 0–100; 100 only when every byte is there. */
 export function percent(done: number, total: number): number {
@@ -23,15 +24,20 @@ export function statusKind(image: ImageState): StatusKind {
     case "rack-synced":
       return "synced";
     case "synced": {
-      const { synced, total } = image.racks;
+      const { synced, total, syncing, failed } = image.racks;
       if (total <= 0 || synced >= total) return "synced";
       // A rack pulling it now (or one that already has it) means it is on its way to the racks.
-      return synced > 0 || image.racks.syncing > 0 ? "syncing" : "waiting";
+      if (synced > 0 || syncing > 0) return "syncing";
+      // Every rack that tried failed (a rack that has not tried yet neither holds, pulls nor failed).
+      return failed > 0 ? "rack-failed" : "waiting";
     }
   }
 }
 
-/** "Queued for download", "Downloading 42%", "Waiting for rack controller(s) to sync", … */
+/**
+ * "Queued for download", "Downloading 42%", "Waiting for rack controller(s) to sync", "Sync failed
+ * on 2 rack controllers: …" (every rack that tried failed; the first rack's error), …
+ */
 export function statusText(image: ImageState): string {
   switch (statusKind(image)) {
     case "queued":
@@ -42,6 +48,8 @@ export function statusText(image: ImageState): string {
       return "Waiting for rack controller(s) to sync";
     case "syncing":
       return "Syncing to rack controller(s)";
+    case "rack-failed":
+      return `Sync failed on ${plural(image.racks.failed, "rack controller")}: ${image.racks.error ?? "unknown error"}`;
     case "synced":
       return "Synced";
     case "failed":
@@ -123,6 +131,8 @@ export type Summary = {
   synced: number;
   /** Synced in the region, not yet on every rack. */
   racks: number;
+  /** Synced in the region, and every rack that tried to sync it failed. */
+  racksFailed: number;
   downloading: number;
   queued: number;
   failed: number;
@@ -140,6 +150,7 @@ export function summarize(images: Iterable<ImageState>): Summary {
     total: 0,
     synced: 0,
     racks: 0,
+    racksFailed: 0,
     downloading: 0,
     queued: 0,
     failed: 0,
@@ -163,6 +174,9 @@ export function summarize(images: Iterable<ImageState>): Summary {
       case "waiting":
       case "syncing":
         s.racks++;
+        break;
+      case "rack-failed":
+        s.racksFailed++;
         break;
       case "downloading":
         s.downloading++;
@@ -193,6 +207,7 @@ export function summaryText(s: Summary): string {
   const parts = [plural(s.total, "image")];
   if (s.synced) parts.push(`${s.synced} synced`);
   if (s.racks) parts.push(`${s.racks} syncing to racks`);
+  if (s.racksFailed) parts.push(`${s.racksFailed} failed on racks`);
   if (s.downloading) parts.push(`${s.downloading} downloading ${s.downloadPercent ?? 0}%`);
   if (s.queued) parts.push(`${s.queued} queued`);
   if (s.failed) parts.push(`${s.failed} failed`);

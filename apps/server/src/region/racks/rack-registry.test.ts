@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Manifest, RackReport } from "@bootstream/protocol";
 import { createLogger } from "../../log";
@@ -173,5 +174,73 @@ describe("RackRegistry", () => {
     expect(racks.states()[0]!.progress).toEqual({ bytesDone: 49, bytesTotal: 50 });
     expect(applied).toHaveLength(50);
     expect(rackEvents).toBe(2);
+  });
+  it("counts the racks that failed to sync an image, with the first one's error, and tells clients", async () => {
+    await db.write(async (m) => {
+      await m.insert(ImageEntity, NOBLE);
+      await m.insert(ImageFileEntity, {
+        imageId: NOBLE.id,
+        version: NOBLE.version!,
+        path: "k",
+        sha256: sha("a"),
+        size: 1,
+        ftype: "boot-kernel",
+      });
+    });
+    images.commit([NOBLE]);
+    await racks.refreshManifest();
+    await racks.connected("rack-2");
+    await racks.connected("rack-1");
+    // What clients were told of noble's racks (the `image` events folded into the live state); image
+    // events are coalesced, so each check waits for the event that says it (or fails saying what was).
+    const told = () => bus.live.images.get(NOBLE.id)!.racks;
+    const toldBecomes = (expected: ReturnType<typeof told>) =>
+      new Promise<void>((resolve, reject) => {
+        if (isDeepStrictEqual(told(), expected)) return resolve();
+        const timer = setTimeout(() => {
+          off();
+          reject(new Error(`told ${JSON.stringify(told())}, not ${JSON.stringify(expected)}`));
+        }, 5_000);
+        const off = bus.subscribe((event) => {
+          if (event !== "image" || !isDeepStrictEqual(told(), expected)) return;
+          clearTimeout(timer);
+          off();
+          resolve();
+        });
+      });
+    const counts = (patch: Partial<ReturnType<typeof told>>) => ({
+      synced: 0,
+      total: 2,
+      syncing: 0,
+      offline: 0,
+      failed: 0,
+      error: null,
+      ...patch,
+    });
+    await toldBecomes(counts({}));
+
+    // A failed sync changes neither the inventory nor `syncing`: the error alone must reach the image.
+    await racks.report("rack-2", report({ error: "rack-2: ENOSPC" }));
+    await toldBecomes(counts({ failed: 1, error: "rack-2: ENOSPC" }));
+    await racks.report("rack-1", report({ error: "rack-1: connect ECONNREFUSED" }));
+    // The first error is the first failing rack's by name, whichever reported first.
+    await toldBecomes(counts({ failed: 2, error: "rack-1: connect ECONNREFUSED" }));
+    await racks.report("rack-1", report({ error: "rack-1: sha256 mismatch" }));
+    await toldBecomes(counts({ failed: 2, error: "rack-1: sha256 mismatch" }));
+
+    // Pulling it again, a rack has not failed on it (its last error stands until the sync ends).
+    await racks.report("rack-1", report({ syncing: true, error: "rack-1: sha256 mismatch" }));
+    await toldBecomes(counts({ syncing: 1, failed: 1, error: "rack-2: ENOSPC" }));
+    // Holding it, nor has a rack whose sync failed on something else later.
+    await racks.report("rack-1", report({ inventory: [sha("a")], error: "rack-1: later trouble" }));
+    await toldBecomes(counts({ synced: 1, failed: 1, error: "rack-2: ENOSPC" }));
+
+    // A rack that went away and came back has not reported yet: its stored error is an old one.
+    await racks.disconnected("rack-2");
+    await toldBecomes(counts({ synced: 1, total: 1, offline: 1 }));
+    await racks.connected("rack-2");
+    await toldBecomes(counts({ synced: 1 }));
+    await racks.report("rack-2", report({ error: null }));
+    await toldBecomes(counts({ synced: 1 }));
   });
 });

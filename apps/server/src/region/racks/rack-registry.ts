@@ -26,6 +26,8 @@ type LiveRack = {
   generation: number;
   syncing: boolean;
   progress: RackReport["progress"];
+  /** A report was applied since the rack connected (until then its stored error is an old one). */
+  reported: boolean;
 };
 
 /**
@@ -81,6 +83,7 @@ export class RackRegistry {
         generation: 0,
         syncing: false,
         progress: null,
+        reported: false,
       });
     }
     // A crash left some marked online; nothing is connected yet.
@@ -110,11 +113,23 @@ export class RackRegistry {
     const entry = this.imageFiles.get(image.id);
     // Right after a version switch the manifest is not rebuilt yet: nobody holds the new version.
     if (!entry || entry.version !== image.version || image.state !== "synced") {
-      return { synced: 0, total: online.length, syncing: 0, offline };
+      return { synced: 0, total: online.length, syncing: 0, offline, failed: 0, error: null };
     }
     const holding = online.filter((rack) => holdsAll(rack.inventory, entry.files));
     const pulling = online.filter((rack) => rack.syncing && !holding.includes(rack));
-    return { synced: holding.length, total: online.length, syncing: pulling.length, offline };
+    // A rack that reported its last sync failed, neither holding nor pulling the image, failed on it
+    // (a sync publishes all of the manifest or nothing, so a failed one leaves the new image out).
+    const failing = online
+      .filter((rack) => rack.reported && rack.row.error !== null && !rack.syncing && !holding.includes(rack))
+      .sort((a, b) => (a.row.name < b.row.name ? -1 : a.row.name > b.row.name ? 1 : 0));
+    return {
+      synced: holding.length,
+      total: online.length,
+      syncing: pulling.length,
+      offline,
+      failed: failing.length,
+      error: failing[0]?.row.error ?? null,
+    };
   }
 
   private toState(rack: LiveRack): RackState {
@@ -201,8 +216,16 @@ export class RackRegistry {
     this.racks.set(
       name,
       existing
-        ? { ...existing, row, stored: row }
-        : { row, stored: row, inventory: new Set(), generation: 0, syncing: false, progress: null },
+        ? { ...existing, row, stored: row, reported: false }
+        : {
+            row,
+            stored: row,
+            inventory: new Set(),
+            generation: 0,
+            syncing: false,
+            progress: null,
+            reported: false,
+          },
     );
     this.log.info({ rack: name }, existing ? "rack reconnected" : "rack registered");
     this.announceAll();
@@ -291,13 +314,18 @@ export class RackRegistry {
       this.scheduleSeenWrite();
     }
     const wasSyncing = rack.syncing;
+    // What images were told of this rack's last sync (nothing before its first report).
+    const errorBefore = rack.reported ? rack.row.error : null;
     rack.row = row;
     rack.syncing = report.syncing;
     rack.progress = report.progress;
     rack.generation = report.generation;
     rack.inventory = inventory;
-    // Inventory, or whether the rack is pulling, changes what images say; progress alone only the rack.
-    const changed = added.length > 0 || removed.length > 0 || report.syncing !== wasSyncing;
+    rack.reported = true;
+    // Inventory, whether the rack is pulling, or whether its last sync failed (and why) changes what
+    // images say; progress alone only the rack.
+    const changed =
+      added.length > 0 || removed.length > 0 || report.syncing !== wasSyncing || row.error !== errorBefore;
     if (changed) this.announceAll();
     else this.announce(rack);
     this.checkCaughtUp();

@@ -31,7 +31,14 @@ describe("ImageRegistry.reconcile", () => {
     db = await Database.open({ dataDir: dir, databaseUrl: null });
     const bus = new EventBus();
     internal = new InternalEvents(createLogger("silent", "test"));
-    internal.answer("racks.counts", () => ({ synced: 0, total: 0, syncing: 0, offline: 0 }));
+    internal.answer("racks.counts", () => ({
+      synced: 0,
+      total: 0,
+      syncing: 0,
+      offline: 0,
+      failed: 0,
+      error: null,
+    }));
     internal.on("image.committed", (change) => void committed.push(change));
     bus.subscribe((event, payload) => {
       if (event === "image:removed") sent.push({ event, id: (payload as { id: string }).id });

@@ -219,7 +219,9 @@ export class ImageRegistry {
         told.racks.synced !== next.racks.synced ||
         told.racks.total !== next.racks.total ||
         told.racks.syncing !== next.racks.syncing ||
-        told.racks.offline !== next.racks.offline
+        told.racks.offline !== next.racks.offline ||
+        told.racks.failed !== next.racks.failed ||
+        told.racks.error !== next.racks.error
       ) {
         this.bus.emit("image", { image: next });
       }
