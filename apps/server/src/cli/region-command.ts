@@ -1,6 +1,6 @@
 import { ConfigError, loadRegionConfig } from "../config";
 import { createLogger } from "../log";
-import { startRegion } from "../region/region";
+import { startRegion, takenBackBy } from "../region/region";
 
 export async function regionCommand(argv: string[]): Promise<number> {
   let config;
@@ -31,6 +31,15 @@ export async function regionCommand(argv: string[]): Promise<number> {
           ? " (not allowed to listen there: a port below 1024 needs privileges)"
           : "";
     process.stderr.write(`bootstream region: cannot start: ${(error as Error).message}${hint}\n`);
+    const taken = takenBackBy(error);
+    if (taken && taken.removed.length > 0)
+      process.stderr.write(
+        `bootstream region: removed what this start had created: ${taken.removed.join(", ")}\n`,
+      );
+    if (taken && taken.kept.length > 0)
+      process.stderr.write(
+        `bootstream region: left what this start created but could not remove (not empty, or not allowed): ${taken.kept.join(", ")}\n`,
+      );
     return null;
   });
   // Startup may fail after the port was opened: exit rather than linger half-started and "healthy".

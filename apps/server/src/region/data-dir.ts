@@ -1,4 +1,4 @@
-import { chmod, mkdir, open, stat, writeFile } from "node:fs/promises";
+import { chmod, lstat, mkdir, open, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../log";
 
@@ -56,4 +56,64 @@ export async function revealSecrets(dataDir: string, lines: string[], log: Logge
     { file },
     "generated secrets were written to this file (mode 0600): keep them somewhere safe, then delete it",
   );
+}
+
+/** What a start took back of what it had created, and what it had to leave (not empty). */
+export type TakenBack = { removed: string[]; kept: string[] };
+
+/**
+ * Notes which of the paths a start creates in DATA_DIR are not there yet — the data dir itself (and
+ * any missing parents), `store/`, `partial/` and, on SQLite, the database files — so that a start
+ * that fails before it listens can take back what it created and nothing else. Directories go only
+ * when empty (`rmdir`): whatever else got into them stays, and is reported as kept. A database file
+ * goes only when this start created it: it holds the schema and the secrets this start took back.
+ */
+export async function noteNewPaths(
+  dataDir: string,
+  sqlite: boolean,
+): Promise<{ undo(): Promise<TakenBack> }> {
+  const missing = async (target: string) =>
+    lstat(target).then(
+      () => false,
+      (error: NodeJS.ErrnoException) => {
+        if (error.code === "ENOENT") return true;
+        throw error;
+      },
+    );
+  // Deepest first: the order they are removed in.
+  const dirs: string[] = [];
+  for (const dir of ["store", "partial"].map((d) => path.join(dataDir, d)))
+    if (await missing(dir)) dirs.push(dir);
+  for (
+    let dir = path.resolve(dataDir);
+    (await missing(dir)) && path.dirname(dir) !== dir;
+    dir = path.dirname(dir)
+  )
+    dirs.push(dir);
+  const db = path.join(dataDir, SQLITE_FILE);
+  const files: string[] = [];
+  if (sqlite) for (const file of [db, `${db}-wal`, `${db}-shm`]) if (await missing(file)) files.push(file);
+  return {
+    undo: async () => {
+      const removed: string[] = [];
+      const kept: string[] = [];
+      for (const file of files) {
+        try {
+          await unlink(file);
+          removed.push(file);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT") kept.push(file);
+        }
+      }
+      for (const dir of dirs) {
+        try {
+          await rmdir(dir);
+          removed.push(dir);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT") kept.push(dir);
+        }
+      }
+      return { removed, kept };
+    },
+  };
 }

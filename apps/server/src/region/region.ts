@@ -5,7 +5,7 @@ import { CommandError, type EventPayloads } from "@bootstream/protocol";
 import type { RegionConfig } from "../config";
 import type { Logger } from "../log";
 import { Database } from "./db/database";
-import { prepareDataDir, revealSecrets } from "./data-dir";
+import { noteNewPaths, prepareDataDir, revealSecrets, type TakenBack } from "./data-dir";
 import { EventBus, PEOPLE_ROOM } from "./events";
 import { Health, probePayload } from "./health";
 import { AuditLog } from "./services/audit";
@@ -53,11 +53,43 @@ export type RegionHandle = {
   close(): Promise<void>;
 };
 
+/** What a start that failed before it listened took back in DATA_DIR (see `startRegion`). */
+const takenBack = new WeakMap<object, TakenBack>();
+
+/** The paths a failed start removed and kept, when `error` is one that failed before it listened. */
+export function takenBackBy(error: unknown): TakenBack | null {
+  return typeof error === "object" && error !== null ? (takenBack.get(error) ?? null) : null;
+}
+
 /**
  * Opens the database, makes first-start secrets, serves HTTP + Socket.IO on one port, and runs the
  * engine (importer, schedule, racks) when this node leads — always, on SQLite.
+ *
+ * A start that fails before it listens (the port taken, Redis unreachable, a database it cannot
+ * open) leaves DATA_DIR as it found it: the directories and SQLite files it created are removed
+ * (a directory only when empty), the generated secrets are taken back, and `takenBackBy(error)`
+ * says what went and what had to stay. A start that fails later changes nothing back.
  */
 export async function startRegion(config: RegionConfig, log: Logger): Promise<RegionHandle> {
+  const fresh = await noteNewPaths(config.dataDir, config.databaseUrl === null);
+  const progress: StartProgress = { db: null, listening: false };
+  try {
+    return await start(config, log, progress);
+  } catch (error) {
+    if (progress.listening) throw error;
+    await progress.db?.close().catch(() => undefined);
+    const result = await fresh.undo();
+    if (result.removed.length > 0 || result.kept.length > 0) {
+      log.warn(result, "the failed start removed what it had created in DATA_DIR");
+      if (typeof error === "object" && error !== null) takenBack.set(error, result);
+    }
+    throw error;
+  }
+}
+
+type StartProgress = { db: Database | null; listening: boolean };
+
+async function start(config: RegionConfig, log: Logger, progress: StartProgress): Promise<RegionHandle> {
   await prepareDataDir(config.dataDir, config.databaseUrl === null, log);
   const db = await Database.open({
     dataDir: config.dataDir,
@@ -65,6 +97,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
     leaseMs: config.leaderLeaseMs,
     log: log.child({ part: "database" }),
   });
+  progress.db = db;
   const bus = new EventBus();
   const settings = new SettingsStore(db);
   const health = new Health({
@@ -303,6 +336,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   }
 
   await listen(httpServer, config.port, config.host).catch(firstStart.failed);
+  progress.listening = true;
   const port = (httpServer.address() as AddressInfo).port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   await firstStart.reveal();
