@@ -1,4 +1,5 @@
-// Loopback throughput of downloadFile against `curl -o` (+ `sha256sum`, the fair comparison: we verify).
+// Loopback throughput of downloadFile against `curl -o` (+ `sha256sum`, the fair comparison: we verify),
+// through its own HTTP/1.1 client (the default for http:) and through undici (directHttp: false).
 //   npx tsx bench/download.ts [--mib 512] [--rounds 5]
 // The file is served by the fault server in a child process, so the server's CPU and memory are not ours.
 import { spawn, fork, type ChildProcess } from "node:child_process";
@@ -13,7 +14,16 @@ import { FaultServer } from "../test/fixtures/fault-server";
 
 const MiB = 1024 * 1024;
 
-type Row = { curl: number; sum: number; ours: number; curlCpu: number; sumCpu: number; oursCpu: number };
+type Row = {
+  curl: number;
+  sum: number;
+  ours: number;
+  undici: number;
+  curlCpu: number;
+  sumCpu: number;
+  oursCpu: number;
+  undiciCpu: number;
+};
 
 async function serve(path: string): Promise<void> {
   const server = await FaultServer.start();
@@ -83,13 +93,14 @@ function printTable(rows: Row[], mib: number, rssBeforeMb: number): void {
   };
   const [curl, sum, ours] = [stat("curl"), stat("sum"), stat("ours")];
   const [curlCpu, sumCpu, oursCpu] = [stat("curlCpu"), stat("sumCpu"), stat("oursCpu")];
+  const [undici, undiciCpu] = [stat("undici"), stat("undiciCpu")];
   const rssMb = process.resourceUsage().maxRSS / 1024;
   const s = (n: number) => `${n.toFixed(3)} s`;
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   const line = (cells: string[]) => console.log(`| ${cells.join(" | ")} |`);
-  const walls = rows.map((r) => [r.curl, r.sum, r.ours].map((n) => +n.toFixed(3)));
+  const walls = rows.map((r) => [r.curl, r.sum, r.ours, r.undici].map((n) => +n.toFixed(3)));
   console.log(`\n${mib} MiB over loopback, ${rows.length} rounds, load average ${loadavg()[0]?.toFixed(2)}`);
-  console.log(`rounds [curl, sha256sum, ours] wall: ${JSON.stringify(walls)}\n`);
+  console.log(`rounds [curl, sha256sum, ours, ours through undici] wall: ${JSON.stringify(walls)}\n`);
   line(["measure", "wall best", "wall median", "CPU (user+sys) median"]);
   line(["---", "---", "---", "---"]);
   line(["curl -s -o", s(curl.best), s(curl.median), s(curlCpu.median)]);
@@ -101,6 +112,18 @@ function printTable(rows: Row[], mib: number, rssBeforeMb: number): void {
     s(curlCpu.median + sumCpu.median),
   ]);
   line(["downloadFile (hash + fsync + install)", s(ours.best), s(ours.median), s(oursCpu.median)]);
+  line([
+    "downloadFile through undici (directHttp: false)",
+    s(undici.best),
+    s(undici.median),
+    s(undiciCpu.median),
+  ]);
+  line([
+    "ours / through undici",
+    ratio(ours.best, undici.best),
+    ratio(ours.median, undici.median),
+    ratio(oursCpu.median, undiciCpu.median),
+  ]);
   line([
     "ours / curl (target ≤ 1.1)",
     ratio(ours.best, curl.best),
@@ -154,14 +177,14 @@ async function main(): Promise<void> {
       await rm(out);
       return { curl, sum, curlCpu: fetched.cpu, sumCpu: summed.cpu };
     };
-    const oursRound = async (round: number) => {
-      const storeRoot = join(dir, `store-${round}`);
+    const oursRound = async (round: number, directHttp = true) => {
+      const storeRoot = join(dir, `store-${round}-${directHttp}`);
       await mkdir(storeRoot);
       const store = await ContentStore.open(storeRoot);
       await run("sync", []);
       const cpuBefore = process.cpuUsage();
       const [ours, result] = await timed(() =>
-        downloadFile({ store, url, sha256: sha, size: sizeBytes, dispatcher: agent }),
+        downloadFile({ store, url, sha256: sha, size: sizeBytes, dispatcher: agent, directHttp }),
       );
       const cpu = process.cpuUsage(cpuBefore);
       if (result.bytesFetched !== sizeBytes || !(await store.has(sha)))
@@ -169,15 +192,22 @@ async function main(): Promise<void> {
       await rm(storeRoot, { recursive: true });
       return { ours, oursCpu: (cpu.user + cpu.system) / 1e6 };
     };
+    const bothRound = async (round: number) => {
+      const first = round % 2 === 0;
+      const a = await oursRound(round, first);
+      const b = await oursRound(round, !first);
+      const [direct, viaUndici] = first ? [a, b] : [b, a];
+      return { ...direct, undici: viaUndici.ours, undiciCpu: viaUndici.oursCpu };
+    };
 
     const rows: Row[] = [];
     for (let round = 0; round < rounds; round++) {
       // Alternate who goes first: page cache and writeback state favour whoever runs on a quiet disk.
       if (round % 2 === 0) {
         const theirs = await curlRound(round);
-        rows.push({ ...theirs, ...(await oursRound(round)) });
+        rows.push({ ...theirs, ...(await bothRound(round)) });
       } else {
-        const ours = await oursRound(round);
+        const ours = await bothRound(round);
         rows.push({ ...(await curlRound(round)), ...ours });
       }
     }

@@ -86,13 +86,17 @@ async function failure(promise: Promise<unknown>): Promise<DownloadError> {
   return err as DownloadError;
 }
 
-describe("downloadFile against a hostile source", () => {
+describe.each([
+  { client: "http1", direct: true },
+  { client: "undici", direct: false },
+])("downloadFile through $client against a hostile source", ({ direct }) => {
   it("cuts a transfer under the minimum rate and gives up after the retries, progress or not", async () => {
     const agent = createDownloadAgent();
     try {
       const err = await failure(
         downloadFile({
           store,
+          directHttp: direct,
           url: `${base}/slow`,
           sha256: sha256(content),
           size: content.length,
@@ -118,6 +122,7 @@ describe("downloadFile against a hostile source", () => {
       const err = await failure(
         downloadFile({
           store,
+          directHttp: direct,
           url: `${base}/endless-error`,
           sha256: sha256(content),
           size: content.length,
@@ -144,6 +149,7 @@ describe("downloadFile against a hostile source", () => {
         const err = await failure(
           downloadFile({
             store,
+            directHttp: direct,
             url: `${base}${path}`,
             sha256: sha256(content),
             size: content.length,
@@ -168,6 +174,7 @@ describe("downloadFile against a hostile source", () => {
       const err = await failure(
         downloadFile({
           store,
+          directHttp: direct,
           url: `${base}/silent`,
           sha256: sha256(content),
           size: content.length,

@@ -18,6 +18,8 @@ let root: string;
 let store: ContentStore;
 let server: FaultServer;
 let agent: Dispatcher;
+/** Which HTTP client the suite runs on: ours (http1.ts, the default for http:) or undici. */
+let directHttp = true;
 
 beforeEach(async () => {
   root = await tempDir();
@@ -44,6 +46,7 @@ function fetchFile(
     sha256: sha256(content),
     size: content.length,
     dispatcher: agent,
+    directHttp,
     retries: 3,
     backoff: { baseMs: 1, maxMs: 5 },
     idleTimeoutMs: 300,
@@ -72,7 +75,13 @@ function partialSize(content: Buffer): number {
   return existsSync(path) ? statSync(path).size : -1;
 }
 
-describe("downloadFile", () => {
+describe.each([
+  { client: "http1", direct: true },
+  { client: "undici", direct: false },
+])("downloadFile through $client", ({ direct }) => {
+  beforeEach(() => {
+    directHttp = direct;
+  });
   it("downloads, verifies and installs atomically", async () => {
     const content = payload(3 * MiB);
     server.addFile("/f", content);
@@ -321,6 +330,7 @@ describe("downloadFile", () => {
         sha256: sha256(content),
         size: content.length,
         dispatcher: agent,
+        directHttp,
         retries: 2,
         backoff: { baseMs: 1, maxMs: 2 },
       }),
@@ -549,7 +559,14 @@ describe("downloadFile", () => {
   it("rejects a malformed sha before any request", async () => {
     server.addFile("/f", payload(10));
     await expect(
-      downloadFile({ store, url: server.url("/f"), sha256: "../../x", size: 10, dispatcher: agent }),
+      downloadFile({
+        store,
+        url: server.url("/f"),
+        sha256: "../../x",
+        size: 10,
+        dispatcher: agent,
+        directHttp,
+      }),
     ).rejects.toThrow(TypeError);
     expect(server.requestCount("/f")).toBe(0);
   });

@@ -9,6 +9,7 @@ import type { ContentStore, PartialMeta } from "./content-store";
 import { formatBytes } from "../present/format";
 import { DownloadError, NoSpaceError } from "./errors";
 import { hashFile } from "./hash-file";
+import { http1Eligible, http1Get, type ResponseHead, type ResponseHeaders } from "./http1";
 import { PartialWriter } from "./partial-writer";
 import { assertSha256 } from "./sha";
 import { MAX_REDIRECTS, REDIRECT_STATUSES, redirectRefusal } from "../streams/redirect";
@@ -34,7 +35,7 @@ export type DownloadOptions = {
   backoff?: Partial<BackoffOptions>;
   /** Longest silence while waiting for headers or between body chunks (default 30 s). */
   idleTimeoutMs?: number;
-  /** Connect timeout of the private dispatcher; a shared one carries its own. */
+  /** Connect timeout of the private dispatcher (a shared one carries its own) and of directHttp. */
   connectTimeoutMs?: number;
   /** A longer Retry-After fails the download (retryable) instead of holding an import slot (default 60 s). */
   maxRetryAfterMs?: number;
@@ -49,6 +50,12 @@ export type DownloadOptions = {
    * peak during a 4-download import: docs/benchmarks.md, "Issue 15").
    */
   highWaterMark?: number;
+  /**
+   * Plain `http:` URLs (a rack fetching from its region, a mirror on the LAN) go through our own
+   * HTTP/1.1 client (http1.ts), which reads the socket in 1 MiB reads: a quarter of undici's CPU per
+   * byte (default true). `https:` and URLs with credentials always use undici and the dispatcher.
+   */
+  directHttp?: boolean;
   /** Write the `.partial` with O_DIRECT where the filesystem takes it (default true; see PartialWriter). */
   directIo?: boolean;
   /** Flush the `.partial` to disk in the background every this many bytes (default 32 MiB). */
@@ -269,7 +276,7 @@ class Download {
     let restart = false;
     let discard = false;
     let answered = false;
-    const factory = ({ statusCode, headers: h }: Dispatcher.StreamFactoryData): Writable => {
+    const factory = ({ statusCode, headers: h }: ResponseHead): Writable => {
       answered = true;
       const plan = this.planResponse(statusCode, h, from, guard.count);
       if (plan.kind === "write") {
@@ -299,19 +306,34 @@ class Download {
 
     const guard = new RateGuard(this.o.minRate ?? DEFAULTS.minRate, this.o.signal);
     let streamError: unknown = null;
+    const target = new URL(this.current);
     try {
-      await stream(
-        this.current,
-        {
-          method: "GET",
-          headers,
-          dispatcher: this.dispatcher,
-          signal: guard.signal,
-          headersTimeout: this.idleTimeoutMs,
-          bodyTimeout: this.idleTimeoutMs,
-        },
-        factory,
-      );
+      if ((this.o.directHttp ?? true) && http1Eligible(target)) {
+        await http1Get(
+          target,
+          {
+            headers,
+            signal: guard.signal,
+            connectTimeoutMs: this.o.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+            headersTimeoutMs: this.idleTimeoutMs,
+            bodyTimeoutMs: this.idleTimeoutMs,
+          },
+          factory,
+        );
+      } else {
+        await stream(
+          this.current,
+          {
+            method: "GET",
+            headers,
+            dispatcher: this.dispatcher,
+            signal: guard.signal,
+            headersTimeout: this.idleTimeoutMs,
+            bodyTimeout: this.idleTimeoutMs,
+          },
+          factory,
+        );
+      }
     } catch (err) {
       streamError = err;
     } finally {
@@ -371,7 +393,7 @@ class Download {
   /** Decides, from status and headers alone, where the body goes. Runs inside undici's factory (sync). */
   private planResponse(
     status: number,
-    h: Dispatcher.StreamFactoryData["headers"],
+    h: ResponseHeaders,
     from: number,
     count: (n: number) => void,
   ):
@@ -688,7 +710,7 @@ class RetryAfterError extends DownloadError {
   }
 }
 
-function httpError(url: string, status: number, h: Dispatcher.StreamFactoryData["headers"]): DownloadError {
+function httpError(url: string, status: number, h: ResponseHeaders): DownloadError {
   const base = `GET ${url}: HTTP ${status} ${STATUS_CODES[status] ?? ""}`.trimEnd();
   if (status === 429 || status >= 500) {
     const retryAfterMs = parseRetryAfter(h["retry-after"]);
@@ -723,7 +745,7 @@ function requestHeaders(extra: Record<string, string> | undefined): Record<strin
   return headers;
 }
 
-function responseMeta(url: string, h: Dispatcher.StreamFactoryData["headers"]): PartialMeta {
+function responseMeta(url: string, h: ResponseHeaders): PartialMeta {
   const etag = headerString(h["etag"]);
   return {
     url,

@@ -9,7 +9,7 @@ import type { BandwidthLimiter } from "./bandwidth";
  */
 const ALIGN = 4096;
 /** Bytes staged before one write is issued (a multiple of ALIGN). */
-export const STAGING_BYTES = 512 * 1024;
+export const STAGING_BYTES = 2 * 1024 * 1024;
 /** A slow link still sees its bytes reach the file (and progress reported) this often. */
 const FLUSH_AFTER_MS = 100;
 
