@@ -34,7 +34,10 @@ export class ThrottleProxy {
         proxy.sockets.delete(remote);
       };
       client.on("error", drop).on("close", drop);
-      remote.on("error", drop).on("close", drop);
+      // A server that ends its side (a response sent with `connection: close`) has its last bytes
+      // still in the throttle: the pipe ends the client once they are through. Only a broken
+      // upstream connection cuts the client at once.
+      remote.on("error", drop).on("close", (hadError) => hadError && drop());
       client.pipe(remote);
       remote.pipe(proxy.throttle()).pipe(client);
     });

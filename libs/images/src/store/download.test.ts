@@ -8,6 +8,7 @@ import { createDownloadAgent } from "./agent";
 import { ContentStore } from "./content-store";
 import { downloadFile, type DownloadOptions } from "./download";
 import { DownloadError, NoSpaceError, isAbortError } from "./errors";
+import { LARGE_STAGING_BYTES } from "./partial-writer";
 import { runPool } from "./pool";
 import { payload, sha256, tempDir } from "./test-helpers";
 
@@ -554,6 +555,23 @@ describe.each([
     expect(server.requestCount("/f")).toBe(1);
     expect([a.attempts, b.attempts].sort()).toEqual([0, 1]);
     await expectInstalled(content);
+  });
+
+  it("stages through the large buffer too, resuming an unaligned .partial", async () => {
+    const content = payload(5 * MiB + 123, 4);
+    server.addFile("/f", content);
+    server.fault("/f", { kind: "close-after", bytes: 3 * MiB + 77 });
+    const result = await fetchFile("/f", content, { stagingBytes: LARGE_STAGING_BYTES });
+    await expectInstalled(content);
+    expect(server.requests("/f").map((r) => r.range)).toEqual([null, `bytes=${3 * MiB + 77}-`]);
+    expect(result.bytesFetched).toBe(content.length);
+  });
+
+  it("refuses a staging size other than the two it has pools for, before any request", async () => {
+    const content = payload(10);
+    server.addFile("/f", content);
+    await expect(fetchFile("/f", content, { stagingBytes: 1000 })).rejects.toThrow(RangeError);
+    expect(server.requestCount("/f")).toBe(0);
   });
 
   it("rejects a malformed sha before any request", async () => {

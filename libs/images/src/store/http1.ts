@@ -36,6 +36,8 @@ export type Http1Request = {
   headersTimeoutMs: number;
   /** Longest silence between two reads of the body while we are reading (not while the sink holds us). */
   bodyTimeoutMs: number;
+  /** Size of each of the two read buffers (default READ_BUFFER_BYTES). */
+  readBufferBytes?: number;
 };
 
 /** Size of each read buffer: a read takes what the kernel holds, up to this. */
@@ -157,7 +159,7 @@ class Exchange {
     const index = this.reading;
     let buffer = this.buffers[index];
     if (buffer === null || buffer === undefined) {
-      buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      buffer = Buffer.allocUnsafeSlow(this.request.readBufferBytes ?? READ_BUFFER_BYTES);
       this.buffers[index] = buffer;
     }
     return buffer;
@@ -314,8 +316,9 @@ class Exchange {
     const sink = this.sink as Writable;
     if (sink.destroyed || sink.writableEnded) return;
     if (index >= 0) this.holds[index] = (this.holds[index] ?? 0) + 1;
-    sink.write(buffer.subarray(start, end), () => {
+    sink.write(buffer.subarray(start, end), (err) => {
       if (index >= 0) this.release(index);
+      if (err) this.fail(err);
     });
   }
 
@@ -374,9 +377,11 @@ class Exchange {
     this.closed = true;
     this.cleanup();
     const sink = this.sink;
+    // A sink that failed first (a full disk) is the cause, whatever the socket did after it.
+    const cause: unknown = sink?.errored ?? error;
     if (sink !== null && !sink.destroyed && !sink.writableFinished)
-      sink.destroy(error instanceof Error ? error : new Error(String(error)));
-    this.reject(error);
+      sink.destroy(cause instanceof Error ? cause : new Error(String(cause)));
+    this.reject(cause);
   }
 
   private cleanup(): void {

@@ -8,8 +8,14 @@ import type { BandwidthLimiter } from "./bandwidth";
  * logical block (512 B here); 4 KiB covers every common device.
  */
 const ALIGN = 4096;
-/** Bytes staged before one write is issued (a multiple of ALIGN). */
-export const STAGING_BYTES = 2 * 1024 * 1024;
+/**
+ * Bytes staged before one write is issued (a multiple of ALIGN), unless the caller asks for more.
+ * The region keeps this default: its staging buffers stay resident between imports, and four of
+ * them at 2 MiB put its idle RSS after an import over 100 MB (docs/benchmarks.md, "Issue 15").
+ */
+export const STAGING_BYTES = 512 * 1024;
+/** Fewer, larger direct writes cost less CPU per byte: what a rack agent asks for (RACK_STAGING_BYTES). */
+export const LARGE_STAGING_BYTES = 2 * 1024 * 1024;
 /** A slow link still sees its bytes reach the file (and progress reported) this often. */
 const FLUSH_AFTER_MS = 100;
 
@@ -36,11 +42,13 @@ export type PartialWriterOptions = {
   syncEveryBytes: number;
   /** Write with O_DIRECT where the filesystem takes it (default true; see PartialWriter). */
   directIo?: boolean;
+  /** Size of the staging buffer: STAGING_BYTES (default) or LARGE_STAGING_BYTES. */
+  stagingBytes?: number;
 };
 
 /**
  * The sink the HTTP response streams into: hashes each chunk as it arrives (while it is still in the
- * cache), copies it into a staging buffer and writes the `.partial` STAGING_BYTES at a time.
+ * cache), copies it into a staging buffer and writes the `.partial` a staging buffer at a time.
  *
  * The writes use O_DIRECT. Copying bytes into the page cache was most of a rack's CPU: 41% of its
  * samples in the racks bench against 14% for sha256, and `dd` of 1 GiB costs 2.3 s of kernel CPU on
@@ -131,7 +139,7 @@ export class PartialWriter extends Writable {
       if (err) return callback(this.fail(err));
       this.plainFd = fd;
       this.fd = fd;
-      this.staging = stagingPool.acquire();
+      this.staging = stagingPool(this.options.stagingBytes ?? STAGING_BYTES).acquire();
       const opened = (): void =>
         this.openDirect((directErr) => {
           if (directErr) return callback(this.fail(directErr));
@@ -421,7 +429,7 @@ export class PartialWriter extends Writable {
     );
     this.fd = null;
     this.plainFd = null;
-    if (this.staging !== null) stagingPool.release(this.staging);
+    if (this.staging !== null) stagingPool(this.staging.length).release(this.staging);
     this.staging = null;
     let first: Error | null = null;
     let left = fds.length;
@@ -452,17 +460,19 @@ const WASM_PAGE = 64 * 1024;
 class StagingPool {
   private readonly free: Buffer[] = [];
 
+  constructor(private readonly bytes: number) {}
+
   acquire(): Buffer {
     const buffer = this.free.pop();
     if (buffer !== undefined) return buffer;
-    const pages = (SLAB_SLOTS * STAGING_BYTES) / WASM_PAGE;
+    const bytes = this.bytes;
+    const pages = (SLAB_SLOTS * bytes) / WASM_PAGE;
     const slab =
       typeof WebAssembly === "object"
         ? Buffer.from(new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer)
-        : Buffer.allocUnsafeSlow(SLAB_SLOTS * STAGING_BYTES);
-    for (let i = SLAB_SLOTS - 1; i > 0; i--)
-      this.free.push(slab.subarray(i * STAGING_BYTES, (i + 1) * STAGING_BYTES));
-    return slab.subarray(0, STAGING_BYTES);
+        : Buffer.allocUnsafeSlow(SLAB_SLOTS * bytes);
+    for (let i = SLAB_SLOTS - 1; i > 0; i--) this.free.push(slab.subarray(i * bytes, (i + 1) * bytes));
+    return slab.subarray(0, bytes);
   }
 
   release(buffer: Buffer): void {
@@ -470,7 +480,19 @@ class StagingPool {
   }
 }
 
-const stagingPool = new StagingPool();
+const pools = new Map<number, StagingPool>();
+
+/** One pool per staging size; sizes other than the two named ones are refused. */
+function stagingPool(bytes: number): StagingPool {
+  if (bytes !== STAGING_BYTES && bytes !== LARGE_STAGING_BYTES)
+    throw new RangeError(`staging buffer of ${bytes} bytes: use STAGING_BYTES or LARGE_STAGING_BYTES`);
+  let pool = pools.get(bytes);
+  if (pool === undefined) {
+    pool = new StagingPool(bytes);
+    pools.set(bytes, pool);
+  }
+  return pool;
+}
 
 /** pwritev until every byte is down: a regular file may still take a short write (e.g. near ENOSPC). */
 function writeAll(
