@@ -28,7 +28,9 @@ const MiB = 1024 * 1024;
 /** A schedule that does not fire during a test: syncs come only from what the test does. */
 const NEVER = "0 0 1 1 *";
 
-type LogLine = { msg: string; time: number; [key: string]: unknown };
+/** `time` is ISO 8601 UTC (src/log.ts), so lines sort by it as strings. */
+type LogLine = { msg: string; time: string; [key: string]: unknown };
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 type Published = Manifest & { publishedAt: string };
 
 /**
@@ -445,7 +447,7 @@ describe("rack agent against the real region", () => {
     cleanup.push(() => removeDir(dataDir));
     const lines: LogLine[] = [];
     const log = pino(
-      { level: "info" },
+      { level: "info", timestamp: pino.stdTimeFunctions.isoTime },
       { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
     );
     // In-process, for the one setting the command does not expose: the retry delay (30 s there).
@@ -487,7 +489,7 @@ describe("rack agent against the real region", () => {
       expect(retry["retryInMs"]).toBeGreaterThanOrEqual(225);
       expect(retry["retryInMs"]).toBeLessThanOrEqual(375);
     }
-    const times = refusals.map((l) => l.time);
+    const times = refusals.map((l) => Date.parse(l.time));
     for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(200);
     expect(lines.some((l) => l.msg === "connected to region")).toBe(false);
     expect(rackState(client.state, "r-wrong-secret")).toBeUndefined();
@@ -564,6 +566,19 @@ describe("rack agent against the real region", () => {
       "start:sync:now",
       "end:unchanged",
     ]);
+    // Rack and region log lines carry ISO 8601 times, in the order they were written.
+    const regionOutput = region.output();
+    const regionLines = regionOutput
+      .slice(0, regionOutput.lastIndexOf("\n") + 1)
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as LogLine);
+    for (const lines of [logsOf(rack), regionLines]) {
+      const times = lines.map((l) => l.time);
+      expect(times.length).toBeGreaterThan(2);
+      expect(times.filter((t) => !ISO_TIME.test(t))).toEqual([]);
+      expect([...times].sort()).toEqual(times);
+    }
     expect(logged(rack, "file downloaded")).toHaveLength(noble.shas.size);
   });
 
