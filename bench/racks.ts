@@ -68,7 +68,7 @@ type Round = {
   };
 };
 
-type LogLine = { msg: string; time: number; [key: string]: unknown };
+type LogLine = { msg: string; time: string; [key: string]: unknown };
 
 async function waitForLogs(
   rack: RackProcess,
@@ -153,10 +153,11 @@ async function round(
     const bytes = finished.flat().reduce((n, line) => n + Number(line["bytesFetched"]), 0);
     if (bytes !== rackCount * mirror.bytes)
       throw new Error(`racks fetched ${bytes} bytes, not ${rackCount} × ${mirror.bytes}`);
-    const starts = racks.map(
-      (rack, i) => (rack.logs() as LogLine[]).slice(marks[i]).find((l) => l.msg === "sync started")!.time,
+    const starts = racks.map((rack, i) =>
+      Date.parse((rack.logs() as LogLine[]).slice(marks[i]).find((l) => l.msg === "sync started")!.time),
     );
-    const ends = finished.map((lines) => Math.max(...lines.map((line) => line.time)));
+    // Log times are ISO 8601 (pino's isoTime): milliseconds since the epoch for the arithmetic.
+    const ends = finished.map((lines) => Math.max(...lines.map((line) => Date.parse(line.time))));
     const syncsPerRack = finished.map((lines) => lines.length);
     await waitFor(
       client,
