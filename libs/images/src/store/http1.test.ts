@@ -1,4 +1,7 @@
+import { createHash } from "node:crypto";
 import { once } from "node:events";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
@@ -12,7 +15,9 @@ import {
   type Http1Request,
   type ResponseHead,
 } from "./http1";
-import { payload } from "./test-helpers";
+import { BandwidthLimiter } from "./bandwidth";
+import { LARGE_STAGING_BYTES, PartialWriter, STAGING_BYTES } from "./partial-writer";
+import { payload, sha256, tempDir } from "./test-helpers";
 
 describe("parseHead", () => {
   it.each([
@@ -394,5 +399,100 @@ describe("http1Get", () => {
         () => collector().sink,
       ),
     ).toThrow(TypeError);
+  });
+});
+
+describe("http1Get into a PartialWriter (reads straight into its staging buffer)", () => {
+  let dir: string | null = null;
+  afterEach(async () => {
+    if (dir !== null) await rm(dir, { recursive: true, force: true });
+    dir = null;
+  });
+
+  async function download(
+    body: Buffer,
+    respond: (socket: Socket, head: string) => void,
+    options: { stagingBytes?: number; bandwidth?: BandwidthLimiter } = {},
+  ): Promise<{ writer: PartialWriter; file: Buffer; digest: string; written: number }> {
+    dir = await tempDir();
+    const path = join(dir, "f.partial");
+    const url = await rawServer((socket) =>
+      respond(socket, `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`),
+    );
+    const hash = createHash("sha256");
+    let written = 0;
+    let writer: PartialWriter | null = null;
+    await http1Get(url, REQUEST, () => {
+      writer = new PartialWriter({
+        path,
+        offset: 0,
+        limit: body.length,
+        hash,
+        highWaterMark: 64 * 1024,
+        syncEveryBytes: 1024 * 1024,
+        onWritten: (n) => (written += n),
+        onOverflow: () => new Error("overflow"),
+        ...options,
+      });
+      return writer;
+    });
+    const used = writer as unknown as PartialWriter;
+    if (!used.closed) await once(used, "close");
+    return { writer: used, file: await readFile(path), digest: hash.digest("hex"), written };
+  }
+
+  it("takes most of a large body without copying it, and every byte is right", async () => {
+    const body = payload(5 * LARGE_STAGING_BYTES + 4097, 5);
+    const { writer, file, digest, written } = await download(
+      body,
+      (socket, head) => {
+        socket.write(head);
+        socket.end(body);
+      },
+      { stagingBytes: LARGE_STAGING_BYTES },
+    );
+    expect(file.equals(body)).toBe(true);
+    expect(digest).toBe(sha256(body));
+    expect(written).toBe(body.length);
+    expect(writer.received).toBe(body.length);
+    expect(writer.committedBytes).toBeGreaterThan(body.length / 2);
+  });
+
+  it("keeps the bytes right when the slow-link flush moves staging between a reserve and its commit", async () => {
+    // 5000 bytes every 150 ms: the 100 ms flush timer writes each whole 4 KiB block and moves the
+    // rest of staging to the front while the next read is already reserved further on.
+    const body = payload(6 * 5000 + 17, 6);
+    const { writer, file, digest } = await download(body, (socket, head) => {
+      socket.write(head);
+      let at = 0;
+      const drip = (): void => {
+        const part = body.subarray(at, at + 5000);
+        at += part.length;
+        if (at >= body.length) return void socket.end(part);
+        socket.write(part);
+        setTimeout(drip, 150);
+      };
+      drip();
+    });
+    expect(file.equals(body)).toBe(true);
+    expect(digest).toBe(sha256(body));
+    // All but the bytes that came with the head and the read while the file was being opened.
+    expect(writer.committedBytes).toBe(body.length - 2 * 5000);
+  });
+
+  it("keeps the bytes right under a bandwidth cap", async () => {
+    const body = payload(3 * STAGING_BYTES + 5, 7);
+    const cap = new BandwidthLimiter(8 * 1024 * 1024);
+    const { writer, file, digest } = await download(
+      body,
+      (socket, head) => {
+        socket.write(head);
+        socket.end(body);
+      },
+      { bandwidth: cap },
+    );
+    expect(file.equals(body)).toBe(true);
+    expect(digest).toBe(sha256(body));
+    expect(writer.received).toBe(body.length);
   });
 });

@@ -27,6 +27,21 @@ export type ResponseHeaders = Record<string, string | string[] | undefined>;
 export type ResponseHead = { statusCode: number; headers: ResponseHeaders };
 export type BodyFactory = (head: ResponseHead) => Writable;
 
+/**
+ * A sink that lets the socket read straight into its own memory (PartialWriter: its staging buffer),
+ * saving the copy: `reserve(max)` gives where the next read may land or null, `commit(bytes, cb)`
+ * takes the bytes read there and returns false when the next read must wait for `cb`.
+ */
+export type DirectSink = {
+  reserve(max: number): Buffer | null;
+  commit(bytes: Buffer, callback: (error: Error | null) => void): boolean;
+};
+
+function isDirectSink(sink: Writable): sink is Writable & DirectSink {
+  const candidate = sink as Partial<DirectSink>;
+  return typeof candidate.reserve === "function" && typeof candidate.commit === "function";
+}
+
 export type Http1Request = {
   /** Request headers by lowercase name; host and connection are ours. */
   headers: Record<string, string>;
@@ -44,6 +59,11 @@ export type Http1Request = {
 export const READ_BUFFER_BYTES = 1024 * 1024;
 /** Read buffers per request: the sink holds one while the socket reads into the other. */
 const READ_BUFFERS = 2;
+/**
+ * A read that cannot go into a DirectSink (it is busy writing, or has little room left) goes into
+ * our buffer, but no more than this: the copy stays small and the next read can go direct again.
+ */
+const SPILL_BYTES = 256 * 1024;
 /** Status line and headers together (llhttp's default is 16 KiB; 80 KiB in undici). */
 export const MAX_HEAD_BYTES = 64 * 1024;
 /** A chunk-size line (with extensions) or a trailer line. */
@@ -112,8 +132,12 @@ class Exchange {
   private readonly holds = new Array<number>(READ_BUFFERS).fill(0);
   /** The buffer the socket reads into next. */
   private reading = 0;
-  /** We stopped the socket until buffer `reading` is free. */
+  /** We stopped the socket until buffer `reading` is free and no commit is pending. */
   private paused = false;
+  /** The next read lands in the sink's own memory (a Content-Length body into a DirectSink). */
+  private direct: Buffer | null = null;
+  /** A commit that must finish before the next read. */
+  private committing = false;
   private readonly onAbort = (): void => {
     const reason: unknown = this.request.signal?.reason;
     this.fail(reason instanceof Error ? reason : new Http1Error("UND_ERR_ABORTED", "Request aborted"));
@@ -155,14 +179,22 @@ class Exchange {
 
   /** Where the next read lands: the head buffer's free end, then our read buffer. */
   private nextBuffer(): Buffer {
-    if (this.framing === null) return this.head.subarray(this.headFill);
+    const framing = this.framing;
+    if (framing === null) return this.head.subarray(this.headFill);
+    const sink = this.sink;
+    this.direct = null;
+    const directSink = framing.kind === "length" && sink !== null && isDirectSink(sink);
+    if (directSink && !this.committing) {
+      this.direct = sink.reserve(framing.left);
+      if (this.direct !== null) return this.direct;
+    }
     const index = this.reading;
     let buffer = this.buffers[index];
     if (buffer === null || buffer === undefined) {
       buffer = Buffer.allocUnsafeSlow(this.request.readBufferBytes ?? READ_BUFFER_BYTES);
       this.buffers[index] = buffer;
     }
-    return buffer;
+    return directSink ? buffer.subarray(0, Math.min(buffer.length, SPILL_BYTES)) : buffer;
   }
 
   /** Returns false to stop the socket (net.Socket's onread contract). */
@@ -174,6 +206,7 @@ class Exchange {
       return !this.paused;
     }
     this.timer?.refresh();
+    if (this.direct !== null) return this.commitDirect(n);
     const index = this.reading;
     const buffer = this.buffers[index] as Buffer;
     this.holds[index] = (this.holds[index] ?? 0) + 1; // until this read is parsed
@@ -187,6 +220,42 @@ class Exchange {
       return false;
     }
     return true;
+  }
+
+  /** The read went into the sink's memory: it takes the bytes as they are. */
+  private commitDirect(n: number): boolean {
+    const framing = this.framing as Extract<Framing, { kind: "length" }>;
+    const sink = this.sink as Writable & DirectSink;
+    const bytes = (this.direct as Buffer).subarray(0, n);
+    this.direct = null;
+    framing.left -= n; // reserve(left) bounds the read: never past the body
+    let waiting = false;
+    let early: { error: Error | null } | null = null;
+    const taken = sink.commit(bytes, (error) => {
+      if (!waiting) {
+        early = { error };
+        return;
+      }
+      this.committing = false;
+      this.afterCommit(error);
+    });
+    if (taken || early !== null) {
+      const error = (early as { error: Error | null } | null)?.error ?? null;
+      if (error !== null) this.fail(error);
+      else if (framing.left === 0) this.complete();
+      return !this.settled && !this.closed;
+    }
+    waiting = true;
+    this.committing = true;
+    this.pause();
+    return false;
+  }
+
+  private afterCommit(error: Error | null): void {
+    if (error !== null) return this.fail(error);
+    const framing = this.framing;
+    if (framing?.kind === "length" && framing.left === 0) return this.complete();
+    this.maybeResume();
   }
 
   private readHead(): void {
@@ -324,12 +393,15 @@ class Exchange {
 
   private release(index: number): void {
     this.holds[index] = (this.holds[index] ?? 1) - 1;
-    if (this.paused && index === this.reading && this.holds[index] === 0) {
-      this.paused = false;
-      if (this.closed) return;
-      this.armBody();
-      this.socket?.resume();
-    }
+    if (index === this.reading) this.maybeResume();
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.committing || (this.holds[this.reading] ?? 0) > 0) return;
+    this.paused = false;
+    if (this.closed || this.settled) return;
+    this.armBody();
+    this.socket?.resume();
   }
 
   private pause(): void {

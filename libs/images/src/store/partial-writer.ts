@@ -16,6 +16,8 @@ const ALIGN = 4096;
 export const STAGING_BYTES = 512 * 1024;
 /** Fewer, larger direct writes cost less CPU per byte: what a rack agent asks for (RACK_STAGING_BYTES). */
 export const LARGE_STAGING_BYTES = 2 * 1024 * 1024;
+/** reserve() offers no room smaller than this: a read that small costs more than the copy it saves. */
+const MIN_RESERVE_BYTES = 256 * 1024;
 /** A slow link still sees its bytes reach the file (and progress reported) this often. */
 const FLUSH_AFTER_MS = 100;
 
@@ -67,6 +69,8 @@ export class PartialWriter extends Writable {
   position: number;
   /** Bytes handed to this writer by the response (including any it could not write). */
   received = 0;
+  /** Of `received`, the bytes a socket read straight into staging (reserve()/commit(): no copy). */
+  committedBytes = 0;
   /** A write failed after its bytes were hashed: the hash no longer describes the file. */
   hashTainted = false;
   /** The filesystem error that failed the stream, to tell it apart from a network error. */
@@ -94,6 +98,10 @@ export class PartialWriter extends Writable {
   /** A write that arrived while the flush timer's write was running. */
   private pendingWrite: (() => void) | null = null;
   private writing = false;
+  /** A commit() is waiting for the bandwidth cap or for its full staging buffer to be written. */
+  private committing = false;
+  /** reserve() handed out the free end of staging: write() may not copy over it until commit(). */
+  private reserved = false;
   private syncing = false;
   private syncError: Error | null = null;
   /** A write the flush timer started failed: the next write or the end reports it. */
@@ -187,6 +195,102 @@ export class PartialWriter extends Writable {
     });
   }
 
+  /**
+   * Zero-copy input for downloadFile's HTTP/1.1 client: the free end of the staging buffer, where the
+   * next socket read may land (at most `max` bytes), or null when the writer cannot take bytes that
+   * way now (bytes queued through write() go first; a commit is running; closed). The caller must
+   * commit() what it read there before it writes or reserves again.
+   */
+  reserve(max: number): Buffer | null {
+    const staging = this.staging;
+    if (
+      staging === null ||
+      this.fd === null ||
+      this.committing ||
+      this.pendingWrite !== null ||
+      this.writableLength > 0 ||
+      this.destroyed ||
+      this.writableEnded
+    )
+      return null;
+    const room = Math.min(staging.length - this.fill, max);
+    if (room < MIN_RESERVE_BYTES && room !== max) return null;
+    this.reserved = true;
+    return staging.subarray(this.fill, this.fill + room);
+  }
+
+  /**
+   * Takes the bytes a read put at the start of the last reserve() (`bytes` is that region, cut to
+   * the read): the same as write() of them, without the copy. Returns true when they are taken;
+   * false when the caller must wait for `callback` (the bandwidth cap, a write of staging running,
+   * or staging is full and being written) before it reads again. A failure fails the stream (the
+   * caller sees it as the sink's error) and returns true.
+   */
+  commit(bytes: Buffer, callback: (error: Error | null) => void): boolean {
+    if (!this.reserved) throw new Error("partial writer: commit() without reserve()");
+    this.reserved = false;
+    this.committing = true;
+    const { bandwidth } = this.options;
+    if (!bandwidth || bandwidth.bytesPerSecond === null) return this.accept(bytes, callback);
+    bandwidth.take(bytes.length).then(
+      () => {
+        if (this.accept(bytes, callback)) this.committed(callback, null);
+      },
+      (error: Error) => this.committed(callback, error),
+    );
+    return false;
+  }
+
+  /** Runs with `committing` set; returns true when done (committing cleared), false when callback follows. */
+  private accept(bytes: Buffer, callback: (error: Error | null) => void): boolean {
+    if (this.writing) {
+      // The flush timer's write of staging is running: it may move what is staged when it lands.
+      this.pendingWrite = () => {
+        if (this.accept(bytes, callback)) this.committed(callback, null);
+      };
+      return false;
+    }
+    const staging = this.staging;
+    const n = bytes.length;
+    this.received += n;
+    const done = (error: Error | null): true => {
+      this.committing = false;
+      if (error !== null && !this.destroyed) this.destroy(error);
+      return true;
+    };
+    if (staging === null || this.destroyed) return done(null);
+    if (this.base + this.fill + n > this.options.limit) {
+      this.selfFailed = true;
+      return done(this.options.onOverflow());
+    }
+    const deferred = this.syncError ?? this.flushError;
+    if (deferred) return done(this.fail(deferred));
+    // A write by the flush timer since reserve() moved the staged tail to the front: the read landed
+    // where the free end was then, at or past where it is now (the bytes there were not touched).
+    const at = bytes.byteOffset - staging.byteOffset;
+    if (bytes.buffer !== staging.buffer || at < this.fill || at + n > staging.length)
+      return done(this.fail(new Error("partial writer: commit() of bytes outside the reserved staging")));
+    if (at !== this.fill) staging.copy(staging, this.fill, at, at + n);
+    this.options.hash.update(staging.subarray(this.fill, this.fill + n));
+    this.options.onReceived?.(n);
+    this.committedBytes += n;
+    this.fill += n;
+    if (this.fill < staging.length) {
+      this.committing = false;
+      this.armFlushTimer();
+      return true;
+    }
+    this.flush(false, (err) => this.committed(callback, err));
+    return false;
+  }
+
+  private committed(callback: (error: Error | null) => void, error: Error | null): void {
+    this.committing = false;
+    if (error && !this.destroyed) this.destroy(this.fail(error));
+    callback(error);
+    this.ioSettled();
+  }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.throttled([chunk], chunk.length, callback);
   }
@@ -236,6 +340,8 @@ export class PartialWriter extends Writable {
   }
 
   private writeBuffers(buffers: Buffer[], length: number, callback: (error?: Error | null) => void): void {
+    if (this.committing || this.reserved)
+      return callback(new Error("partial writer: write() between reserve() and the end of its commit()"));
     if (this.writing) {
       // The flush timer's write is running: staging is not ours until it lands.
       this.pendingWrite = () => this.writeBuffers(buffers, length, callback);
@@ -378,7 +484,15 @@ export class PartialWriter extends Writable {
     if (this.flushTimer !== null || this.base + this.fill <= this.position) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = null;
-      if (this.writing || this.syncing || this.fd === null || this.writableFinished || this.destroyed) return;
+      if (
+        this.writing ||
+        this.syncing ||
+        this.committing ||
+        this.fd === null ||
+        this.writableFinished ||
+        this.destroyed
+      )
+        return;
       this.flush(false, (err) => {
         if (err) this.flushError ??= err;
         const pending = this.pendingWrite;
@@ -414,12 +528,12 @@ export class PartialWriter extends Writable {
   }
 
   private whenIdle(fn: () => void): void {
-    if (this.writing || this.syncing) this.afterIo.push(fn);
+    if (this.writing || this.syncing || this.committing) this.afterIo.push(fn);
     else fn();
   }
 
   private ioSettled(): void {
-    if (this.writing || this.syncing) return;
+    if (this.writing || this.syncing || this.committing) return;
     for (const fn of this.afterIo.splice(0)) fn();
   }
 
