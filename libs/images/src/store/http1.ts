@@ -138,6 +138,8 @@ class Exchange {
   private direct: Buffer | null = null;
   /** A commit that must finish before the next read. */
   private committing = false;
+  /** The body can go into the sink's memory (a Content-Length body, a DirectSink). */
+  private toDirect = false;
   private readonly onAbort = (): void => {
     const reason: unknown = this.request.signal?.reason;
     this.fail(reason instanceof Error ? reason : new Http1Error("UND_ERR_ABORTED", "Request aborted"));
@@ -183,9 +185,8 @@ class Exchange {
     if (framing === null) return this.head.subarray(this.headFill);
     const sink = this.sink;
     this.direct = null;
-    const directSink = framing.kind === "length" && sink !== null && isDirectSink(sink);
-    if (directSink && !this.committing) {
-      this.direct = sink.reserve(framing.left);
+    if (this.toDirect && !this.committing && framing.kind === "length") {
+      this.direct = (sink as Writable & DirectSink).reserve(framing.left);
       if (this.direct !== null) return this.direct;
     }
     const index = this.reading;
@@ -194,7 +195,7 @@ class Exchange {
       buffer = Buffer.allocUnsafeSlow(this.request.readBufferBytes ?? READ_BUFFER_BYTES);
       this.buffers[index] = buffer;
     }
-    return directSink ? buffer.subarray(0, Math.min(buffer.length, SPILL_BYTES)) : buffer;
+    return this.toDirect ? buffer.subarray(0, Math.min(buffer.length, SPILL_BYTES)) : buffer;
   }
 
   /** Returns false to stop the socket (net.Socket's onread contract). */
@@ -213,9 +214,11 @@ class Exchange {
     this.body(buffer, 0, n, index);
     this.release(index);
     if (this.settled) return true;
-    // Read into the other buffer next; if the sink still holds it, wait for it.
+    // Read into the other buffer next; if the sink still holds it, wait for it. A DirectSink still
+    // busy with this read gets no read-ahead: the next read should land in its memory, and a reserve
+    // only succeeds once the sink has nothing queued.
     this.reading = (index + 1) % READ_BUFFERS;
-    if ((this.holds[this.reading] ?? 0) > 0) {
+    if ((this.holds[this.reading] ?? 0) > 0 || (this.toDirect && (this.holds[index] ?? 0) > 0)) {
       this.pause();
       return false;
     }
@@ -305,6 +308,7 @@ class Exchange {
     }
     this.sink = sink;
     this.framing = framing;
+    this.toDirect = framing.kind === "length" && isDirectSink(sink);
     finished(sink, (err) => {
       if (err) this.fail(err);
       else if (this.closed) this.succeed();
@@ -393,11 +397,12 @@ class Exchange {
 
   private release(index: number): void {
     this.holds[index] = (this.holds[index] ?? 1) - 1;
-    if (index === this.reading) this.maybeResume();
+    this.maybeResume();
   }
 
   private maybeResume(): void {
     if (!this.paused || this.committing || (this.holds[this.reading] ?? 0) > 0) return;
+    if (this.toDirect && this.holds.some((n) => n > 0)) return;
     this.paused = false;
     if (this.closed || this.settled) return;
     this.armBody();
