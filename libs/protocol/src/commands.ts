@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { windowProblem } from "@bootstream/images/present";
+import { MAX_BANDWIDTH_LIMIT, MIN_BANDWIDTH_LIMIT, windowProblem } from "@bootstream/images/present";
 import { rackNameSchema } from "./rack";
 import { AUDIT_PAGE_MAX } from "./fold";
+
 import type {
   AuditEntry,
   Catalogue,
@@ -32,9 +33,6 @@ export const selectionItemSchema = z.strictObject({
 });
 
 const empty = z.strictObject({});
-/** settings.bandwidthLimit bounds, bytes a second: 1 kB/s to 100 GB/s. */
-export const MIN_BANDWIDTH_LIMIT = 1000;
-export const MAX_BANDWIDTH_LIMIT = 100_000_000_000;
 
 export const commandSchemas = {
   "state:get": empty,

@@ -1,11 +1,14 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { deselectArches, selectArches } from "@bootstream/images/present";
+import {
+  deselectArches,
+  MAX_BANDWIDTH_LIMIT,
+  MIN_BANDWIDTH_LIMIT,
+  selectArches,
+} from "@bootstream/images/present";
 import {
   AUDIT_PAGE_MAX,
   CommandError,
-  MAX_BANDWIDTH_LIMIT,
-  MIN_BANDWIDTH_LIMIT,
   type AuditEntry,
   type Catalogue,
   type SelectionItem,

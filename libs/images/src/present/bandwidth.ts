@@ -7,6 +7,10 @@
 
 import { iecScale } from "./format";
 
+/** settings.bandwidthLimit bounds, bytes a second: 1 kB/s to 100 GB/s (the protocol's, checked by the CLI too). */
+export const MIN_BANDWIDTH_LIMIT = 1000;
+export const MAX_BANDWIDTH_LIMIT = 100_000_000_000;
+
 const RATE_UNITS: Record<string, number> = {
   b: 1,
   kb: 1e3,
