@@ -86,7 +86,8 @@ export async function runSync(
         dispatcher: deps.dispatcher,
         // A rack's budget is CPU per GB synced (1.5 s): 2 MiB staging and 1 MiB socket reads (through
         // downloadFile's own HTTP/1.1 client when the region is plain http) are 1.5 MiB more resident
-        // per download than the region's default, for a quarter of its direct writes.
+        // per download than the region's default, for a quarter of its direct writes. (The pool maps
+        // staging 8 buffers at a time: 16 MiB of address space, resident only as used.)
         stagingBytes: LARGE_STAGING_BYTES,
         ...(deps.bandwidth ? { bandwidth: deps.bandwidth } : {}),
         onProgress: (delta) => {

@@ -28,6 +28,7 @@ describe("parseHead", () => {
     ['HTTP/1.1 200 OK\r\nETag:   "x"  ', 200, { etag: '"x"' }],
     ["HTTP/1.1 200 OK\r\nSet-Cookie: a\r\nset-cookie: b", 200, { "set-cookie": ["a", "b"] }],
     ["HTTP/1.1 200 OK\r\nX-Empty:", 200, { "x-empty": "" }],
+    ["HTTP/1.1 200 OK\r\n__proto__: x\r\nconstructor: y", 200, { ["__proto__"]: "x", constructor: "y" }],
   ])("reads %j", (text, status, headers) => {
     expect(parseHead(text)).toEqual({ statusCode: status, headers });
   });
@@ -62,7 +63,10 @@ describe("framingOf", () => {
     [head(204, { "content-length": "10" }), { kind: "none" }],
     [head(304, {}), { kind: "none" }],
     [head(200, {}), { kind: "close" }],
-    [head(500, { "transfer-encoding": "Chunked" }), { kind: "chunked", state: "size", left: 0, line: "" }],
+    [
+      head(500, { "transfer-encoding": "Chunked" }),
+      { kind: "chunked", state: "size", left: 0, line: "", trailers: 0 },
+    ],
   ])("%j frames as %j", (h, framing) => {
     expect(framingOf(h)).toEqual(framing);
   });
@@ -316,11 +320,54 @@ describe("http1Get", () => {
       "HPE_HEADER_OVERFLOW",
     ],
     ["a 101", (s: Socket) => s.end("HTTP/1.1 101 Switching Protocols\r\n\r\n"), "HPE_INVALID_CONSTANT"],
+    [
+      "a trailer that is not a field",
+      (s: Socket) => s.end("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nnot a field\r\n\r\n"),
+      "HPE_INVALID_HEADER_TOKEN",
+    ],
+    [
+      "endless trailers",
+      (s: Socket) =>
+        s.end(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n${"x: y\r\n".repeat(100)}\r\n`),
+      "HPE_HEADER_OVERFLOW",
+    ],
     ["not HTTP at all", (s: Socket) => s.end("SSH-2.0-OpenSSH_9.2\r\n\r\n"), "HPE_INVALID_CONSTANT"],
   ])("fails on %s (%s)", async (_what, respond, code) => {
     const url = await rawServer(respond);
     const result = await get(url);
     expect(result.error).toMatchObject({ code });
+  });
+
+  it("resolves when the sink finishes on its own before the body is in, as undici does", async () => {
+    const url = await rawServer((s) => s.write("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"));
+    const sink = new Writable({
+      write(_chunk, _encoding, callback) {
+        callback();
+        sink.end();
+      },
+    });
+    await expect(http1Get(url, REQUEST, () => sink)).resolves.toBeUndefined();
+  });
+
+  it("leaves a sink that has every byte to finish when an abort comes meanwhile", async () => {
+    const url = await rawServer((s) => s.end("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"));
+    const controller = new AbortController();
+    let finalised = false;
+    const sink = new Writable({
+      write: (_chunk, _encoding, callback) => callback(),
+      final(callback) {
+        controller.abort(new Error("late")); // the body is in; the sink is still finishing
+        setImmediate(() => {
+          finalised = true;
+          callback();
+        });
+      },
+    });
+    await expect(
+      http1Get(url, { ...REQUEST, signal: controller.signal }, () => sink),
+    ).resolves.toBeUndefined();
+    expect(finalised).toBe(true);
+    expect(sink.errored).toBeNull();
   });
 
   it("gives what it had to the sink before a cut, then destroys the sink with the error", async () => {

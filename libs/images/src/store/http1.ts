@@ -68,6 +68,8 @@ const SPILL_BYTES = 256 * 1024;
 export const MAX_HEAD_BYTES = 64 * 1024;
 /** A chunk-size line (with extensions) or a trailer line. */
 const MAX_LINE_BYTES = 4096;
+/** Trailer fields after the last chunk. */
+const MAX_TRAILER_LINES = 64;
 
 export class Http1Error extends Error {
   readonly code: string;
@@ -113,7 +115,13 @@ type Framing =
   | { kind: "none" }
   | { kind: "length"; left: number }
   | { kind: "close" }
-  | { kind: "chunked"; state: "size" | "data" | "data-end" | "trailer"; left: number; line: string };
+  | {
+      kind: "chunked";
+      state: "size" | "data" | "data-end" | "trailer";
+      left: number;
+      line: string;
+      trailers: number;
+    };
 
 class Exchange {
   private socket: net.Socket | null = null;
@@ -310,8 +318,11 @@ class Exchange {
     this.framing = framing;
     this.toDirect = framing.kind === "length" && isDirectSink(sink);
     finished(sink, (err) => {
-      if (err) this.fail(err);
-      else if (this.closed) this.succeed();
+      if (err) return this.fail(err);
+      // Finished: after complete() ended it, or on its own before the body was in (undici resolves
+      // then too; the rest of the body is not read).
+      this.closed = true;
+      this.succeed();
     });
     this.armBody();
     if (framing.kind === "none") return this.complete();
@@ -379,8 +390,12 @@ class Exchange {
         framing.state = framing.left === 0 ? "trailer" : "data";
       } else if (line === "") {
         return this.complete(); // the empty line after the last chunk (and any trailers)
-      } else if (!FIELD_VALUE.test(line)) {
+      } else if (!FIELD_VALUE.test(line) || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:/.test(line)) {
         return this.fail(new Http1Error("HPE_INVALID_HEADER_TOKEN", "invalid trailer line"));
+      } else if (++framing.trailers > MAX_TRAILER_LINES) {
+        return this.fail(
+          new Http1Error("HPE_HEADER_OVERFLOW", `more than ${MAX_TRAILER_LINES} trailer lines`),
+        );
       }
     }
   }
@@ -420,6 +435,8 @@ class Exchange {
     if (this.closed) return;
     this.closed = true;
     this.clearTimer();
+    // Every byte is in: an abort now would only throw away what the sink is finishing (as undici).
+    this.request.signal?.removeEventListener("abort", this.onAbort);
     this.socket?.destroy();
     this.sink?.end();
   }
@@ -456,7 +473,7 @@ class Exchange {
     const sink = this.sink;
     // A sink that failed first (a full disk) is the cause, whatever the socket did after it.
     const cause: unknown = sink?.errored ?? error;
-    if (sink !== null && !sink.destroyed && !sink.writableFinished)
+    if (sink !== null && !sink.destroyed && !sink.writableEnded)
       sink.destroy(cause instanceof Error ? cause : new Error(String(cause)));
     this.reject(cause);
   }
@@ -493,7 +510,8 @@ export function parseHead(text: string): ResponseHead {
       "HPE_INVALID_CONSTANT",
       `invalid status line ${JSON.stringify((lines[0] ?? "").slice(0, 80))}`,
     );
-  const headers: ResponseHeaders = {};
+  // No prototype: a header named __proto__ or constructor is just a header.
+  const headers = Object.create(null) as ResponseHeaders;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string;
     const colon = line.indexOf(":");
@@ -528,7 +546,7 @@ export function framingOf(head: ResponseHead): Framing {
         "HPE_INVALID_TRANSFER_ENCODING",
         `unsupported Transfer-Encoding ${JSON.stringify(te)}`,
       );
-    return { kind: "chunked", state: "size", left: 0, line: "" };
+    return { kind: "chunked", state: "size", left: 0, line: "", trailers: 0 };
   }
   if (cl !== undefined) {
     const values = (Array.isArray(cl) ? cl : [cl]).flatMap((v) => v.split(",").map((p) => p.trim()));
