@@ -84,8 +84,8 @@ export async function runSync(
         headers: { authorization: `Bearer ${deps.secret}` },
         signal: deps.signal,
         dispatcher: deps.dispatcher,
-        // A rack's budget is CPU per GB synced (1.5 s): 2 MiB staging and 1 MiB socket reads (through
-        // downloadFile's own HTTP/1.1 client when the region is plain http) are 1.5 MiB more resident
+        // A rack's budget is CPU per GB synced (1.5 s): 2 MiB staging (socket reads land in it through
+        // downloadFile's own HTTP/1.1 client when the region is plain http) is 1.5 MiB more resident
         // per download than the region's default, for a quarter of its direct writes. (The pool maps
         // staging 8 buffers at a time: 16 MiB of address space, resident only as used.)
         stagingBytes: LARGE_STAGING_BYTES,

@@ -200,10 +200,12 @@ class Exchange {
     const index = this.reading;
     let buffer = this.buffers[index];
     if (buffer === null || buffer === undefined) {
-      buffer = Buffer.allocUnsafeSlow(this.request.readBufferBytes ?? READ_BUFFER_BYTES);
+      // Into a DirectSink our buffers only take the odd read it cannot: a spill's worth.
+      const bytes = this.request.readBufferBytes ?? READ_BUFFER_BYTES;
+      buffer = Buffer.allocUnsafeSlow(this.toDirect ? Math.min(bytes, SPILL_BYTES) : bytes);
       this.buffers[index] = buffer;
     }
-    return this.toDirect ? buffer.subarray(0, Math.min(buffer.length, SPILL_BYTES)) : buffer;
+    return buffer;
   }
 
   /** Returns false to stop the socket (net.Socket's onread contract). */
@@ -326,8 +328,8 @@ class Exchange {
     });
     this.armBody();
     if (framing.kind === "none") return this.complete();
-    // Body bytes that came with the head: copied out, the head buffer is reused by nothing after.
-    if (early.length > 0) this.body(Buffer.from(early), 0, early.length, -1);
+    // Body bytes that came with the head go as they are: nothing reads into the head buffer again.
+    if (early.length > 0) this.body(early, 0, early.length, -1);
   }
 
   /** Parses body bytes buffer[start, end) and hands their data to the sink. */
@@ -363,8 +365,9 @@ class Exchange {
         continue;
       }
       // Line states: collect up to CRLF.
-      const lf = buffer.indexOf(0x0a, at);
-      const stop = lf < 0 || lf >= end ? end : lf + 1;
+      // Only this read's bytes: past `end` the buffer holds an older read's.
+      const lf = buffer.subarray(at, end).indexOf(0x0a);
+      const stop = lf < 0 ? end : at + lf + 1;
       framing.line += buffer.toString("latin1", at, stop);
       at = stop;
       if (framing.line.length > MAX_LINE_BYTES)
@@ -390,7 +393,7 @@ class Exchange {
         framing.state = framing.left === 0 ? "trailer" : "data";
       } else if (line === "") {
         return this.complete(); // the empty line after the last chunk (and any trailers)
-      } else if (!FIELD_VALUE.test(line) || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:/.test(line)) {
+      } else if (headerLine(line) === null) {
         return this.fail(new Http1Error("HPE_INVALID_HEADER_TOKEN", "invalid trailer line"));
       } else if (++framing.trailers > MAX_TRAILER_LINES) {
         return this.fail(
@@ -501,6 +504,18 @@ class Exchange {
   }
 }
 
+/**
+ * One header (or trailer) line as [name, value], or null: a leading space or tab is obsolete line
+ * folding, a name with anything but token characters or a value with a control character (a bare
+ * CR or LF) is refused.
+ */
+function headerLine(line: string): [string, string] | null {
+  const colon = line.indexOf(":");
+  const name = colon > 0 ? line.slice(0, colon) : "";
+  const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, "");
+  return TOKEN.test(name) && FIELD_VALUE.test(value) ? [name, value] : null;
+}
+
 /** Status line and header lines (without the final CRLF CRLF), strictly. */
 export function parseHead(text: string): ResponseHead {
   const lines = text.split("\r\n");
@@ -514,16 +529,13 @@ export function parseHead(text: string): ResponseHead {
   const headers = Object.create(null) as ResponseHeaders;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] as string;
-    const colon = line.indexOf(":");
-    const name = colon > 0 ? line.slice(0, colon) : "";
-    const value = line.slice(colon + 1).replace(/^[\t ]+|[\t ]+$/g, "");
-    // A leading space or tab is obsolete line folding; a name with anything but token characters,
-    // or a value with a control character (a bare CR or LF), is refused.
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value))
+    const field = headerLine(line);
+    if (field === null)
       throw new Http1Error(
         "HPE_INVALID_HEADER_TOKEN",
         `invalid header line ${JSON.stringify(line.slice(0, 80))}`,
       );
+    const [name, value] = field;
     const key = name.toLowerCase();
     const before = headers[key];
     headers[key] =

@@ -14,7 +14,7 @@ const ALIGN = 4096;
  * them at 2 MiB put its idle RSS after an import over 100 MB (docs/benchmarks.md, "Issue 15").
  */
 export const STAGING_BYTES = 512 * 1024;
-/** Fewer, larger direct writes cost less CPU per byte: what a rack agent asks for (RACK_STAGING_BYTES). */
+/** Fewer, larger direct writes cost less CPU per byte: what a rack agent asks for (rack/sync.ts). */
 export const LARGE_STAGING_BYTES = 2 * 1024 * 1024;
 /** reserve() offers no room smaller than this: a read that small costs more than the copy it saves. */
 const MIN_RESERVE_BYTES = 256 * 1024;
@@ -596,10 +596,15 @@ class StagingPool {
 
 const pools = new Map<number, StagingPool>();
 
-/** One pool per staging size; sizes other than the two named ones are refused. */
-function stagingPool(bytes: number): StagingPool {
+/** Staging comes in the two sizes there are pools for: a RangeError otherwise (the caller's bug). */
+export function checkStagingBytes(bytes: number): void {
   if (bytes !== STAGING_BYTES && bytes !== LARGE_STAGING_BYTES)
-    throw new RangeError(`staging buffer of ${bytes} bytes: use STAGING_BYTES or LARGE_STAGING_BYTES`);
+    throw new RangeError(`stagingBytes must be STAGING_BYTES or LARGE_STAGING_BYTES, got ${bytes}`);
+}
+
+/** One pool per staging size. */
+function stagingPool(bytes: number): StagingPool {
+  checkStagingBytes(bytes);
   let pool = pools.get(bytes);
   if (pool === undefined) {
     pool = new StagingPool(bytes);
