@@ -21,6 +21,8 @@ import {
   MiB,
   run,
   serveInChild,
+  sleep,
+  statusMiB,
   table,
   waitForQuiet,
   disturbed,
@@ -55,6 +57,9 @@ type Round = {
     threads: string;
     foreign: number;
     machineBusy: number;
+    /** Each rack's RSS a few seconds after its sync, and its peak (VmHWM), MiB. */
+    rssAfter: number[];
+    rssPeak: number[];
   };
   curl: {
     seconds: number;
@@ -165,6 +170,10 @@ async function round(
       30_000,
       "rack-synced",
     );
+    // Idle again: the agent lets go of what the sync held a second after it (src/memory.ts).
+    await sleep(3000);
+    const rssAfter = await Promise.all(racks.map((rack) => statusMiB(rack.child.pid!, "VmRSS")));
+    const rssPeak = await Promise.all(racks.map((rack) => statusMiB(rack.child.pid!, "VmHWM")));
 
     const curl = await curlFromRegion(region, mirror);
     return {
@@ -182,6 +191,8 @@ async function round(
         threads: busiestThreads(region.child.pid!, threads0, threads1),
         foreign: synced.foreign,
         machineBusy: synced.machineBusy,
+        rssAfter,
+        rssPeak,
       },
       curl,
     };
@@ -255,7 +266,8 @@ async function main(): Promise<void> {
       console.log(
         `round ${rows.length}${noisy ? " (disturbed)" : ""}: import ${r.importSeconds.toFixed(2)} s; racks ${r.racks.seconds.toFixed(2)} s ` +
           `(by their logs ${r.racks.logSeconds.toFixed(2)} s, each ${r.racks.perRack.map((s) => s.toFixed(2)).join("/")} s ` +
-          `in ${r.racks.syncsPerRack.join("/")} syncs), ` +
+          `in ${r.racks.syncsPerRack.join("/")} syncs; RSS after ${r.racks.rssAfter.map((m) => m.toFixed(0)).join("/")} MiB, ` +
+          `peak ${r.racks.rssPeak.map((m) => m.toFixed(0)).join("/")} MiB), ` +
           `region cpu ${r.racks.regionCpu.toFixed(2)} s (threads: ${r.racks.threads}), racks cpu ${r.racks.racksCpu.toFixed(2)} s (main threads ${r.racks.racksMainCpu.toFixed(2)} s), other sessions ${r.racks.foreign.toFixed(2)} s; ` +
           `curl ${r.curl.seconds.toFixed(2)} s, region cpu ${r.curl.regionCpu.toFixed(2)} s (threads: ${r.curl.threads}), other sessions ${r.curl.foreign.toFixed(2)} s`,
       );
@@ -264,6 +276,7 @@ async function main(): Promise<void> {
     const racksS = med((r) => r.racks.seconds);
     const curlS = med((r) => r.curl.seconds);
     const racksBytes = rows[0]!.racks.bytes;
+    const mib = (m: number) => `${m.toFixed(0)} MiB (${((m * MiB) / 1e6).toFixed(0)} MB)`;
     const mbps = (bytes: number, s: number) => `${(bytes / 1e6 / s).toFixed(0)} MB/s`;
     const racksCpu = med((r) => r.racks.regionCpu);
     const curlCpu = med((r) => r.curl.regionCpu);
@@ -311,6 +324,11 @@ async function main(): Promise<void> {
             "rack CPU per GB synced (target ≤ 1.5 s) / curl CPU per GB",
             `${rackPerGb.toFixed(2)} s (rounds ${rackPerGbRange}) ${verdict(rackPerGb <= 1.5)}`,
             `${(med((r) => r.curl.curlCpu) / (mirror.bytes / 1e9)).toFixed(2)} s`,
+          ],
+          [
+            "rack RSS idle after its sync (target < 80 MB) / at its peak",
+            `${mib(med((r) => Math.max(...r.racks.rssAfter)))} ${verdict(med((r) => Math.max(...r.racks.rssAfter)) * MiB < 80e6)} / ${mib(med((r) => Math.max(...r.racks.rssPeak)))}`,
+            "",
           ],
           [
             "machine busy (2 cores)",

@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { PartialWriter, STAGING_BYTES } from "./partial-writer";
+import { PartialWriter, STAGING_BYTES, dropIdleStaging } from "./partial-writer";
 import { payload, sha256, tempDir } from "./test-helpers";
 
 const KiB = 1024;
@@ -122,5 +122,42 @@ describe("PartialWriter", () => {
     await finished(writer);
     expect(written).toBe(10_000);
     expect((await readFile(path)).equals(data.subarray(0, 10_000))).toBe(true);
+  });
+});
+
+describe("staging pool", () => {
+  /** The memory a writer stages in, seen through reserve(); the writer is then finished. */
+  async function stagingMemory(path: string): Promise<ArrayBufferLike> {
+    const writer = new PartialWriter({
+      path,
+      offset: 0,
+      limit: 2,
+      hash: createHash("sha256"),
+      highWaterMark: 64 * KiB,
+      syncEveryBytes: 256 * KiB,
+      onWritten: () => {},
+      onReceived: () => {},
+      onOverflow: () => new Error("overflow"),
+    });
+    await new Promise<void>((resolve, reject) =>
+      writer.write(Buffer.from("a"), (e) => (e ? reject(e) : resolve())),
+    );
+    const staged = writer.reserve(1);
+    if (staged === null) throw new Error("reserve() refused an idle writer");
+    staged[0] = 0x62;
+    await new Promise<void>((resolve, reject) => {
+      if (writer.commit(staged.subarray(0, 1), (e) => (e ? reject(e) : resolve()))) resolve();
+    });
+    writer.end();
+    await finished(writer);
+    expect(await readFile(path, "utf8")).toBe("ab");
+    return staged.buffer;
+  }
+
+  it("hands a closed writer's staging to the next, and lets it go after dropIdleStaging()", async () => {
+    const first = await stagingMemory(join(dir, "a"));
+    expect(await stagingMemory(join(dir, "b"))).toBe(first);
+    dropIdleStaging();
+    expect(await stagingMemory(join(dir, "c"))).not.toBe(first);
   });
 });

@@ -592,6 +592,11 @@ class StagingPool {
   release(buffer: Buffer): void {
     this.free.push(buffer);
   }
+
+  /** Forgets the free buffers: their memory goes back with the next collection of their slab. */
+  drop(): void {
+    this.free.length = 0;
+  }
 }
 
 const pools = new Map<number, StagingPool>();
@@ -600,6 +605,15 @@ const pools = new Map<number, StagingPool>();
 export function checkStagingBytes(bytes: number): void {
   if (bytes !== STAGING_BYTES && bytes !== LARGE_STAGING_BYTES)
     throw new RangeError(`stagingBytes must be STAGING_BYTES or LARGE_STAGING_BYTES, got ${bytes}`);
+}
+
+/**
+ * Lets go of the staging buffers no download holds, for the garbage collector to return (the
+ * region once an import is over, a rack after a sync): kept, they stay resident until the next
+ * run. Buffers still in use go back to their pool when their writer closes.
+ */
+export function dropIdleStaging(): void {
+  for (const pool of pools.values()) pool.drop();
 }
 
 /** One pool per staging size. */

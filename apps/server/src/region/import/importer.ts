@@ -38,7 +38,7 @@ import type { ImageRegistry } from "../services/images";
 import type { SelectionService } from "../services/selection";
 import type { SourceService } from "../services/source";
 import { now, type WindowClock } from "../clock";
-import { youngGarbageBound } from "./young-garbage";
+import { releaseAfterRun, youngGarbageBound } from "../../memory";
 import { copyLocalFile } from "./local-copy";
 import type { InternalEvents } from "../internal-events";
 import { databaseConnectionLost } from "../db/connection-lost";
@@ -553,6 +553,8 @@ export class Importer {
         this.runEnded = null;
         this.phase = "running";
         ended();
+        // What the run's downloads held goes back now, not at the next import (src/memory.ts).
+        releaseAfterRun();
       });
     }
   }

@@ -1,6 +1,6 @@
 import { PerformanceObserver, constants } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
-import { youngGarbageBound } from "./young-garbage";
+import { releaseAfterRun, youngGarbageBound } from "./memory";
 
 describe("youngGarbageBound", () => {
   it.each([
@@ -47,5 +47,34 @@ describe("youngGarbageBound", () => {
     } finally {
       observer.disconnect();
     }
+  });
+});
+
+describe("releaseAfterRun", () => {
+  it("runs one collection for the runs that end within the delay, after it", async () => {
+    let count = 0;
+    releaseAfterRun(20, () => count++);
+    releaseAfterRun(20, () => count++);
+    expect(count).toBe(0);
+    await expect.poll(() => count).toBe(1);
+    releaseAfterRun(0, () => count++);
+    await expect.poll(() => count).toBe(2);
+  });
+
+  it("runs a full collection of V8's by default: old garbage goes", async () => {
+    // An object that survived two scavenges lives in the old generation: only a full collection
+    // takes it, and none runs by itself in an idle test process (a no-op collector fails this).
+    let collected = false;
+    const registry = new FinalizationRegistry(() => (collected = true));
+    const minor = youngGarbageBound(1);
+    // Made and registered in a frame of its own: nothing here refers to it once that returns.
+    (() => {
+      const old = { payload: Array.from({ length: 1000 }, (_, i) => i) };
+      registry.register(old, "old");
+      minor(1);
+      minor(1);
+    })();
+    releaseAfterRun(0);
+    await expect.poll(() => collected, { timeout: 5000 }).toBe(true);
   });
 });
