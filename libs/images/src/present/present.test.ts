@@ -118,14 +118,20 @@ describe("statusText when racks fail to sync an image (never 'Waiting' then)", (
       "rack-failed",
     ],
     [
-      "one failed, the other pulls it now: on its way",
+      "one failed, the other pulls it now: on its way, and the failure said",
       racks({ failed: 1, syncing: 1, error: "x" }),
-      "Syncing to rack controller(s)",
+      "Syncing to rack controller(s) · failed on 1 rack controller: x",
       "syncing",
     ],
     [
-      "one failed, the other holds it: on its way",
+      "one failed, the other holds it: nothing moves, so the failure is the news",
       racks({ failed: 1, synced: 1, error: "x" }),
+      "Sync failed on 1 rack controller (synced on 1): x",
+      "rack-failed",
+    ],
+    [
+      "one holds it, the other has not pulled it yet: on its way",
+      racks({ synced: 1 }),
       "Syncing to rack controller(s)",
       "syncing",
     ],
@@ -223,6 +229,19 @@ describe("updates, warnings and offline racks", () => {
     ];
     const racks = [{ online: true }, { online: false }];
     expect(troubleText(images, racks)).toBe("1 warning · 1 update failed · 1 of 2 racks offline");
+    const failing = { synced: 1, total: 2, syncing: 0, offline: 0, failed: 1, error: "x" };
+    expect(
+      troubleText(
+        [
+          image({ state: "synced", racks: failing }),
+          image({ state: "synced", racks: { ...failing, synced: 0, syncing: 1 } }),
+          // Not served yet, or on every rack: its row says no failure, nor does the header.
+          image({ state: "downloading", racks: failing }),
+          image({ state: "rack-synced", racks: { ...failing, synced: 2 } }),
+        ],
+        [{ online: true }],
+      ),
+    ).toBe("2 images failed on racks");
     expect(troubleText([image({})], [{ online: true }])).toBe("");
     expect(troubleText([], [{ online: false }])).toBe("1 of 1 rack offline");
   });

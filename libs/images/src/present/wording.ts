@@ -26,19 +26,25 @@ export function statusKind(image: ImageState): StatusKind {
     case "synced": {
       const { synced, total, syncing, failed } = image.racks;
       if (total <= 0 || synced >= total) return "synced";
-      // A rack pulling it now (or one that already has it) means it is on its way to the racks.
-      if (synced > 0 || syncing > 0) return "syncing";
-      // Every rack that tried failed (a rack that has not tried yet neither holds, pulls nor failed).
-      return failed > 0 ? "rack-failed" : "waiting";
+      // A rack pulling it now means it is on its way to the racks.
+      if (syncing > 0) return "syncing";
+      // Nothing moves and a rack failed on it (a rack that has not tried yet neither holds, pulls
+      // nor failed): that is the news, whether or not another rack holds it.
+      if (failed > 0) return "rack-failed";
+      return synced > 0 ? "syncing" : "waiting";
     }
   }
 }
 
 /**
  * "Queued for download", "Downloading 42%", "Waiting for rack controller(s) to sync", "Sync failed
- * on 2 rack controllers: …" (every rack that tried failed; the first rack's error), …
+ * on 2 rack controllers: …" (no rack pulls it and some failed: how many, the first rack's error, and
+ * how many hold it: "Sync failed on 1 rack controller (synced on 1): …"), "Syncing to rack
+ * controller(s) · failed on 1 rack controller: …" while others still pull it, …
  */
 export function statusText(image: ImageState): string {
+  const { failed, synced, error } = image.racks;
+  const why = error ?? "unknown error";
   switch (statusKind(image)) {
     case "queued":
       return "Queued for download";
@@ -47,9 +53,11 @@ export function statusText(image: ImageState): string {
     case "waiting":
       return "Waiting for rack controller(s) to sync";
     case "syncing":
-      return "Syncing to rack controller(s)";
+      return failed > 0
+        ? `Syncing to rack controller(s) · failed on ${plural(failed, "rack controller")}: ${why}`
+        : "Syncing to rack controller(s)";
     case "rack-failed":
-      return `Sync failed on ${plural(image.racks.failed, "rack controller")}: ${image.racks.error ?? "unknown error"}`;
+      return `Sync failed on ${plural(failed, "rack controller")}${synced > 0 ? ` (synced on ${synced})` : ""}: ${why}`;
     case "synced":
       return "Synced";
     case "failed":
@@ -102,16 +110,23 @@ export function racksText(racks: ImageState["racks"]): string {
   return racks.offline > 0 ? `${racks.synced}/${all} · ${racks.offline} offline` : `${racks.synced}/${all}`;
 }
 
-/** The header's trouble line: "1 warning · 1 of 2 racks offline"; "" when all is well. */
+/**
+ * The header's trouble line: "1 warning · 1 update failed · 1 image failed on racks · 1 of 2 racks
+ * offline"; "" when all is well.
+ */
 export function troubleText(
   images: Iterable<ImageState>,
   racks: Iterable<{ readonly online: boolean }>,
 ): string {
   let warnings = 0;
   let failedUpdates = 0;
+  let failedOnRacks = 0;
   for (const image of images) {
     if (image.warning) warnings++;
     if (image.next?.state === "failed") failedUpdates++;
+    // As its row says it: "Sync failed on …", or "… · failed on …" beside racks still pulling it.
+    const kind = statusKind(image);
+    if (kind === "rack-failed" || (kind === "syncing" && image.racks.failed > 0)) failedOnRacks++;
   }
   let all = 0;
   let offline = 0;
@@ -122,6 +137,7 @@ export function troubleText(
   const parts: string[] = [];
   if (warnings) parts.push(plural(warnings, "warning"));
   if (failedUpdates) parts.push(plural(failedUpdates, "update") + " failed");
+  if (failedOnRacks) parts.push(plural(failedOnRacks, "image") + " failed on racks");
   if (offline) parts.push(`${offline} of ${plural(all, "rack")} offline`);
   return parts.join(" · ");
 }
