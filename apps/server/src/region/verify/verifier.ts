@@ -13,6 +13,7 @@ import {
   type VerifyStep,
 } from "@bootstream/images";
 import type { Logger } from "../../log";
+import { releaseAfterRun } from "../../memory";
 import { now } from "../clock";
 import type { Database } from "../db/database";
 import { Repositories } from "../db/repositories";
@@ -117,6 +118,8 @@ export class Verifier {
     this.run = this.execute(shas, abort.signal).finally(() => {
       this.run = null;
       this.abort = null;
+      // What the re-hash and the repairs' downloads held goes back now (src/memory.ts).
+      releaseAfterRun();
     });
     return this.state;
   }
