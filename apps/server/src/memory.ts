@@ -73,10 +73,11 @@ function defaultMinor(): (() => void) | null {
 let pending: NodeJS.Timeout | null = null;
 
 /**
- * Once a run that moved bytes is over (an import, a rack agent's sync): after `delayMs` the staging
- * buffers kept for the next download are let go and V8 runs a full collection (tens of ms for the
- * region's ~30 MiB heap, once a run). Runs ending within the delay share one collection; the timer
- * never keeps the process alive.
+ * Once the runs queued are over (the region's imports and checks, a store verify, a rack agent's
+ * syncs), whatever they moved: after `delayMs` the staging buffers kept for the next download are
+ * let go (not those of a pool a download still draws on) and V8 runs a full collection (tens of ms
+ * for the region's ~30 MiB heap). Calls within the delay share one collection; the timer never
+ * keeps the process alive.
  */
 export function releaseAfterRun(
   delayMs = RELEASE_DELAY_MS,

@@ -233,6 +233,9 @@ export class RackAgent {
       await this.syncOnce(next);
       next = this.again;
     }
+    // No sync runs or waits: what they held goes back now, not at the next sync (src/memory.ts).
+    // One full collection of the agent's small heap per round of syncs.
+    if (!this.closing) releaseAfterRun();
   }
 
   private async syncOnce(trigger: SyncTrigger): Promise<void> {
@@ -302,9 +305,6 @@ export class RackAgent {
       this.syncing = false;
       this.progress = null;
       if (!this.closing) this.reports.request();
-      // What the sync's downloads held goes back now, not at the next sync (src/memory.ts): one
-      // full collection of the agent's small heap every 5 minutes at most.
-      if (!this.closing) releaseAfterRun();
     }
   }
 }

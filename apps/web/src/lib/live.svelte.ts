@@ -26,7 +26,7 @@ import {
   describeWindow,
   formatBandwidth,
   isUpdating,
-  statusKind,
+  statusNews,
   statusText,
 } from "@bootstream/images/present";
 
@@ -253,7 +253,7 @@ export class Live {
         this.#rates.forget(id);
         this.rates.delete(id);
       }
-      if (prev.ready && before && statusKind(before) !== statusKind(image)) changed.push(id);
+      if (prev.ready && before && statusNews(before, image)) changed.push(id);
     }
     if (next.images.size !== this.images.size) {
       for (const id of [...this.images.keys()]) {

@@ -16,6 +16,7 @@ import {
   statusLine,
   statusText,
   troubleText,
+  statusNews,
   updateText,
   summarize,
   summaryText,
@@ -230,18 +231,17 @@ describe("updates, warnings and offline racks", () => {
     const racks = [{ online: true }, { online: false }];
     expect(troubleText(images, racks)).toBe("1 warning · 1 update failed · 1 of 2 racks offline");
     const failing = { synced: 1, total: 2, syncing: 0, offline: 0, failed: 1, error: "x" };
-    expect(
-      troubleText(
-        [
-          image({ state: "synced", racks: failing }),
-          image({ state: "synced", racks: { ...failing, synced: 0, syncing: 1 } }),
-          // Not served yet, or on every rack: its row says no failure, nor does the header.
-          image({ state: "downloading", racks: failing }),
-          image({ state: "rack-synced", racks: { ...failing, synced: 2 } }),
-        ],
-        [{ online: true }],
-      ),
-    ).toBe("2 images failed on racks");
+    const mixed = [
+      image({ state: "synced", racks: failing }),
+      // On its way (a rack pulls it: its row says the failure after "Syncing"), not served yet,
+      // or on every rack: the header, as the summary, counts none of these.
+      image({ state: "synced", racks: { ...failing, synced: 0, syncing: 1 } }),
+      image({ state: "downloading", racks: failing }),
+      image({ state: "rack-synced", racks: { ...failing, synced: 2 } }),
+    ];
+    expect(troubleText(mixed, [{ online: true }])).toBe("1 image failed on racks");
+    // The summary line counts the same one.
+    expect(summarize(mixed).racksFailed).toBe(1);
     expect(troubleText([image({})], [{ online: true }])).toBe("");
     expect(troubleText([], [{ online: false }])).toBe("1 of 1 rack offline");
   });
@@ -393,5 +393,41 @@ describe("formatting", () => {
     expect(isEol("2025-04-30", now)).toBe(true);
     expect(isEol("2029-05-31", now)).toBe(false);
     expect(isEol(null, now)).toBe(false);
+  });
+});
+
+describe("statusNews (what the dashboard's live region announces)", () => {
+  const racks = (patch: Partial<ImageState["racks"]>): ImageState["racks"] => ({
+    synced: 0,
+    total: 2,
+    syncing: 0,
+    offline: 0,
+    failed: 0,
+    error: null,
+    ...patch,
+  });
+  it.each<[string, Partial<ImageState>, Partial<ImageState>, boolean]>([
+    ["downloading → synced", { state: "downloading" }, { state: "rack-synced" }, true],
+    ["percent moves", { state: "downloading", bytesDone: 1 }, { state: "downloading", bytesDone: 2 }, false],
+    [
+      "a rack fails while the other pulls it",
+      { state: "synced", racks: racks({ syncing: 2 }) },
+      { state: "synced", racks: racks({ syncing: 1, failed: 1, error: "x" }) },
+      true,
+    ],
+    [
+      "a second failure beside the first is not news again",
+      { state: "synced", racks: racks({ total: 3, syncing: 2, failed: 1 }) },
+      { state: "synced", racks: racks({ total: 3, syncing: 1, failed: 2 }) },
+      false,
+    ],
+    [
+      "the failed rack recovers and pulls it: no news (nor a kind change)",
+      { state: "synced", racks: racks({ syncing: 1, failed: 1 }) },
+      { state: "synced", racks: racks({ syncing: 2 }) },
+      false,
+    ],
+  ])("%s", (_name, before, after, news) => {
+    expect(statusNews(image(before), image(after))).toBe(news);
   });
 });

@@ -65,6 +65,15 @@ export function statusText(image: ImageState): string {
   }
 }
 
+/**
+ * Whether a row's change is news for a screen reader's live region: its kind changed ("Downloading"
+ * → "Synced"), or a rack failed on an image other racks still pull (the kind stays "syncing").
+ */
+export function statusNews(before: ImageState, after: ImageState): boolean {
+  if (statusKind(before) !== statusKind(after)) return true;
+  return after.racks.failed > 0 && before.racks.failed === 0;
+}
+
 /** Served: the region holds a version (so `next` is an update beside it, not the first import). */
 export function isServed(image: ImageState): boolean {
   return image.state === "synced" || image.state === "rack-synced";
@@ -124,9 +133,9 @@ export function troubleText(
   for (const image of images) {
     if (image.warning) warnings++;
     if (image.next?.state === "failed") failedUpdates++;
-    // As its row says it: "Sync failed on …", or "… · failed on …" beside racks still pulling it.
-    const kind = statusKind(image);
-    if (kind === "rack-failed" || (kind === "syncing" && image.racks.failed > 0)) failedOnRacks++;
+    // As its row and the summary say it ("Sync failed on …"): one beside racks still pulling it
+    // is on its way, and says its failure on its row only.
+    if (statusKind(image) === "rack-failed") failedOnRacks++;
   }
   let all = 0;
   let offline = 0;
@@ -147,7 +156,7 @@ export type Summary = {
   synced: number;
   /** Synced in the region, not yet on every rack. */
   racks: number;
-  /** Synced in the region, and every rack that tried to sync it failed. */
+  /** Synced in the region, no rack pulls it and some failed to (others may hold it). */
   racksFailed: number;
   downloading: number;
   queued: number;

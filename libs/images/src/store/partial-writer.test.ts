@@ -126,8 +126,8 @@ describe("PartialWriter", () => {
 });
 
 describe("staging pool", () => {
-  /** The memory a writer stages in, seen through reserve(); the writer is then finished. */
-  async function stagingMemory(path: string): Promise<ArrayBufferLike> {
+  /** A writer that has opened its file and staged one byte, with the memory it stages in. */
+  async function openWriter(path: string): Promise<{ memory: ArrayBufferLike; finish(): Promise<void> }> {
     const writer = new PartialWriter({
       path,
       offset: 0,
@@ -148,10 +148,19 @@ describe("staging pool", () => {
     await new Promise<void>((resolve, reject) => {
       if (writer.commit(staged.subarray(0, 1), (e) => (e ? reject(e) : resolve()))) resolve();
     });
-    writer.end();
-    await finished(writer);
-    expect(await readFile(path, "utf8")).toBe("ab");
-    return staged.buffer;
+    return {
+      memory: staged.buffer,
+      async finish() {
+        writer.end();
+        await finished(writer);
+        expect(await readFile(path, "utf8")).toBe("ab");
+      },
+    };
+  }
+  async function stagingMemory(path: string): Promise<ArrayBufferLike> {
+    const writer = await openWriter(path);
+    await writer.finish();
+    return writer.memory;
   }
 
   it("hands a closed writer's staging to the next, and lets it go after dropIdleStaging()", async () => {
@@ -159,5 +168,15 @@ describe("staging pool", () => {
     expect(await stagingMemory(join(dir, "b"))).toBe(first);
     dropIdleStaging();
     expect(await stagingMemory(join(dir, "c"))).not.toBe(first);
+  });
+
+  it("keeps the free buffers while a writer holds one (its slab stays alive anyway)", async () => {
+    const holding = await openWriter(join(dir, "a"));
+    dropIdleStaging();
+    // The next writer takes another buffer of the same slab, not a new slab beside it.
+    const beside = await openWriter(join(dir, "b"));
+    expect(beside.memory).toBe(holding.memory);
+    await beside.finish();
+    await holding.finish();
   });
 });

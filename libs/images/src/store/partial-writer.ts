@@ -573,10 +573,13 @@ const WASM_PAGE = 64 * 1024;
 
 class StagingPool {
   private readonly free: Buffer[] = [];
+  /** Buffers writers hold now. */
+  private out = 0;
 
   constructor(private readonly bytes: number) {}
 
   acquire(): Buffer {
+    this.out++;
     const buffer = this.free.pop();
     if (buffer !== undefined) return buffer;
     const bytes = this.bytes;
@@ -590,12 +593,16 @@ class StagingPool {
   }
 
   release(buffer: Buffer): void {
+    this.out--;
     this.free.push(buffer);
   }
 
-  /** Forgets the free buffers: their memory goes back with the next collection of their slab. */
+  /**
+   * Forgets the free buffers, their memory going back with the next collection of their slab; not
+   * while a writer holds one: its slab stays alive anyway, and the next acquire would map another.
+   */
   drop(): void {
-    this.free.length = 0;
+    if (this.out === 0) this.free.length = 0;
   }
 }
 
@@ -608,9 +615,9 @@ export function checkStagingBytes(bytes: number): void {
 }
 
 /**
- * Lets go of the staging buffers no download holds, for the garbage collector to return (the
- * region once an import is over, a rack after a sync): kept, they stay resident until the next
- * run. Buffers still in use go back to their pool when their writer closes.
+ * Lets go of the staging buffers of every pool no download draws on now, for the garbage collector
+ * to return (the region once an import is over, a rack after a sync): kept, they stay resident
+ * until the next run.
  */
 export function dropIdleStaging(): void {
   for (const pool of pools.values()) pool.drop();

@@ -387,6 +387,9 @@ export class Importer {
       .finally(() => {
         this.loop = null;
         this.phase = "idle";
+        // Imports, checks and store GCs all done: what they held goes back now, not at the next
+        // import (src/memory.ts).
+        if (!this.closing) releaseAfterRun();
       });
   }
 
@@ -553,8 +556,6 @@ export class Importer {
         this.runEnded = null;
         this.phase = "running";
         ended();
-        // What the run's downloads held goes back now, not at the next import (src/memory.ts).
-        releaseAfterRun();
       });
     }
   }
