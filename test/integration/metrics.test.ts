@@ -22,6 +22,23 @@ function value(text: string, series: string): number | undefined {
   return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
+/** Selects jammy and noble (amd64) and waits for their import to end with both synced. */
+async function importBoth(client: BootstreamClient, what: string): Promise<void> {
+  await client.command("selection:save", {
+    revision: client.state.selection.revision,
+    items: [
+      { os: "ubuntu", release: "jammy", arches: ["amd64"] },
+      { os: "ubuntu", release: "noble", arches: ["amd64"] },
+    ],
+  });
+  await waitFor(
+    client,
+    (s) => !s.import.running && [JAMMY, NOBLE].every((id) => s.images.get(id)?.state === "synced"),
+    30_000,
+    what,
+  );
+}
+
 describe("metrics for alerting", () => {
   let mirror: TestMirror;
   let nobleOnly: TestMirror;
@@ -38,19 +55,7 @@ describe("metrics for alerting", () => {
     client = await watch(region.url, region.adminToken);
     // Only the schedule's look at the source from now on: no import.
     await client.command("settings:update", { autoImport: false });
-    await client.command("selection:save", {
-      revision: client.state.selection.revision,
-      items: [
-        { os: "ubuntu", release: "jammy", arches: ["amd64"] },
-        { os: "ubuntu", release: "noble", arches: ["amd64"] },
-      ],
-    });
-    await waitFor(
-      client,
-      (s) => !s.import.running && [JAMMY, NOBLE].every((id) => s.images.get(id)?.state === "synced"),
-      30_000,
-      "the first import",
-    );
+    await importBoth(client, "the first import");
   });
   afterAll(async () => {
     client?.close();
@@ -155,19 +160,7 @@ describe("memory after an import", () => {
       value(await metrics(region), 'nodejs_gc_duration_seconds_count{kind="major"}') ?? 0;
     await expect.poll(majors, { timeout: 10_000 }).toBeGreaterThan(0);
     const before = await majors();
-    await client.command("selection:save", {
-      revision: client.state.selection.revision,
-      items: [
-        { os: "ubuntu", release: "jammy", arches: ["amd64"] },
-        { os: "ubuntu", release: "noble", arches: ["amd64"] },
-      ],
-    });
-    await waitFor(
-      client,
-      (s) => !s.import.running && [JAMMY, NOBLE].every((id) => s.images.get(id)?.state === "synced"),
-      30_000,
-      "the selection's import",
-    );
+    await importBoth(client, "the selection's import");
     await expect.poll(majors, { timeout: 10_000 }).toBeGreaterThan(before);
   });
 });

@@ -45,6 +45,17 @@ function image(patch: Partial<ImageState> = {}): ImageState {
   };
 }
 
+/** An image's rack counts: two racks, none holding, pulling or failed, unless `patch` says so. */
+const racks = (patch: Partial<ImageState["racks"]>): ImageState["racks"] => ({
+  synced: 0,
+  total: 2,
+  syncing: 0,
+  offline: 0,
+  failed: 0,
+  error: null,
+  ...patch,
+});
+
 describe("statusText (MAAS's words)", () => {
   it.each([
     [{ state: "queued" }, "Queued for download"],
@@ -82,15 +93,6 @@ describe("statusText (MAAS's words)", () => {
 });
 
 describe("statusText when racks fail to sync an image (never 'Waiting' then)", () => {
-  const racks = (patch: Partial<ImageState["racks"]>): ImageState["racks"] => ({
-    synced: 0,
-    total: 2,
-    syncing: 0,
-    offline: 0,
-    failed: 0,
-    error: null,
-    ...patch,
-  });
   const ENOSPC = "1 of 4 file(s) could not be downloaded; kept the published set of generation 3: ENOSPC";
   it.each<[string, ImageState["racks"], string, StatusKind]>([
     ["no rack has tried yet", racks({}), "Waiting for rack controller(s) to sync", "waiting"],
@@ -397,15 +399,6 @@ describe("formatting", () => {
 });
 
 describe("statusNews (what the dashboard's live region announces)", () => {
-  const racks = (patch: Partial<ImageState["racks"]>): ImageState["racks"] => ({
-    synced: 0,
-    total: 2,
-    syncing: 0,
-    offline: 0,
-    failed: 0,
-    error: null,
-    ...patch,
-  });
   it.each<[string, Partial<ImageState>, Partial<ImageState>, boolean]>([
     ["downloading → synced", { state: "downloading" }, { state: "rack-synced" }, true],
     ["percent moves", { state: "downloading", bytesDone: 1 }, { state: "downloading", bytesDone: 2 }, false],
