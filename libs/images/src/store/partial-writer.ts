@@ -565,7 +565,7 @@ export class PartialWriter extends Writable {
 
 /**
  * Staging buffers, reused from one download to the next so their memory never waits for the garbage
- * collector. Direct writes need ALIGN-aligned memory, which a Buffer (malloc'ed) does not promise;
+ * collector during a run (dropIdleStaging lets them go once the runs are over). Direct writes need ALIGN-aligned memory, which a Buffer (malloc'ed) does not promise;
  * WebAssembly memory is mmap'ed, so it starts on a page. One memory holds SLAB_SLOTS buffers.
  */
 const SLAB_SLOTS = 8;
