@@ -2,12 +2,13 @@
 //
 //   npm run build && node --import tsx scripts/dashboard-screenshot.ts [OUT.png]
 //
-// Everything is real and on loopback: mirrors written to temp dirs and served over HTTP behind a
-// throttle, a region, two rack agents. The region imports a selection at full speed (synced on both
-// racks); then the boot source moves to a second mirror that no longer offers Ubuntu 25.04 (a
-// warning: the held version stays served), rack-2 goes offline, the new source publishes a newer
-// version and an import of it runs throttled. The shot (1600×1000, or WIDTH/HEIGHT) is taken once
-// some rows are part-way through their update. A viewer (a wall screen) is connected too.
+// Everything is real and on loopback: mirrors written to temp dirs and served over HTTP, a region,
+// two rack agents. The region imports a selection at full speed (synced on both racks); then the
+// boot source moves to a second mirror that no longer offers Ubuntu 25.04 (a warning: the held
+// version stays served), rack-2 goes offline, scheduled imports are held to a night window, the new
+// source publishes a newer version and an import of it, started by hand, runs under the region's
+// download cap. The shot (1600×1000, or WIDTH/HEIGHT) is taken once some rows are part-way through
+// their update. A viewer (a wall screen) is connected too.
 // Needs Chromium (CHROMIUM_PATH, default /usr/bin/chromium) and the built dashboard.
 
 import { existsSync } from "node:fs";
@@ -73,8 +74,11 @@ async function main(argv: string[]): Promise<number> {
         120_000,
         "the images on both racks",
       );
-      // Hourly sync off: the schedule only marks what is new.
-      await client.command("settings:update", { autoImport: false });
+      // Hourly sync off: the schedule only marks what is new. Imports go at night, within a cap.
+      await client.command("settings:update", {
+        autoImport: false,
+        importWindow: { start: "01:00", end: "05:00", timezone: "UTC" },
+      });
       await client.command("source:update", { url: next.url });
       await waitFor(
         client,
@@ -91,8 +95,8 @@ async function main(argv: string[]): Promise<number> {
         30_000,
         "the newer version available",
       );
-      // What is under way: the new source slows to 2 MiB/s a connection, three files at a time.
-      next.proxy.bytesPerSecond = 2 * MiB;
+      // What is under way: an import by hand under the region's 6 MiB/s cap, three files at a time.
+      await client.command("settings:update", { bandwidthLimit: 6 * MiB });
       await client.command("import:start", {});
     } finally {
       client.close();

@@ -26,6 +26,15 @@ describe.skipIf(!run)("dashboard: import settings", () => {
     await schedule.filter({ hasText: "Hourly, 01:00–05:00 Europe/Paris" }).waitFor();
     // The save's own answer too (the settings event can come first), so nothing still moves.
     await page.getByRole("status").filter({ hasText: "Scheduled imports:" }).waitFor();
+    // Off, the window is kept for later but is not a schedule that runs: both places say so.
+    const hourly = page.getByRole("switch", { name: "Sync images hourly" });
+    await hourly.setChecked(false, { force: true });
+    await schedule.filter({ hasText: "Hourly sync off (window 01:00–05:00 Europe/Paris)" }).waitFor();
+    await expect(page.locator("#import-settings-summary").textContent()).resolves.toContain(
+      "Hourly sync off (window 01:00–05:00 Europe/Paris)",
+    );
+    await hourly.setChecked(true, { force: true });
+    await schedule.filter({ hasText: "Hourly, 01:00–05:00 Europe/Paris" }).waitFor();
 
     await page.getByLabel(/Download cap/).fill("20MiB/s");
     await page.getByRole("button", { name: "Save cap" }).click();

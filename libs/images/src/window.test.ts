@@ -120,12 +120,23 @@ describe("windowState", () => {
 
 describe("wording and parsing", () => {
   it.each([
-    [null, "any time", "Hourly"],
-    [w("01:00", "05:00"), "01:00–05:00 UTC", "Hourly, 01:00–05:00 UTC"],
-    [w("22:00", "02:00", "Europe/Paris"), "22:00–02:00 Europe/Paris", "Hourly, 22:00–02:00 Europe/Paris"],
-  ])("%j", (window, text, schedule) => {
-    expect(describeWindow(window)).toBe(text);
-    expect(describeSchedule(window)).toBe(schedule);
+    [null, "any time", "Hourly", "Hourly sync off"],
+    [
+      w("01:00", "05:00"),
+      "01:00–05:00 UTC",
+      "Hourly, 01:00–05:00 UTC",
+      "Hourly sync off (window 01:00–05:00 UTC)",
+    ],
+    [
+      w("22:00", "02:00", "Europe/Paris"),
+      "22:00–02:00 Europe/Paris",
+      "Hourly, 22:00–02:00 Europe/Paris",
+      "Hourly sync off (window 22:00–02:00 Europe/Paris)",
+    ],
+  ])("%j", (importWindow, text, on, off) => {
+    expect(describeWindow(importWindow)).toBe(text);
+    expect(describeSchedule({ autoImport: true, importWindow })).toBe(on);
+    expect(describeSchedule({ autoImport: false, importWindow })).toBe(off);
   });
 
   it.each([

@@ -123,8 +123,18 @@ export function describeWindow(window: ImportWindow | null): string {
   return window === null ? "any time" : `${window.start}–${window.end} ${window.timezone}`;
 }
 
-/** What the dashboard shows beside the hourly switch: "Hourly, 01:00–05:00 UTC", or "Hourly". */
-export function describeSchedule(window: ImportWindow | null): string {
+/**
+ * What the dashboard shows beside the hourly switch and in its import settings: "Hourly, 01:00–05:00
+ * UTC" or "Hourly" while auto-import is on; "Hourly sync off (window 01:00–05:00 UTC)" or "Hourly
+ * sync off" while it is off (a window kept for when it is on again is not a schedule that runs).
+ */
+export function describeSchedule(settings: {
+  readonly autoImport: boolean;
+  readonly importWindow: ImportWindow | null;
+}): string {
+  const window = settings.importWindow;
+  if (!settings.autoImport)
+    return window === null ? "Hourly sync off" : `Hourly sync off (window ${describeWindow(window)})`;
   return window === null ? "Hourly" : `Hourly, ${describeWindow(window)}`;
 }
 
