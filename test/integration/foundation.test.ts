@@ -152,6 +152,7 @@ describe("region configuration and lifecycle", () => {
   it.each([
     [{ PORT: "abc" }, "PORT"],
     [{ IMPORT_SCHEDULE: "every hour" }, "IMPORT_SCHEDULE"],
+    [{ VERIFY_SCHEDULE: "weekly" }, "VERIFY_SCHEDULE"],
     [{ BOOT_SOURCE_KEYRING: "/nonexistent/key.asc" }, "BOOT_SOURCE_KEYRING"],
     [{ DOWNLOAD_CONCURRENCY: "0" }, "DOWNLOAD_CONCURRENCY"],
     [{ DATABASE_URL: "mysql://x" }, "DATABASE_URL"],

@@ -10,6 +10,9 @@ import { BUNDLED_KEYRING_PATH } from "./paths";
 
 export { BUNDLED_KEYRING_PATH };
 
+/** When a store is re-hashed (the region's and each rack agent's) unless told otherwise: weekly, Sunday 03:00. */
+export const DEFAULT_VERIFY_SCHEDULE = "0 3 * * 0";
+
 export type RegionConfig = {
   port: number;
   host: string;
@@ -23,6 +26,8 @@ export type RegionConfig = {
   rackSecret: string | null;
   importSchedule: string;
   rackSyncSchedule: string;
+  /** VERIFY_SCHEDULE: when the leading node re-hashes the store and repairs what it finds. */
+  verifySchedule?: string;
   downloadConcurrency: number;
   /** DOWNLOAD_MIN_RATE; `bytesPerSecond: 0` when off. */
   downloadMinRate?: { bytesPerSecond: number; windowMs: number };
@@ -62,6 +67,7 @@ const SETTINGS = {
   RACK_SECRET: { flag: "rack-secret", fallback: "" },
   IMPORT_SCHEDULE: { flag: "import-schedule", fallback: "0 * * * *" },
   RACK_SYNC_SCHEDULE: { flag: "rack-sync-schedule", fallback: "*/5 * * * *" },
+  VERIFY_SCHEDULE: { flag: "verify-schedule", fallback: DEFAULT_VERIFY_SCHEDULE },
   DOWNLOAD_CONCURRENCY: { flag: "download-concurrency", fallback: "4" },
   DOWNLOAD_MIN_RATE: { flag: "download-min-rate", fallback: "1KiB/60s" },
   LEADER_LEASE: { flag: "leader-lease", fallback: "15s" },
@@ -110,6 +116,7 @@ export function loadRegionConfig(argv: string[], env: NodeJS.ProcessEnv): Region
     rackSecret: parseSecret("RACK_SECRET", setOrNull("RACK_SECRET")),
     importSchedule: parseCron("IMPORT_SCHEDULE", raw("IMPORT_SCHEDULE")),
     rackSyncSchedule: parseCron("RACK_SYNC_SCHEDULE", raw("RACK_SYNC_SCHEDULE")),
+    verifySchedule: parseCron("VERIFY_SCHEDULE", raw("VERIFY_SCHEDULE")),
     downloadConcurrency: parseInteger("DOWNLOAD_CONCURRENCY", raw("DOWNLOAD_CONCURRENCY"), 1, 64),
     downloadMinRate: parseMinRate(raw("DOWNLOAD_MIN_RATE")),
     leaderLeaseMs: parseDuration("LEADER_LEASE", raw("LEADER_LEASE"), 1000, 600_000),

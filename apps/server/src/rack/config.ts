@@ -2,11 +2,10 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { parseBandwidth } from "@bootstream/images";
 import { MIN_BANDWIDTH_LIMIT, rackNameSchema } from "@bootstream/protocol";
-import { ConfigError, parseCron, parseInteger } from "../config";
+import { ConfigError, DEFAULT_VERIFY_SCHEDULE, parseCron, parseInteger } from "../config";
 import { UsageError } from "../cli/usage";
 
-/** When a rack agent re-hashes its store unless told otherwise: weekly, Sunday 03:00. */
-export const DEFAULT_VERIFY_SCHEDULE = "0 3 * * 0";
+export { DEFAULT_VERIFY_SCHEDULE };
 
 export type RackCredential = { kind: "token" | "secret"; value: string };
 

@@ -1,6 +1,7 @@
 import type { RegionContext } from "./context";
 import type { RackNamespace } from "./racks/rack-namespace";
 import type { RackHub } from "./racks/rack-hub";
+import { DEFAULT_VERIFY_SCHEDULE } from "../config";
 import { Scheduler } from "./scheduler";
 
 /**
@@ -69,6 +70,11 @@ export class Engine {
       if ((await settings.get()).autoImport) importer.request("schedule");
       else importer.requestCheck();
     });
+    // The store is re-hashed on a schedule too (weekly by default), repairing what it finds: a file
+    // gone bad on disk is taken out of service and fetched again without waiting for an admin.
+    this.scheduler.every("region-verify", config.verifySchedule ?? DEFAULT_VERIFY_SCHEDULE, () =>
+      region.verifier.scheduled(),
+    );
     // A crash mid-import resumes it (a scheduled one when its window is open); a fresh region reads its source and imports the default selection.
     if (resume) importer.request(resume);
     else if (!(await selection.initialised()) && current.autoImport) importer.request("selection");
