@@ -115,7 +115,9 @@ export class RackRegistry {
     if (!entry || entry.version !== image.version || image.state !== "synced") {
       return { synced: 0, total: online.length, syncing: 0, offline, failed: 0, error: null };
     }
-    const holding = online.filter((rack) => holdsAll(rack.inventory, entry.files));
+    // Only what a rack reported since it connected counts: the inventory kept from before (the
+    // database's after a restart, whose last report the shutdown may have dropped) can be stale.
+    const holding = online.filter((rack) => rack.reported && holdsAll(rack.inventory, entry.files));
     const pulling = online.filter((rack) => rack.syncing && !holding.includes(rack));
     // A rack that reported its last sync failed, neither holding nor pulling the image, failed on it
     // (a sync publishes all of the manifest or nothing, so a failed one leaves the new image out).
@@ -386,7 +388,7 @@ export class RackRegistry {
   /** Everyone online holds the current manifest: earlier generations' files need no pin any more. */
   private checkCaughtUp(): void {
     const wanted = manifestFiles(this.current);
-    if (!this.online().every((rack) => holdsAll(rack.inventory, wanted))) return;
+    if (!this.online().every((rack) => rack.reported && holdsAll(rack.inventory, wanted))) return;
     if (this.pinnedFiles.size === wanted.size) return;
     this.pinnedFiles.clear();
     for (const sha of wanted) this.pinnedFiles.add(sha);
