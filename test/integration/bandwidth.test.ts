@@ -26,9 +26,10 @@ describe("settings.bandwidthLimit", () => {
     region = await startRegion();
     client = await watch(region.url, region.adminToken);
   });
+  let exited = false;
   afterAll(async () => {
     client?.close();
-    await region?.stop();
+    if (!exited) await region?.stop();
     await mirror?.close();
     await removeDir(region.dataDir);
   });
@@ -92,4 +93,26 @@ describe("settings.bandwidthLimit", () => {
     expect(done.import.error).toBeNull();
     expect(done.images.get(ARM)).toMatchObject({ state: "synced", error: null });
   });
+
+  it("stops at once under a cap as low as 1 kB/s: import:stop answers, and so does SIGTERM", async () => {
+    // One batch's debt at 1,000 B/s is over a minute: neither may wait it off (the test's bound).
+    await client.command("settings:update", { bandwidthLimit: 1000 });
+    await mirror.addVersion();
+    const downloading = (s: typeof client.state) => s.images.get(NOBLE)?.next?.state === "downloading";
+    await client.command("import:start", {});
+    await waitFor(client, downloading, 30_000, "the update downloading");
+    const { import: stopped } = await client.command("import:stop", {});
+    expect(stopped.running).toBe(false);
+
+    await client.command("import:start", {});
+    await waitFor(
+      client,
+      (s) => s.import.running && s.images.get(NOBLE)?.next?.state === "downloading",
+      30_000,
+      "the update downloading again",
+    );
+    exited = true;
+    expect(await region.stop()).toBe(0);
+    expect(region.output()).toMatch(/region stopped/);
+  }, 60_000);
 });

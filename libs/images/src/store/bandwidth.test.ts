@@ -53,6 +53,22 @@ describe("BandwidthLimiter", () => {
     expect(clock.t).toBeLessThanOrEqual(13_500);
   });
 
+  it("ends a take waiting off its debt when its signal aborts, and refuses one already aborted", async () => {
+    const clock = fakeClock();
+    const controller = new AbortController();
+    const sleep = clock.sleep;
+    // The abort comes 2 s into a wait of 1,000 s (1 MB of debt at 1 kB/s).
+    clock.sleep = async (ms) => {
+      await sleep(ms);
+      if (clock.t >= 2000) controller.abort(new Error("stopped"));
+    };
+    const limiter = new BandwidthLimiter(1000, clock);
+    await limiter.take(1_000_000);
+    await expect(limiter.take(1, controller.signal)).rejects.toThrow("stopped");
+    expect(clock.t).toBeLessThan(3000);
+    await expect(new BandwidthLimiter(null, clock).take(1, controller.signal)).rejects.toThrow("stopped");
+  });
+
   it("applies a changed limit to a take already waiting", async () => {
     const clock = fakeClock();
     const limiter = new BandwidthLimiter(1000, clock);

@@ -43,9 +43,14 @@ export class BandwidthLimiter {
     this.tokens = this.limit === null ? 0 : Math.max(0, Math.min(this.tokens, this.burst()));
   }
 
-  /** Resolves when `bytes` may be passed on. */
-  async take(bytes: number): Promise<void> {
+  /**
+   * Resolves when `bytes` may be passed on; rejects with the signal's reason once it aborts (within
+   * BANDWIDTH_RECHECK_MS). Under a low cap the debt of one batch is long (64 KiB at 1000 B/s: 65 s):
+   * a stop, a shutdown or a closing window must not wait it off.
+   */
+  async take(bytes: number, signal?: AbortSignal): Promise<void> {
     for (;;) {
+      signal?.throwIfAborted();
       if (this.limit === null) return;
       this.refill();
       if (this.tokens >= 0) {

@@ -509,6 +509,7 @@ class Download {
       highWaterMark: this.o.highWaterMark ?? DEFAULTS.highWaterMark,
       syncEveryBytes: this.o.syncEveryBytes ?? DEFAULTS.syncEveryBytes,
       bandwidth: this.o.bandwidth,
+      signal: this.o.signal,
       directIo: this.o.directIo ?? true,
       stagingBytes: this.o.stagingBytes ?? STAGING_BYTES,
       prepare: changed ? () => store.writePartialMeta(this.sha, meta) : undefined,

@@ -40,6 +40,8 @@ export type PartialWriterOptions = {
   highWaterMark: number;
   /** Bytes wait for this shared cap before they are written (and hashed). */
   bandwidth?: BandwidthLimiter | undefined;
+  /** The download's own abort (a stop, a shutdown): a wait for the cap ends with it. */
+  signal?: AbortSignal | undefined;
   /** Start a background fdatasync after this many bytes written (see startSync). */
   syncEveryBytes: number;
   /** Write with O_DIRECT where the filesystem takes it (default true; see PartialWriter). */
@@ -232,7 +234,7 @@ export class PartialWriter extends Writable {
     this.committing = true;
     const { bandwidth } = this.options;
     if (!bandwidth || bandwidth.bytesPerSecond === null) return this.accept(bytes, callback);
-    bandwidth.take(bytes.length).then(
+    bandwidth.take(bytes.length, this.options.signal).then(
       () => {
         if (this.accept(bytes, callback)) this.committed(callback, null);
       },
@@ -313,7 +315,7 @@ export class PartialWriter extends Writable {
   private throttled(buffers: Buffer[], length: number, callback: (error?: Error | null) => void): void {
     const { bandwidth } = this.options;
     if (!bandwidth || bandwidth.bytesPerSecond === null) return this.writeBuffers(buffers, length, callback);
-    bandwidth.take(length).then(
+    bandwidth.take(length, this.options.signal).then(
       () => this.writeBuffers(buffers, length, callback),
       (error: Error) => callback(error),
     );
