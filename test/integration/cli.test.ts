@@ -107,6 +107,32 @@ describe("bootstream CLI against a real region", () => {
     expect((await as(["audit", "--limit", "x"])).code).toBe(2);
   }, 60_000);
 
+  it("refuses a word a command does not take (exit 2) and sends nothing: `import stop` starts no import", async () => {
+    const audit = async () => (JSON.parse((await as(["audit", "--json"])).stdout) as unknown[]).length;
+    const before = await audit();
+    const stop = await as(["import", "stop"]);
+    expect(stop.code).toBe(2);
+    expect(stop.stderr).toBe(
+      'bootstream import: unexpected argument "stop"; to stop the import: bootstream stop-import\n',
+    );
+    for (const args of [
+      ["auto-import", "on", "off"],
+      ["deselect", "ubuntu/jammy", "ubuntu/noble"],
+      ["select", "ubuntu/jammy", "ubuntu/noble"],
+      ["stop-import", "now"],
+      ["status", "foo"],
+      ["token", "create", "extra", "--role", "viewer", "--name", "x"],
+      ["source", "set", "http://127.0.0.1:9/", "extra"],
+      ["settings", "bandwidth", "off", "extra"],
+    ]) {
+      const run = await as(args);
+      expect({ args, code: run.code }).toEqual({ args, code: 2 });
+      expect(run.stderr).toMatch(/unexpected argument|usage/);
+    }
+    // Nothing reached the region: not one command recorded.
+    expect(await audit()).toBe(before);
+  }, 60_000);
+
   it("racks --json parses; rack remove of an unknown rack exits 1; bad usage exits 2", async () => {
     const racks = await as(["racks", "--json"]);
     expect(racks.code).toBe(0);

@@ -33,7 +33,16 @@ const COMMON = {
   token: { type: "string" },
 } as const;
 
-function parse(argv: string[], options: Record<string, { type: "string" | "boolean" }>): Parsed {
+/**
+ * Parses a client command's flags; more than `maxPositionals` words is a usage error, never ignored
+ * (`bootstream import stop` must not start an import). `hint` is said after the refusal.
+ */
+function parse(
+  argv: string[],
+  options: Record<string, { type: "string" | "boolean" }>,
+  maxPositionals = 0,
+  hint = "",
+): Parsed {
   let values: Flags;
   let positionals: string[];
   try {
@@ -46,6 +55,8 @@ function parse(argv: string[], options: Record<string, { type: "string" | "boole
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  const extra = positionals[maxPositionals];
+  if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"${hint ? `; ${hint}` : ""}`);
   const url = (values.url as string | undefined) ?? process.env.BOOTSTREAM_URL ?? "http://127.0.0.1:5240";
   return {
     flags: values,
@@ -76,7 +87,7 @@ function offeredImages(catalogue: Catalogue): string[] {
 
 /** `bootstream rack remove NAME` (main routes it here; `bootstream rack --region …` runs the agent). */
 export async function rackRemove(argv: string[]): Promise<void> {
-  const { positionals, client } = parse(argv, {});
+  const { positionals, client } = parse(argv, {}, 1);
   const name = positionals[0];
   if (!name || positionals.length > 1) throw new UsageError("usage: bootstream rack remove NAME");
   await client().command("rack:remove", { name });
@@ -153,7 +164,12 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
   },
 
   async select(argv) {
-    const { flags, positionals, client } = parse(argv, { arch: { type: "string" } });
+    const { flags, positionals, client } = parse(
+      argv,
+      { arch: { type: "string" } },
+      1,
+      "one OS/RELEASE a command",
+    );
     const { os, release } = splitImage(positionals[0]);
     const arches = splitArches(flags.arch) ?? ["amd64"];
     const http = client();
@@ -169,14 +185,20 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
   },
 
   async deselect(argv) {
-    const { flags, positionals, client } = parse(argv, { arch: { type: "string" } });
+    const { flags, positionals, client } = parse(
+      argv,
+      { arch: { type: "string" } },
+      1,
+      "one OS/RELEASE a command",
+    );
     const { os, release } = splitImage(positionals[0]);
     const arches = splitArches(flags.arch);
     await editSelection(client(), (items) => deselectArches(items, os, release, arches));
   },
 
   async import(argv) {
-    const { client } = parse(argv, {});
+    const stop = argv[0] === "stop" ? "to stop the import: bootstream stop-import" : "";
+    const { client } = parse(argv, {}, 0, stop);
     const result = await client().command("import:start", {});
     say(result.import.running ? `import running (started ${result.import.startedAt})` : "import requested");
   },
@@ -248,7 +270,7 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
   },
 
   async "auto-import"(argv) {
-    const { positionals, client } = parse(argv, {});
+    const { positionals, client } = parse(argv, {}, 1, "auto-import takes on or off");
     const value = positionals[0];
     if (value !== "on" && value !== "off") throw new UsageError("auto-import takes on or off");
     const { settings } = await client().command("settings:update", { autoImport: value === "on" });
@@ -259,10 +281,12 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     // A negative cap ("-5") would read as an unknown option: refuse it as the bad cap it is.
     if (argv[0] === "bandwidth" && argv[1] !== undefined && /^-\d/.test(argv[1]))
       throw new UsageError(`${bandwidthProblem(argv[1])}\n${SETTINGS_USAGE}`);
-    const { flags, positionals, client } = parse(argv, {
-      timezone: { type: "string" },
-      tz: { type: "string" },
-    });
+    const { flags, positionals, client } = parse(
+      argv,
+      { timezone: { type: "string" }, tz: { type: "string" } },
+      2,
+      SETTINGS_USAGE,
+    );
     if (positionals[0] === "window" && positionals.length === 2) {
       let importWindow: ImportWindow | null;
       try {
@@ -282,7 +306,12 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
   },
 
   async source(argv) {
-    const { flags, positionals, client } = parse(argv, { keyring: { type: "string" } });
+    const { flags, positionals, client } = parse(
+      argv,
+      { keyring: { type: "string" } },
+      2,
+      "usage: bootstream source set URL [--keyring FILE]",
+    );
     if (positionals[0] !== "set" || !positionals[1])
       throw new UsageError("usage: bootstream source set URL [--keyring FILE]");
     let keyring: string | undefined;
@@ -305,11 +334,12 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
   },
 
   async token(argv) {
-    const { flags, positionals, client } = parse(argv, {
-      role: { type: "string" },
-      name: { type: "string" },
-    });
-    if (positionals[0] === "create") {
+    const { flags, positionals, client } = parse(
+      argv,
+      { role: { type: "string" }, name: { type: "string" } },
+      2,
+    );
+    if (positionals[0] === "create" && positionals.length === 1) {
       const role = flags.role;
       if (role !== "admin" && role !== "viewer" && role !== "rack")
         throw new UsageError(
