@@ -42,18 +42,23 @@ describe("rack agent --bandwidth-limit", () => {
     for (const rack of racks) await removeDir(rack.dataDir);
   });
 
-  it("refuses a bad cap with exit code 2, naming the setting", async () => {
+  it.each([
+    ["fast", /invalid BANDWIDTH_LIMIT: bandwidth "fast": say e\.g\./],
+    // The region's range, in the region's words: under 1 kB/s or over 100 GB/s.
+    ["500", /invalid BANDWIDTH_LIMIT: bandwidth "500": a cap is from 1000 B\/s to 93\.13 GiB\/s, or off/],
+    ["200GB/s", /invalid BANDWIDTH_LIMIT: bandwidth "200GB\/s": a cap is from 1000 B\/s/],
+  ])("refuses the cap %j with exit code 2, naming the setting", async (cap, said) => {
     const rack = await startRack({
       regionUrl: region.url,
       name: "bad-cap",
-      env: { BANDWIDTH_LIMIT: "fast" },
+      env: { BANDWIDTH_LIMIT: cap },
     });
     racks.push(rack);
     const code =
       rack.child.exitCode ??
       (await new Promise<number | null>((resolve) => rack.child.once("exit", resolve)));
     expect(code).toBe(2);
-    expect(rack.output()).toMatch(/invalid BANDWIDTH_LIMIT: bandwidth "fast"/);
+    expect(rack.output()).toMatch(said);
   });
 
   it("holds a rack's sync of ~10 MB at 2 MB/s to at least 4 s, where an uncapped rack takes far less", async () => {

@@ -1,11 +1,6 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import {
-  deselectArches,
-  MAX_BANDWIDTH_LIMIT,
-  MIN_BANDWIDTH_LIMIT,
-  selectArches,
-} from "@bootstream/images/present";
+import { bandwidthProblem, deselectArches, selectArches } from "@bootstream/images/present";
 import {
   AUDIT_PAGE_MAX,
   CommandError,
@@ -112,19 +107,6 @@ async function editSelection(
       if (!(error instanceof RemoteError) || error.body.code !== "conflict" || attempt >= 10) throw error;
     }
   }
-}
-
-/** What is wrong with a cap as typed (null when it is one the region takes), said before anything is sent. */
-function bandwidthProblem(text: string): string | null {
-  let limit: number | null;
-  try {
-    limit = parseBandwidth(text);
-  } catch (error) {
-    return (error as Error).message;
-  }
-  if (limit !== null && (limit < MIN_BANDWIDTH_LIMIT || limit > MAX_BANDWIDTH_LIMIT))
-    return `bandwidth "${text}": a cap is from ${formatBandwidth(MIN_BANDWIDTH_LIMIT)} to ${formatBandwidth(MAX_BANDWIDTH_LIMIT)}, or off`;
-  return null;
 }
 
 function splitImage(spec: string | undefined): { os: string; release: string } {

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { parseBandwidth } from "@bootstream/images";
-import { MIN_BANDWIDTH_LIMIT, rackNameSchema } from "@bootstream/protocol";
+import { bandwidthProblem, parseBandwidth } from "@bootstream/images/present";
+import { rackNameSchema } from "@bootstream/protocol";
 import { ConfigError, DEFAULT_VERIFY_SCHEDULE, parseCron, parseInteger } from "../config";
 import { UsageError } from "../cli/usage";
 
@@ -134,16 +134,11 @@ function parseCredential(token: string, secret: string): RackCredential {
   return { kind: token ? "token" : "secret", value };
 }
 
+/** The region's rule for a cap (the same range and wording), named as the rack's setting. */
 function parseRackBandwidth(value: string): number | null {
-  let limit: number | null;
-  try {
-    limit = parseBandwidth(value);
-  } catch (error) {
-    throw new UsageError(`invalid BANDWIDTH_LIMIT: ${(error as Error).message}`);
-  }
-  if (limit !== null && limit < MIN_BANDWIDTH_LIMIT)
-    throw new UsageError(`invalid BANDWIDTH_LIMIT: "${value}" is under 1000 B/s`);
-  return limit;
+  const problem = bandwidthProblem(value);
+  if (problem) throw new UsageError(`invalid BANDWIDTH_LIMIT: ${problem}`);
+  return parseBandwidth(value);
 }
 
 function parseLogLevel(value: string): string {

@@ -11,32 +11,48 @@ import { iecScale } from "./format";
 export const MIN_BANDWIDTH_LIMIT = 1000;
 export const MAX_BANDWIDTH_LIMIT = 100_000_000_000;
 
-const RATE_UNITS: Record<string, number> = {
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-};
+const PREFIXES: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9 };
+const BINARY_PREFIXES: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
 
 /**
- * A bandwidth as people write it, for the CLI and the rack agent's flag: "20MiB/s", "512KiB/s",
- * "1.5 GiB/s", "20MB/s" (MB = 10⁶ bytes), "2000000" (bytes a second; "/s" may be left off), or
- * "off"/"none" for no cap (null). Throws a RangeError naming the accepted forms.
+ * A bandwidth as people write it, for the CLI, the rack agent's flag and the dashboard: "20MiB/s",
+ * "512KiB/s", "1.5 GiB/s", "20MB/s" (MB = 10⁶ bytes), "2000000" (bytes a second; "/s" may be left
+ * off), "100Mbit/s" or "100Mb/s" (bits: B is a byte, b a bit, as links are sold), or "off"/"none"
+ * for no cap (null). Throws a RangeError naming the accepted forms.
  */
 export function parseBandwidth(text: string): number | null {
-  const value = text.trim().toLowerCase();
-  if (value === "off" || value === "none") return null;
-  const match = /^(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?(?:\/s|ps)?$/.exec(value);
-  const bytes = match ? Math.round(Number(match[1]) * RATE_UNITS[match[2] ?? "b"]!) : NaN;
+  const value = text.trim();
+  if (/^(off|none)$/i.test(value)) return null;
+  const match = /^(\d+(?:\.\d+)?)\s*(?:([kmgKMG])(i?))?(B|bit|b)?(?:\/s|ps)?$/.exec(value);
+  let bytes = NaN;
+  if (match && !(match[3] && !match[4]) && !(match[2] && !match[4])) {
+    const prefix = (match[2] ?? "").toLowerCase();
+    const scale = match[3] ? BINARY_PREFIXES[prefix]! : PREFIXES[prefix]!;
+    const bits = match[4] === "b" || match[4] === "bit";
+    bytes = Math.round((Number(match[1]) * scale) / (bits ? 8 : 1));
+  }
   if (!Number.isFinite(bytes) || bytes <= 0) {
     throw new RangeError(
-      `bandwidth "${text}": say e.g. 20MiB/s, 512KiB/s, 20MB/s (MB = 10⁶ bytes), 2000000 (bytes a second) or off`,
+      `bandwidth "${text}": say e.g. 20MiB/s, 512KiB/s, 20MB/s (MB = 10⁶ bytes), 100Mbit/s (bits), 2000000 (bytes a second) or off`,
     );
   }
   return bytes;
+}
+
+/**
+ * What is wrong with a cap as typed, or null when it is one a region and a rack take (off, or 1 kB/s
+ * to 100 GB/s): the CLI says it before anything is sent, the rack agent before it starts.
+ */
+export function bandwidthProblem(text: string): string | null {
+  let limit: number | null;
+  try {
+    limit = parseBandwidth(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (limit !== null && (limit < MIN_BANDWIDTH_LIMIT || limit > MAX_BANDWIDTH_LIMIT))
+    return `bandwidth "${text}": a cap is from ${formatBandwidth(MIN_BANDWIDTH_LIMIT)} to ${formatBandwidth(MAX_BANDWIDTH_LIMIT)}, or off`;
+  return null;
 }
 
 /**

@@ -93,21 +93,32 @@ describe("BandwidthLimiter", () => {
 describe("parseBandwidth and formatBandwidth", () => {
   it.each([
     ["20MB/s", 20_000_000],
-    ["20 mb/s", 20_000_000],
+    ["20 mB/s", 20_000_000],
+    ["100Mbit/s", 12_500_000],
+    ["100Mb/s", 12_500_000],
+    ["100 Mbps", 12_500_000],
+    ["20MBps", 20_000_000],
+    ["8kbit", 1000],
+    ["OFF", null],
     ["1.5GB/s", 1_500_000_000],
     ["512KiB/s", 524_288],
     ["100MiB", 104_857_600],
     ["2000000", 2_000_000],
-    ["64kbps", 64_000],
+    ["64kbps", 8000],
     ["off", null],
     ["none", null],
   ])("reads %s as %s", (text, bytes) => {
     expect(parseBandwidth(text)).toBe(bytes);
   });
 
-  it.each(["", "fast", "0", "0MB/s", "-5MB/s", "20 MB/h", "1e9", "20TB/s"])("refuses %j", (text) => {
-    expect(() => parseBandwidth(text)).toThrow(/say e\.g\. 20MiB\/s, 512KiB\/s, 20MB\/s \(MB = 10⁶ bytes\)/);
-  });
+  it.each(["", "fast", "0", "0MB/s", "-5MB/s", "20 MB/h", "1e9", "20TB/s", "20M/s", "20Mi/s", "20MiBit/s2"])(
+    "refuses %j",
+    (text) => {
+      expect(() => parseBandwidth(text)).toThrow(
+        /say e\.g\. 20MiB\/s, 512KiB\/s, 20MB\/s \(MB = 10⁶ bytes\)/,
+      );
+    },
+  );
 
   it.each([
     [null, "off"],
