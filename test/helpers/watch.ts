@@ -19,7 +19,8 @@ export function waitFor(
     const timer = setTimeout(() => {
       unsubscribe();
       const images = [...client.state.images.values()].map(
-        (i) => `${i.id}=${i.state}${i.error ? `(${i.error})` : ""}`,
+        (i) =>
+          `${i.id}=${i.state}${i.next ? `, next ${i.next.version} ${i.next.state}` : ""}${i.error ? `(${i.error})` : ""}`,
       );
       reject(
         new Error(
