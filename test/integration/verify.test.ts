@@ -222,4 +222,23 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
       expect.stringMatching(/^verify \d+ file\(s\)$/),
     ]);
   });
+
+  it("a file deleted from the store is found missing, taken out of service, and --repair fetches it", async () => {
+    await rm(regionFile);
+    const run = await cli(["verify", "--url", region.url, "--token", region.adminToken]);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain(`corrupt ${sha}`);
+    const state = await waitFor(client, (s) => s.images.get(NOBLE)?.warning != null, 10_000, "warning");
+    expect(state.verify).toMatchObject({ running: false, corrupt: [sha], repaired: [] });
+    expect(state.images.get(NOBLE)!.warning).toMatch(/^corrupt in the region store: squashfs/);
+    expect(await corruptGauge(region)).toBe("1");
+    expect(region.output()).toContain("stored file is missing: out of service until repaired");
+
+    const repaired = await cli(["verify", "--repair", "--url", region.url, "--token", region.adminToken]);
+    expect(repaired.code).toBe(0);
+    const after = await waitFor(client, (s) => s.images.get(NOBLE)?.warning === null, 10_000, "warning gone");
+    expect(after.verify).toMatchObject({ corrupt: [], repaired: [sha], error: null });
+    expect(await sha256File(regionFile)).toBe(sha);
+    expect(await filesStatus(region, sha)).toBe(200);
+  });
 });

@@ -5,6 +5,7 @@ import {
   IDLE_VERIFY,
   corruptWarning,
   corruptionWarned,
+  heldFiles,
   imagesNeeding,
   verifyOutcome,
   verifyRestored,
@@ -179,6 +180,23 @@ describe("corrupt files → image warnings", () => {
       new Map([["ubuntu/noble/amd64", ["noble/amd64/20250601/squashfs"]]]),
     );
     expect(imagesNeeding(new Set(), versions, files).size).toBe(0);
+  });
+
+  it.each<[string, [string, string | null][], string[]]>([
+    ["the held version's files only, not an update's", [["ubuntu/noble/amd64", "20250601"]], [A]],
+    ["the update's once it is the held version", [["ubuntu/noble/amd64", "20250701"]], [B]],
+    [
+      "a file two images hold, once",
+      [
+        ["ubuntu/noble/amd64", "20250601"],
+        ["ubuntu/jammy/amd64", "20250601"],
+      ],
+      [A],
+    ],
+    ["nothing for an image that holds nothing", [["ubuntu/jammy/amd64", null]], []],
+    ["nothing for an image the registry does not know", [], []],
+  ])("lists the files a verify must find in the store: %s", (_name, versions, expected) => {
+    expect([...heldFiles(new Map(versions), files)]).toEqual(expected);
   });
 
   it.each<[string, Partial<ImageRecord>, string[], string | null | "unchanged"]>([

@@ -148,6 +148,16 @@ export function imagesNeeding(
   return needing;
 }
 
+/** sha256 of every file the held versions name (not the files of an update still downloading). */
+export function heldFiles(
+  versions: ReadonlyMap<string, string | null>,
+  files: readonly HeldFile[],
+): Set<string> {
+  const held = new Set<string>();
+  for (const file of files) if (versions.get(file.imageId) === file.version) held.add(file.sha256);
+  return held;
+}
+
 /** "corrupt in the region store: boot-kernel, squashfs; not served until repaired (bootstream verify --repair)". */
 export function corruptWarning(paths: readonly string[]): string {
   const names = paths.map((path) => path.split("/").filter(Boolean).pop() ?? path);

@@ -2,6 +2,7 @@ import {
   CORRUPT_WARNING,
   IDLE_VERIFY,
   corruptionWarned,
+  heldFiles,
   imagesNeeding,
   isAbortError,
   verifyRestored,
@@ -81,7 +82,10 @@ export class Verifier {
     } catch {
       this.deps.log.warn("the stored verification state is unreadable: starting from what the disk holds");
     }
-    this.state = verifyRestored(parsed, await this.deps.store.listQuarantined());
+    // Out of service: what quarantine/ holds, and what was found missing and is missing still.
+    const corrupt = await this.deps.store.listQuarantined();
+    for (const sha of parsed?.corrupt ?? []) if (!(await this.deps.store.has(sha))) corrupt.push(sha);
+    this.state = verifyRestored(parsed, corrupt);
     this.deps.bus.seed((live) => (live.verify = this.state));
   }
 
@@ -203,6 +207,9 @@ export class Verifier {
         { files: shas.length, bytes: this.state.bytesTotal, repair: this.state.repair },
         "verify started",
       );
+      // A file a held version needs and the store lacks (deleted by hand, lost with a disk) is as
+      // unservable as a wrong one, and a repair fetches it the same way.
+      for (const sha of await this.missing()) await this.takeOutOfService(sha, "missing");
       for (const sha of shas) {
         signal.throwIfAborted();
         const result = await this.check(sha, signal);
@@ -234,11 +241,28 @@ export class Verifier {
     }
   }
 
-  private takeOutOfService(sha: string): Promise<void> {
+  /** Files of the held versions that are neither in the store nor already out of service. */
+  private async missing(): Promise<string[]> {
+    const versions = new Map(this.deps.images.all().map((row) => [row.id, row.version]));
+    const missing: string[] = [];
+    for (const sha of heldFiles(versions, await this.data.read.images.files())) {
+      if (this.state.corrupt.includes(sha) || (await this.deps.store.has(sha))) continue;
+      missing.push(sha);
+    }
+    return missing.sort();
+  }
+
+  private takeOutOfService(sha: string, found: "corrupt" | "missing" = "corrupt"): Promise<void> {
     return this.exclusive(async () => {
-      // Deleted meanwhile (garbage collection): nothing to take out.
-      if (!(await this.deps.store.quarantine(sha))) return;
-      this.deps.log.warn({ sha256: sha }, "stored file is corrupt: out of service until repaired");
+      if (found === "corrupt") {
+        // Deleted meanwhile (garbage collection): nothing to take out.
+        if (!(await this.deps.store.quarantine(sha))) return;
+        this.deps.log.warn({ sha256: sha }, "stored file is corrupt: out of service until repaired");
+      } else {
+        // Checked again here: an import may have fetched it, or switched the version, meanwhile.
+        if (!(await this.missing()).includes(sha)) return;
+        this.deps.log.warn({ sha256: sha }, "stored file is missing: out of service until repaired");
+      }
       this.step({ kind: "corrupt", sha256: sha }, true);
       this.deps.internal.emit("store.changed", {});
       await this.warn();
