@@ -93,6 +93,15 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
     const refused = await cli(["verify", "--url", region.url, "--token", viewer]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/needs an admin token/);
+    // A token the region does not know, a port nothing listens on: the one-shot commands' words.
+    for (const args of [["verify"], ["verify", "--watch"], ["status", "--watch"]]) {
+      const unknown = await cli([...args, "--url", region.url, "--token", "not-a-token"]);
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toMatch(/unauthorized: token not accepted \(unknown or revoked\)$/m);
+    }
+    const closed = await cli(["verify", "--url", "http://127.0.0.1:1", "--token", region.adminToken]);
+    expect(closed.code).toBe(1);
+    expect(closed.stderr).toMatch(/cannot reach the region at http:\/\/127\.0\.0\.1:1: /);
     const { socket } = await connect(region.url, region.adminToken);
     try {
       const bad = await send(socket, "store:verify", { repair: "yes" } as never);

@@ -4,7 +4,7 @@ import {
   type BootstreamClient,
   type ClientState,
 } from "@bootstream/protocol/client";
-import { RemoteError, UnreachableError } from "./http-client";
+import { HttpClient, RemoteError, UnreachableError } from "./http-client";
 import {
   RateTracker,
   etaSeconds,
@@ -142,13 +142,18 @@ export async function connectLive(url: string, token: string, doing: string): Pr
     await client.connect();
   } catch (error) {
     const refused = client.status === "refused";
+    const reason = (error as Error).message;
     client.close();
+    // The socket's refusal is a bare word ("websocket error", "unauthorized"): one request says why
+    // in the one-shot commands' words (connection refused, token not accepted, rate-limited), and throws.
+    await new HttpClient(url, token).state();
+    // HTTP answers, the socket does not: something between passes requests but not WebSockets.
     if (!refused)
       throw UnreachableError.because(
         url,
-        `${(error as Error).message}; is it running there? (--url or BOOTSTREAM_URL)`,
+        `${reason}: HTTP answers but the WebSocket does not (a proxy that does not pass upgrades?)`,
       );
-    throw new RemoteError({ code: "unauthorized", message: `${doing} ${url}: ${(error as Error).message}` });
+    throw new RemoteError({ code: "unauthorized", message: `${doing} ${url}: ${reason}` });
   }
   return client;
 }
