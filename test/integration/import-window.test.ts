@@ -118,6 +118,12 @@ describe("settings.importWindow", () => {
       });
     }
     expect(client.state.settings.importWindow).toBeNull();
+    // A zone typed in another case is kept as the zone's own name.
+    const { settings } = await client.command("settings:update", {
+      importWindow: { start: "01:00", end: "05:00", timezone: "europe/paris" },
+    });
+    expect(settings.importWindow).toEqual({ start: "01:00", end: "05:00", timezone: "Europe/Paris" });
+    await client.command("settings:update", { importWindow: null });
   });
 
   it("runs a saved selection and a manual import outside the window, and no scheduled one", async () => {

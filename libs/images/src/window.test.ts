@@ -144,6 +144,9 @@ describe("wording and parsing", () => {
     [" 22:00 – 02:00 ", "Europe/Paris", w("22:00", "02:00", "Europe/Paris")],
     ["off", undefined, null],
     ["none", "Europe/Paris", null],
+    // The zone as the runtime spells it, whatever the case typed.
+    ["01:00-05:00", "utc", w("01:00", "05:00", "UTC")],
+    ["01:00-05:00", "europe/paris", w("01:00", "05:00", "Europe/Paris")],
   ])("parses %j (%s)", (text, tz, window) => expect(parseWindow(text, tz)).toEqual(window));
 
   it.each([

@@ -50,13 +50,19 @@ export function isTimeZone(timezone: string): boolean {
   }
 }
 
+/** A known zone as the runtime spells it ("utc" → "UTC", "europe/paris" → "Europe/Paris"). */
+export function canonicalTimeZone(timezone: string): string {
+  return isTimeZone(timezone) ? formatter(timezone).resolvedOptions().timeZone : timezone;
+}
+
 /** Why a window is refused, or null when it is a good one. */
 export function windowProblem(window: ImportWindow): string | null {
   const start = parseClockTime(window.start);
   const end = parseClockTime(window.end);
   if (start === null) return `start "${window.start}" is not a time HH:MM (00:00–23:59)`;
   if (end === null) return `end "${window.end}" is not a time HH:MM (00:00–23:59)`;
-  if (start === end) return "start and end are the same time: an empty window (use null for none)";
+  if (start === end)
+    return "start and end are the same time: an empty window (for none: off, or null over the API)";
   if (!isTimeZone(window.timezone))
     return `timezone "${window.timezone}" is not an IANA time zone (e.g. UTC, Europe/Paris)`;
   return null;
@@ -150,7 +156,7 @@ export function parseWindow(text: string, timezone = "UTC"): ImportWindow | null
   const window = { start: match[1]!, end: match[2]!, timezone };
   const problem = windowProblem(window);
   if (problem) throw new RangeError(problem);
-  return window;
+  return { ...window, timezone: canonicalTimeZone(timezone) };
 }
 
 /** What asked for an import (the protocol's `ImportTrigger`). */

@@ -1,5 +1,10 @@
 import { z } from "zod";
-import { MAX_BANDWIDTH_LIMIT, MIN_BANDWIDTH_LIMIT, windowProblem } from "@bootstream/images/present";
+import {
+  MAX_BANDWIDTH_LIMIT,
+  MIN_BANDWIDTH_LIMIT,
+  canonicalTimeZone,
+  windowProblem,
+} from "@bootstream/images/present";
 import { rackNameSchema } from "./rack";
 import { AUDIT_PAGE_MAX } from "./fold";
 
@@ -61,6 +66,8 @@ export const commandSchemas = {
           const problem = windowProblem(window);
           if (problem) ctx.addIssue({ code: "custom", message: problem });
         })
+        // Stored and shown as the zone's own name, whatever the case it was typed in.
+        .transform((window) => ({ ...window, timezone: canonicalTimeZone(window.timezone) }))
         .nullable()
         .optional(),
     })
