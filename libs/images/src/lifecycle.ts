@@ -57,6 +57,10 @@ const holds = (r: ImageRecord): r is ImageRecord & { version: string } =>
 
 const NO_NEXT = { nextState: null, nextBytesTotal: 0, nextBytesDone: 0, nextError: null } as const;
 
+/** How an import run's `error` starts when an admin stopped it, or its window paused it: not failures. */
+export const IMPORT_STOPPED = "stopped by ";
+export const IMPORT_PAUSED = "paused: ";
+
 /** The start of every warning a corrupt file puts on an image (see `corruptionWarned` in verify.ts). */
 export const CORRUPT_WARNING = "corrupt in the region store";
 

@@ -1,4 +1,10 @@
-import { formatBytes, formatLastSynced, racksText, statusText } from "@bootstream/images/present";
+import {
+  formatBytes,
+  formatLastSynced,
+  importEndText,
+  racksText,
+  statusText,
+} from "@bootstream/images/present";
 import { degradedText, type RackState, type Snapshot } from "@bootstream/protocol";
 import { describeWindow, formatBandwidth } from "@bootstream/images";
 
@@ -16,9 +22,10 @@ export function table(rows: string[][]): string {
 
 /** The dashboard's table in text; `now` is what "Last synced … ago" counts from. */
 export function renderStatus(s: Snapshot, now: number = Date.now()): string {
+  const ended = importEndText(s.import.error);
   const lines = [
     `Boot source: ${s.source.url || "(none)"}${s.source.error ? `  ERROR: ${s.source.error}` : ""}`,
-    `Auto-import: ${s.settings.autoImport ? "on" : "off"}   Bandwidth: ${formatBandwidth(s.settings.bandwidthLimit)}   Window: ${describeWindow(s.settings.importWindow ?? null)}   Import: ${s.import.running ? `running (${s.import.trigger})` : "idle"}${s.import.error ? `  last error: ${s.import.error}` : ""}`,
+    `Auto-import: ${s.settings.autoImport ? "on" : "off"}   Bandwidth: ${formatBandwidth(s.settings.bandwidthLimit)}   Window: ${describeWindow(s.settings.importWindow ?? null)}   Import: ${s.import.running ? `running (${s.import.trigger})` : "idle"}${ended ? `  ${ended}` : ""}`,
     `Selection (revision ${s.selection.revision}): ${s.selection.items.map((i) => `${i.os}/${i.release} [${i.arches.join(",")}]`).join("  ") || "(empty)"}`,
     "",
   ];

@@ -25,6 +25,7 @@ import {
   RateTracker,
   describeWindow,
   formatBandwidth,
+  importEndNote,
   isUpdating,
   statusNews,
   statusText,
@@ -280,8 +281,7 @@ export class Live {
 
   #noteImport(prev: ClientState, next: ClientState): void {
     if (!prev.import.running && next.import.running) this.#notes.push("Import started.");
-    if (prev.import.running && !next.import.running)
-      this.#notes.push(next.import.error ? `Import failed: ${next.import.error}` : "Import finished.");
+    if (prev.import.running && !next.import.running) this.#notes.push(importEndNote(next.import.error));
   }
 }
 

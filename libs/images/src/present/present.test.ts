@@ -8,6 +8,9 @@ import {
   formatLastSynced,
   formatRate,
   formatTime,
+  importEndKind,
+  importEndNote,
+  importEndText,
   isEol,
   percent,
   racksText,
@@ -422,5 +425,21 @@ describe("statusNews (what the dashboard's live region announces)", () => {
     ],
   ])("%s", (_name, before, after, news) => {
     expect(statusNews(image(before), image(after))).toBe(news);
+  });
+});
+
+describe("how an import ended (the dashboard's note and line, the CLI's status)", () => {
+  const paused = "paused: the import window (01:00–05:00 UTC) closed; it resumes when the window opens";
+  it.each<[string | null, string, string, string | null]>([
+    [null, "finished", "Import finished.", null],
+    ["stopped by alice", "stopped", "Import stopped by alice", "last import stopped by alice"],
+    [paused, "paused", `Import ${paused}`, `last import ${paused}`],
+    ["source unreachable", "failed", "Import failed: source unreachable", "last error: source unreachable"],
+    // Only the region's own words count: a failure that mentions a pause is a failure.
+    ["mirror paused: 503", "failed", "Import failed: mirror paused: 503", "last error: mirror paused: 503"],
+  ])("%j", (error, kind, note, text) => {
+    expect(importEndKind(error)).toBe(kind);
+    expect(importEndNote(error)).toBe(note);
+    expect(importEndText(error)).toBe(text);
   });
 });

@@ -1,6 +1,7 @@
 // Status wording (MAAS's words) and the summary line: one copy, rendered by the dashboard and the CLI.
 // Pure functions over the contract's plain values; no I/O, no clock (callers pass `now`).
 
+import { IMPORT_PAUSED, IMPORT_STOPPED } from "../lifecycle";
 import type { ImageState } from "../model";
 
 export type StatusKind =
@@ -267,4 +268,28 @@ export function isEol(eol: string | null, now: number): boolean {
   if (!eol) return false;
   const t = new Date(eol).getTime();
   return !Number.isNaN(t) && t < now;
+}
+
+// ---- how an import ended ---------------------------------------------------------------------
+
+/** An ended import's `error`: a stop and a pause are not failures. */
+export function importEndKind(error: string | null): "finished" | "stopped" | "paused" | "failed" {
+  if (error === null) return "finished";
+  if (error.startsWith(IMPORT_STOPPED)) return "stopped";
+  if (error.startsWith(IMPORT_PAUSED)) return "paused";
+  return "failed";
+}
+
+/** "Import finished.", "Import stopped by alice.", "Import paused: …", "Import failed: …" (announced). */
+export function importEndNote(error: string | null): string {
+  const kind = importEndKind(error);
+  if (kind === "finished") return "Import finished.";
+  return kind === "failed" ? `Import failed: ${error}` : `Import ${error}`;
+}
+
+/** The status line's word on the last import: nothing when it went well, else how it ended. */
+export function importEndText(error: string | null): string | null {
+  const kind = importEndKind(error);
+  if (kind === "finished") return null;
+  return kind === "failed" ? `last error: ${error}` : `last import ${error}`;
 }

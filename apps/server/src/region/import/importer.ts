@@ -2,6 +2,8 @@ import {
   BandwidthLimiter,
   ContentStore,
   DownloadError,
+  IMPORT_PAUSED,
+  IMPORT_STOPPED,
   createDownloadAgent,
   downloadFile,
   importFailed,
@@ -250,7 +252,7 @@ export class Importer {
       return;
     }
     this.waitForWindow(true);
-    this.pausedWhy = `paused: the import window (${describeWindow(window)}) closed; it resumes when the window opens${
+    this.pausedWhy = `${IMPORT_PAUSED}the import window (${describeWindow(window)}) closed; it resumes when the window opens${
       this.window.opensAt ? ` at ${this.window.opensAt.toISOString()}` : ""
     }`;
     this.phase = "stopping";
@@ -434,7 +436,7 @@ export class Importer {
     this.stopNote = pending;
     this.phase = "stopping";
     this.stoppedBy = by;
-    this.abort.abort(new Error(`stopped by ${by}`));
+    this.abort.abort(new Error(`${IMPORT_STOPPED}${by}`));
     await ended;
     // The run ended before it could take the note (or was left unfinished for a shutdown).
     if (this.stopNote === pending) {
@@ -570,7 +572,7 @@ export class Importer {
     if (this.lost) return this.interrupted(trigger, startedAt, runId);
     let error = failure;
     const stopped = this.closing || this.stoppedBy !== null || this.pausedWhy !== null;
-    if (this.stoppedBy && !this.closing) error = `stopped by ${this.stoppedBy}`;
+    if (this.stoppedBy && !this.closing) error = `${IMPORT_STOPPED}${this.stoppedBy}`;
     else if (this.pausedWhy && !this.closing) error = this.pausedWhy;
     const settle: Settle = { stopped, why: error ?? "the import ended before this image was done" };
     try {
