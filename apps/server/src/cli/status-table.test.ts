@@ -93,7 +93,7 @@ describe("renderStatus speaks the dashboard's words and units", () => {
     );
     const row = text.split("\n").find((line) => line.startsWith("ubuntu/noble/amd64"))!;
     expect(row).toContain("20250615");
-    expect(row).toContain("next 20250812: available");
+    expect(row).toContain("update available: 20250812");
     expect(row).toContain("WARNING: not offered by the source; keeping 20250615");
   });
 });

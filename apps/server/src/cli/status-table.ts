@@ -4,6 +4,7 @@ import {
   importEndText,
   racksText,
   statusText,
+  updateText,
 } from "@bootstream/images/present";
 import { degradedText, type RackState, type Snapshot } from "@bootstream/protocol";
 import { describeWindow, formatBandwidth } from "@bootstream/images";
@@ -45,9 +46,8 @@ export function renderStatus(s: Snapshot, now: number = Date.now()): string {
           formatLastSynced(i.syncedAt, now),
           [
             statusText(i),
-            i.next
-              ? `next ${i.next.version}: ${i.next.state}${i.next.error ? ` (${i.next.error})` : ""}`
-              : "",
+            // The dashboard's and --watch's words: "updating to 20250812 42%".
+            updateText(i) ?? "",
             i.warning ? `WARNING: ${i.warning}` : "",
           ]
             .filter(Boolean)
