@@ -138,6 +138,11 @@ describe("verify wording", () => {
       { startedAt: T0, finishedAt: T1, repaired: [A], error: "could not repair 1 file(s): x" },
       /: 1 file repaired; could not repair/,
     ],
+    // A repair that failed does not advise the repair again: it says why it failed.
+    [
+      { startedAt: T0, finishedAt: T1, repair: true, corrupt: [A], error: "could not repair 1 file(s): x" },
+      /: 1 corrupt file out of service; could not repair 1 file\(s\): x$/,
+    ],
   ])("%j reads %s", (patch, line) => {
     expect(verifySummary({ ...IDLE_VERIFY, ...patch })).toMatch(line);
   });

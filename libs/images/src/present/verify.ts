@@ -28,7 +28,8 @@ export function verifySummary(state: VerifyState): string {
   }
   if (state.startedAt === null && state.corrupt.length === 0) return "never verified";
   const when = state.finishedAt ? `verified ${formatTime(state.finishedAt)}` : "verification did not finish";
-  const advice = state.corrupt.length ? " (run verify --repair)" : "";
+  // After a repair that failed, its error says why; asking for the same repair again is no advice.
+  const advice = state.corrupt.length && !state.repair ? " (run verify --repair)" : "";
   const outcome = found.length ? found.join(", ") + advice : "clean";
   return `${when}: ${outcome}${state.error ? `; ${state.error}` : ""}`;
 }
