@@ -91,6 +91,34 @@ describe("region foundation", () => {
     const bad = await post(region.url, region.adminToken, "settings:update", "{not json");
     expect(bad.status).toBe(400);
     expect((bad.json.error as { code: string }).code).toBe("invalid");
+    // `curl -d` sends a form: refused, saying how to send it, and nothing changes (it was read as
+    // an empty payload, and an import:start with a body in another type ran as if it had none).
+    const before = (await post(region.url, region.adminToken, "state:get", {})).json;
+    const form = await fetch(`${region.url}/api/v1/commands/settings:update`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${region.adminToken}`,
+        "content-type": "application/x-www-form-urlencoded",
+      },
+      body: JSON.stringify({ autoImport: false }),
+    });
+    expect(form.status).toBe(400);
+    expect(await form.json()).toEqual({
+      ok: false,
+      error: {
+        code: "invalid",
+        message:
+          "the body is application/x-www-form-urlencoded, not JSON: send it with 'Content-Type: application/json'",
+      },
+    });
+    const after = (await post(region.url, region.adminToken, "state:get", {})).json;
+    expect(after.settings).toEqual(before.settings);
+    // No body at all is an empty payload, whatever the type says.
+    const empty = await fetch(`${region.url}/api/v1/commands/state:get`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${region.adminToken}` },
+    });
+    expect(empty.status).toBe(200);
     const state = await fetch(`${region.url}/api/v1/state`, {
       headers: { authorization: `Bearer ${region.adminToken}` },
     });

@@ -141,6 +141,17 @@ export function createHttpApp(
   });
   api.post(
     "/commands/:name",
+    async (ctx, next) => {
+      // A body that is not JSON (`curl -d` sends it as a form) would be read as no payload at all,
+      // and the command run without what was sent: refuse it, saying how to send it. An empty body
+      // is an empty payload whatever its type (is() is null without a body, but counts length 0 as one).
+      if (ctx.request.length === 0 || ctx.is("json") !== false) return next();
+      ctx.status = 400;
+      ctx.body = errorBody(
+        "invalid",
+        `the body is ${ctx.get("content-type") || "of no content type"}, not JSON: send it with 'Content-Type: application/json'`,
+      );
+    },
     bodyParser({
       enableTypes: ["json"],
       jsonLimit: MAX_PAYLOAD_BYTES,
