@@ -175,6 +175,25 @@ describe("RackRegistry", () => {
     expect(applied).toHaveLength(50);
     expect(rackEvents).toBe(2);
   });
+  type Counts = NonNullable<ReturnType<typeof bus.live.images.get>>["racks"];
+  /** Resolves once clients were told these counts of the image (image events are coalesced). */
+  const toldOf = (id: string, expected: Counts) =>
+    new Promise<void>((resolve, reject) => {
+      const told = () => bus.live.images.get(id)?.racks;
+      if (isDeepStrictEqual(told(), expected)) return resolve();
+      const timer = setTimeout(() => {
+        off();
+        reject(new Error(`told ${JSON.stringify(told())}, not ${JSON.stringify(expected)}`));
+      }, 5_000);
+      const off = bus.subscribe((event) => {
+        if (event !== "image" || !isDeepStrictEqual(told(), expected)) return;
+        clearTimeout(timer);
+        off();
+        resolve();
+      });
+    });
+  const none: Counts = { synced: 0, total: 1, syncing: 0, offline: 0, failed: 0, error: null };
+
   it("counts the racks that failed to sync an image, with the first one's error, and tells clients", async () => {
     await db.write(async (m) => {
       await m.insert(ImageEntity, NOBLE);
@@ -193,22 +212,8 @@ describe("RackRegistry", () => {
     await racks.connected("rack-1");
     // What clients were told of noble's racks (the `image` events folded into the live state); image
     // events are coalesced, so each check waits for the event that says it (or fails saying what was).
-    const told = () => bus.live.images.get(NOBLE.id)!.racks;
-    const toldBecomes = (expected: ReturnType<typeof told>) =>
-      new Promise<void>((resolve, reject) => {
-        if (isDeepStrictEqual(told(), expected)) return resolve();
-        const timer = setTimeout(() => {
-          off();
-          reject(new Error(`told ${JSON.stringify(told())}, not ${JSON.stringify(expected)}`));
-        }, 5_000);
-        const off = bus.subscribe((event) => {
-          if (event !== "image" || !isDeepStrictEqual(told(), expected)) return;
-          clearTimeout(timer);
-          off();
-          resolve();
-        });
-      });
-    const counts = (patch: Partial<ReturnType<typeof told>>) => ({
+    const toldBecomes = (expected: Counts) => toldOf(NOBLE.id, expected);
+    const counts = (patch: Partial<Counts>) => ({
       synced: 0,
       total: 2,
       syncing: 0,
@@ -242,5 +247,44 @@ describe("RackRegistry", () => {
     await toldBecomes(counts({ synced: 1 }));
     await racks.report("rack-2", report({ error: null }));
     await toldBecomes(counts({ synced: 1 }));
+  });
+
+  it("does not blame a new image on an error a rack reported before it was sent that image", async () => {
+    const ARM: ImageRow = { ...NOBLE, id: "ubuntu/noble/arm64", arch: "arm64" };
+    const fileOf = (image: ImageRow, c: string) => ({
+      imageId: image.id,
+      version: image.version!,
+      path: `${image.arch}/k`,
+      sha256: sha(c),
+      size: 1,
+      ftype: "boot-kernel",
+    });
+    await db.write(async (m) => {
+      await m.insert(ImageEntity, NOBLE);
+      await m.insert(ImageFileEntity, fileOf(NOBLE, "a"));
+    });
+    images.commit([NOBLE]);
+    await racks.refreshManifest();
+    await racks.connected("rack-1");
+    // rack-1 fails on noble (generation 1).
+    await racks.report("rack-1", report({ error: "rack-1: ENOSPC" }));
+    await toldOf(NOBLE.id, { ...none, failed: 1, error: "rack-1: ENOSPC" });
+
+    // arm64 is synced and sent in generation 2: rack-1 has not tried it, so it is waiting, not failed.
+    await db.write(async (m) => {
+      await m.insert(ImageEntity, ARM);
+      await m.insert(ImageFileEntity, fileOf(ARM, "b"));
+    });
+    images.commit([ARM]);
+    await racks.refreshManifest();
+    expect(manifests.at(-1)!.images.map((i) => i.id)).toContain(ARM.id);
+    // What the next image event tells (the live state may still hold the one before the manifest).
+    const now = (image: ImageRow) => images.toState(images.get(image.id)!).racks;
+    expect(now(ARM)).toEqual(none);
+    expect(now(NOBLE)).toEqual({ ...none, failed: 1, error: "rack-1: ENOSPC" });
+
+    // Its next report, the same error and no sync between (it cannot even start one): now it speaks of arm64 too.
+    await racks.report("rack-1", report({ generation: 1, error: "rack-1: ENOSPC" }));
+    await toldOf(ARM.id, { ...none, failed: 1, error: "rack-1: ENOSPC" });
   });
 });

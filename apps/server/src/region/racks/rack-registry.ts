@@ -28,6 +28,8 @@ type LiveRack = {
   progress: RackReport["progress"];
   /** A report was applied since the rack connected (until then its stored error is an old one). */
   reported: boolean;
+  /** The manifest generation current when its last report was applied. */
+  reportedAt: number;
 };
 
 /**
@@ -42,8 +44,11 @@ export class RackRegistry {
   private readonly racks = new Map<string, LiveRack>();
   private current: Manifest = { generation: 0, images: [] };
   private digest = "";
-  /** Per image in the manifest: the version it was built from and that version's files. */
-  private imageFiles = new Map<string, { version: string; files: Set<string> }>();
+  /**
+   * Per image in the manifest: the version it was built from, that version's files, and the
+   * generation that first sent racks that version.
+   */
+  private imageFiles = new Map<string, { version: string; files: Set<string>; since: number }>();
   /** Files of every manifest sent since all online racks last held the current one. */
   private readonly pinnedFiles = new Set<string>();
   private reports: Promise<void> = Promise.resolve();
@@ -84,6 +89,7 @@ export class RackRegistry {
         syncing: false,
         progress: null,
         reported: false,
+        reportedAt: 0,
       });
     }
     // A crash left some marked online; nothing is connected yet.
@@ -121,8 +127,17 @@ export class RackRegistry {
     const pulling = online.filter((rack) => rack.syncing && !holding.includes(rack));
     // A rack that reported its last sync failed, neither holding nor pulling the image, failed on it
     // (a sync publishes all of the manifest or nothing, so a failed one leaves the new image out).
+    // Its error must be news since the rack was sent this version: an error a rack reported before
+    // (another image's, an older manifest's) says nothing of an image it has not tried yet.
     const failing = online
-      .filter((rack) => rack.reported && rack.row.error !== null && !rack.syncing && !holding.includes(rack))
+      .filter(
+        (rack) =>
+          rack.reported &&
+          rack.reportedAt >= entry.since &&
+          rack.row.error !== null &&
+          !rack.syncing &&
+          !holding.includes(rack),
+      )
       .sort((a, b) => (a.row.name < b.row.name ? -1 : a.row.name > b.row.name ? 1 : 0));
     return {
       synced: holding.length,
@@ -187,11 +202,16 @@ export class RackRegistry {
     }
     this.digest = digest;
     this.current = next;
+    const before = this.imageFiles;
     this.imageFiles = new Map(
-      images.map((image) => [
-        image.id,
-        { version: image.version, files: new Set(image.files.map((f) => f.sha256)) },
-      ]),
+      images.map((image) => {
+        const kept = before.get(image.id);
+        const since = kept?.version === image.version ? kept.since : next.generation;
+        return [
+          image.id,
+          { version: image.version, files: new Set(image.files.map((f) => f.sha256)), since },
+        ];
+      }),
     );
     for (const sha of manifestFiles(this.current)) this.pinnedFiles.add(sha);
     this.events.emit("manifest.changed", { manifest: this.current });
@@ -227,6 +247,7 @@ export class RackRegistry {
             syncing: false,
             progress: null,
             reported: false,
+            reportedAt: 0,
           },
     );
     this.log.info({ rack: name }, existing ? "rack reconnected" : "rack registered");
@@ -318,16 +339,23 @@ export class RackRegistry {
     const wasSyncing = rack.syncing;
     // What images were told of this rack's last sync (nothing before its first report).
     const errorBefore = rack.reported ? rack.row.error : null;
+    const reportedAtBefore = rack.reportedAt;
     rack.row = row;
     rack.syncing = report.syncing;
     rack.progress = report.progress;
     rack.generation = report.generation;
     rack.inventory = inventory;
     rack.reported = true;
+    rack.reportedAt = this.current.generation;
     // Inventory, whether the rack is pulling, or whether its last sync failed (and why) changes what
     // images say; progress alone only the rack.
     const changed =
-      added.length > 0 || removed.length > 0 || report.syncing !== wasSyncing || row.error !== errorBefore;
+      added.length > 0 ||
+      removed.length > 0 ||
+      report.syncing !== wasSyncing ||
+      row.error !== errorBefore ||
+      // Its error now speaks of images sent since its last report, too.
+      (row.error !== null && rack.reportedAt !== reportedAtBefore);
     if (changed) this.announceAll();
     else this.announce(rack);
     this.checkCaughtUp();
