@@ -50,9 +50,15 @@ export function isTimeZone(timezone: string): boolean {
   }
 }
 
-/** A known zone as the runtime spells it ("utc" → "UTC", "europe/paris" → "Europe/Paris"). */
+/**
+ * A known zone with its name's case as the runtime spells it ("utc" → "UTC", "europe/paris" →
+ * "Europe/Paris"). Only the case: an alias stays as typed ("Europe/Kyiv", "US/Eastern"), never
+ * renamed to what this runtime's ICU calls canonical (that differs between Node versions).
+ */
 export function canonicalTimeZone(timezone: string): string {
-  return isTimeZone(timezone) ? formatter(timezone).resolvedOptions().timeZone : timezone;
+  if (!isTimeZone(timezone)) return timezone;
+  const spelled = formatter(timezone).resolvedOptions().timeZone;
+  return spelled.toLowerCase() === timezone.toLowerCase() ? spelled : timezone;
 }
 
 /** Why a window is refused, or null when it is a good one. */
@@ -62,7 +68,7 @@ export function windowProblem(window: ImportWindow): string | null {
   if (start === null) return `start "${window.start}" is not a time HH:MM (00:00–23:59)`;
   if (end === null) return `end "${window.end}" is not a time HH:MM (00:00–23:59)`;
   if (start === end)
-    return "start and end are the same time: an empty window (for none: off, or null over the API)";
+    return "start and end are the same time: an empty window, which never opens";
   if (!isTimeZone(window.timezone))
     return `timezone "${window.timezone}" is not an IANA time zone (e.g. UTC, Europe/Paris)`;
   return null;
