@@ -247,6 +247,19 @@ describe("RackRegistry", () => {
     await toldBecomes(counts({ synced: 1 }));
     await racks.report("rack-2", report({ error: null }));
     await toldBecomes(counts({ synced: 1 }));
+
+    // The racks table agrees: offline, a rack shows what it last reported; back, nothing until it reports.
+    const synced = (name: string) => racks.states().find((r) => r.name === name)!.imagesSynced;
+    await racks.disconnected("rack-1");
+    expect(synced("rack-1")).toBe(1);
+    await toldBecomes(counts({ total: 1, offline: 1 }));
+    await racks.connected("rack-1");
+    expect(synced("rack-1")).toBe(0);
+    await toldBecomes(counts({}));
+    // Its first report holds what it held before: nothing changed but that it now counts.
+    await racks.report("rack-1", report({ inventory: [sha("a")] }));
+    expect(synced("rack-1")).toBe(1);
+    await toldBecomes(counts({ synced: 1 }));
   });
 
   it("does not blame a new image on an error a rack reported before it was sent that image", async () => {

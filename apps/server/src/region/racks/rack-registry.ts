@@ -150,9 +150,12 @@ export class RackRegistry {
   }
 
   private toState(rack: LiveRack): RackState {
-    const held = [...this.imageFiles.values()].filter((entry) =>
-      holdsAll(rack.inventory, entry.files),
-    ).length;
+    // As counts(): an online rack holds nothing it has not reported since it connected (an offline
+    // one is shown with what it last reported).
+    const known = rack.reported || !rack.row.online;
+    const held = known
+      ? [...this.imageFiles.values()].filter((entry) => holdsAll(rack.inventory, entry.files)).length
+      : 0;
     return {
       name: rack.row.name,
       online: rack.row.online,
@@ -340,6 +343,7 @@ export class RackRegistry {
     // What images were told of this rack's last sync (nothing before its first report).
     const errorBefore = rack.reported ? rack.row.error : null;
     const reportedAtBefore = rack.reportedAt;
+    const wasReported = rack.reported;
     rack.row = row;
     rack.syncing = report.syncing;
     rack.progress = report.progress;
@@ -350,6 +354,8 @@ export class RackRegistry {
     // Inventory, whether the rack is pulling, or whether its last sync failed (and why) changes what
     // images say; progress alone only the rack.
     const changed =
+      // Its first since it connected: only now does what it holds count (see counts()).
+      !wasReported ||
       added.length > 0 ||
       removed.length > 0 ||
       report.syncing !== wasSyncing ||
