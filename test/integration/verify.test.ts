@@ -241,7 +241,7 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
     expect(state.verify).toMatchObject({ running: false, corrupt: [sha], repaired: [] });
     expect(state.images.get(NOBLE)!.warning).toMatch(/^corrupt in the region store: squashfs/);
     expect(await corruptGauge(region)).toBe("1");
-    expect(region.output()).toContain("stored file is missing: out of service until repaired");
+    expect(region.output()).toContain("stored files are missing: out of service until repaired");
 
     const repaired = await cli(["verify", "--repair", "--url", region.url, "--token", region.adminToken]);
     expect(repaired.code).toBe(0);

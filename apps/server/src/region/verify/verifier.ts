@@ -63,6 +63,8 @@ export class Verifier {
   private tail: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private lastSent = 0;
+  /** Closed (stopping, or this node stopped leading) until it leads again: no scheduled run starts. */
+  private closed = false;
 
   constructor(private readonly deps: VerifierDeps) {
     this.data = new Repositories(deps.db);
@@ -84,7 +86,7 @@ export class Verifier {
     }
     // Out of service: what quarantine/ holds, and what was found missing and is missing still.
     const corrupt = await this.deps.store.listQuarantined();
-    for (const sha of parsed?.corrupt ?? []) if (!(await this.deps.store.has(sha))) corrupt.push(sha);
+    for (const sha of parsed?.corrupt ?? []) if (!(await this.present(sha))) corrupt.push(sha);
     this.state = verifyRestored(parsed, corrupt);
     this.deps.bus.seed((live) => (live.verify = this.state));
   }
@@ -133,6 +135,11 @@ export class Verifier {
    * last tick's on a big store) is left alone: a tick neither joins it nor writes to the audit log.
    */
   async scheduled(): Promise<void> {
+    // A tick that raced a step-down or a shutdown (the scheduler stops after this closes).
+    if (this.closed) {
+      this.deps.log.info("scheduled verification skipped: this node is not leading or is stopping");
+      return;
+    }
     if (this.state.running) {
       this.deps.log.info("scheduled verification skipped: one is running");
       return;
@@ -183,6 +190,7 @@ export class Verifier {
    * client, so a failover shows the new leader's store, not the old one's.
    */
   async lead(): Promise<void> {
+    this.closed = false;
     await this.exclusive(async () => {
       await this.load();
       this.send(Date.now());
@@ -192,6 +200,7 @@ export class Verifier {
 
   /** Stops the run going now (shutdown, or this node stops leading); a later start runs afresh. */
   async close(): Promise<void> {
+    this.closed = true;
     this.abort?.abort(new Error("the region is stopping"));
     await this.run?.catch(() => undefined);
     await this.tail.catch(() => undefined);
@@ -209,7 +218,7 @@ export class Verifier {
       );
       // A file a held version needs and the store lacks (deleted by hand, lost with a disk) is as
       // unservable as a wrong one, and a repair fetches it the same way.
-      for (const sha of await this.missing()) await this.takeOutOfService(sha, "missing");
+      await this.takeMissingOutOfService(await this.missing(signal), signal);
       for (const sha of shas) {
         signal.throwIfAborted();
         const result = await this.check(sha, signal);
@@ -241,28 +250,63 @@ export class Verifier {
     }
   }
 
+  /** Whether the store has the file; one it cannot even stat (EIO, EACCES) is not servable either. */
+  private async present(sha: string): Promise<boolean> {
+    try {
+      return await this.deps.store.has(sha);
+    } catch (error) {
+      this.deps.log.warn(
+        { sha256: sha, err: error },
+        "a stored file cannot be looked at: treated as missing",
+      );
+      return false;
+    }
+  }
+
   /** Files of the held versions that are neither in the store nor already out of service. */
-  private async missing(): Promise<string[]> {
+  private async missing(signal?: AbortSignal): Promise<string[]> {
     const versions = new Map(this.deps.images.all().map((row) => [row.id, row.version]));
     const missing: string[] = [];
     for (const sha of heldFiles(versions, await this.data.read.images.files())) {
-      if (this.state.corrupt.includes(sha) || (await this.deps.store.has(sha))) continue;
+      signal?.throwIfAborted();
+      if (this.state.corrupt.includes(sha) || (await this.present(sha))) continue;
       missing.push(sha);
     }
     return missing.sort();
   }
 
-  private takeOutOfService(sha: string, found: "corrupt" | "missing" = "corrupt"): Promise<void> {
+  /**
+   * Missing files go out of service in one step (one warning pass, one write), however many a lost
+   * disk makes: each checked again first, as an import may have fetched it or switched away meanwhile.
+   */
+  private takeMissingOutOfService(shas: string[], signal: AbortSignal): Promise<void> {
+    if (shas.length === 0) return Promise.resolve();
     return this.exclusive(async () => {
-      if (found === "corrupt") {
-        // Deleted meanwhile (garbage collection): nothing to take out.
-        if (!(await this.deps.store.quarantine(sha))) return;
-        this.deps.log.warn({ sha256: sha }, "stored file is corrupt: out of service until repaired");
-      } else {
-        // Checked again here: an import may have fetched it, or switched the version, meanwhile.
-        if (!(await this.missing()).includes(sha)) return;
-        this.deps.log.warn({ sha256: sha }, "stored file is missing: out of service until repaired");
+      const versions = new Map(this.deps.images.all().map((row) => [row.id, row.version]));
+      const held = heldFiles(versions, await this.data.read.images.files());
+      const gone: string[] = [];
+      for (const sha of shas) {
+        signal.throwIfAborted();
+        if (held.has(sha) && !(await this.present(sha))) gone.push(sha);
       }
+      if (gone.length === 0) return;
+      this.deps.log.warn(
+        { files: gone.length, sha256: gone.slice(0, 10) },
+        "stored files are missing: out of service until repaired",
+      );
+      for (const sha of gone) this.step({ kind: "corrupt", sha256: sha });
+      this.send(Date.now());
+      this.deps.internal.emit("store.changed", {});
+      await this.warn();
+      await this.persist();
+    });
+  }
+
+  private takeOutOfService(sha: string): Promise<void> {
+    return this.exclusive(async () => {
+      // Deleted meanwhile (garbage collection): nothing to take out.
+      if (!(await this.deps.store.quarantine(sha))) return;
+      this.deps.log.warn({ sha256: sha }, "stored file is corrupt: out of service until repaired");
       this.step({ kind: "corrupt", sha256: sha }, true);
       this.deps.internal.emit("store.changed", {});
       await this.warn();
