@@ -67,8 +67,7 @@ export function windowProblem(window: ImportWindow): string | null {
   const end = parseClockTime(window.end);
   if (start === null) return `start "${window.start}" is not a time HH:MM (00:00–23:59)`;
   if (end === null) return `end "${window.end}" is not a time HH:MM (00:00–23:59)`;
-  if (start === end)
-    return "start and end are the same time: an empty window, which never opens";
+  if (start === end) return "start and end are the same time: an empty window, which never opens";
   if (!isTimeZone(window.timezone))
     return `timezone "${window.timezone}" is not an IANA time zone (e.g. UTC, Europe/Paris)`;
   return null;
