@@ -88,6 +88,11 @@ describe.skipIf(!run)("dashboard: import settings", () => {
     await page.getByLabel(/Download cap/).fill("fast");
     await page.getByRole("button", { name: "Save cap" }).click();
     await page.getByRole("alert").filter({ hasText: "say e.g. 20MiB/s" }).waitFor();
+    // Out of range (bits: 4 kbit/s is 500 B/s): the CLI's words, not the schema's.
+    await page.getByLabel(/Download cap/).fill("4kbps");
+    await page.getByRole("button", { name: "Save cap" }).click();
+    await page.getByRole("alert").filter({ hasText: "a cap is from 1000 B/s" }).waitFor();
+    await expect(page.locator("#bandwidth-value").textContent()).resolves.toBe("off");
     await expect(page.locator("#schedule-text").textContent()).resolves.toBe("Hourly");
   });
 });

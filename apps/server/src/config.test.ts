@@ -9,15 +9,21 @@ describe("parseMinRate (DOWNLOAD_MIN_RATE)", () => {
     ["10KB/30s", 10_000, 30_000],
     ["2MiB/s/5s", 2 * 1024 * 1024, 5_000],
     ["100", 100, 60_000],
+    // The cap's units: b is a bit.
+    ["8kbit/s", 1000, 60_000],
+    ["80kb/10s", 10_000, 10_000],
     ["off", 0, 60_000],
     ["0", 0, 60_000],
   ])("%s → %d B/s over %d ms", (text, bytesPerSecond, windowMs) => {
     expect(parseMinRate(text)).toEqual({ bytesPerSecond, windowMs });
   });
 
-  it.each(["", "fast", "-1KiB", "1TB", "1KiB/0s", "1KiB/4000s", "0.5B"])("refuses %j", (text) => {
-    expect(() => parseMinRate(text)).toThrow(ConfigError);
-  });
+  it.each(["", "fast", "-1KiB", "1TB", "1KiB/0s", "1KiB/4000s", "0.4B", "off/30s", "1KiB/s/"])(
+    "refuses %j",
+    (text) => {
+      expect(() => parseMinRate(text)).toThrow(ConfigError);
+    },
+  );
 
   it("defaults to 1 KiB/s over 60 s, and the flag wins over the environment", () => {
     expect(loadRegionConfig([], {}).downloadMinRate).toEqual({ bytesPerSecond: 1024, windowMs: 60_000 });

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Cron } from "croner";
-import { PRIVATE_KEYRING_MESSAGE } from "@bootstream/images";
+import { PRIVATE_KEYRING_MESSAGE, parseBandwidth } from "@bootstream/images";
 import { DEFAULT_CLIENT_LIMITS, rate, type ClientLimitsConfig } from "./region/client-limits";
 
 export const DEFAULT_SOURCE_URL = "http://images.maas.io/ephemeral-v3/stable/";
@@ -140,26 +140,22 @@ export function parseInteger(setting: string, value: string, min: number, max: n
   return Number(trimmed);
 }
 
-const RATE_UNITS: Record<string, number> = {
-  b: 1,
-  kb: 1000,
-  mb: 1000 ** 2,
-  gb: 1000 ** 3,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-};
-
 /**
- * DOWNLOAD_MIN_RATE: `SIZE[/s][/WINDOWs]` such as `1KiB`, `512B/s`, `10KB/30s` (a rate a second,
- * over a window of 60 s unless given), or `off` / `0`.
+ * DOWNLOAD_MIN_RATE: `RATE[/WINDOWs]`, the rate as a bandwidth cap is written (`1KiB`, `512B/s`,
+ * `10KB`, `8kbit/s`: parseBandwidth's units, B a byte and b a bit) over a window of 60 s unless
+ * given (`10KB/30s`), or `off` / `0`.
  */
 export function parseMinRate(value: string): { bytesPerSecond: number; windowMs: number } {
-  const text = value.trim().toLowerCase();
-  if (text === "off" || text === "0") return { bytesPerSecond: 0, windowMs: 60_000 };
-  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?(?:\/s)?(?:\/(\d+)s)?$/.exec(text);
-  const amount = match === null ? NaN : Number(match[1]) * RATE_UNITS[match[2] ?? "b"]!;
-  const windowS = match?.[3] === undefined ? 60 : Number(match[3]);
+  const text = value.trim();
+  if (/^(off|0)$/i.test(text)) return { bytesPerSecond: 0, windowMs: 60_000 };
+  const match = /^(.*?)(?:\/(\d+)s)?$/.exec(text)!;
+  const windowS = match[2] === undefined ? 60 : Number(match[2]);
+  let amount = NaN;
+  try {
+    amount = parseBandwidth(match[1]!) ?? NaN;
+  } catch {
+    // said below
+  }
   if (!Number.isFinite(amount) || amount < 1 || windowS < 1 || windowS > 3600) {
     throw new ConfigError(
       "DOWNLOAD_MIN_RATE",

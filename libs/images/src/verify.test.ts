@@ -143,6 +143,17 @@ describe("verify wording", () => {
       { startedAt: T0, finishedAt: T1, repair: true, corrupt: [A], error: "could not repair 1 file(s): x" },
       /: 1 corrupt file out of service; could not repair 1 file\(s\): x$/,
     ],
+    // A repair run cut short still advises the repair.
+    [
+      {
+        startedAt: T0,
+        finishedAt: T1,
+        repair: true,
+        corrupt: [A],
+        error: "interrupted: the region is stopping",
+      },
+      /: 1 corrupt file out of service \(run verify --repair\); interrupted/,
+    ],
   ])("%j reads %s", (patch, line) => {
     expect(verifySummary({ ...IDLE_VERIFY, ...patch })).toMatch(line);
   });

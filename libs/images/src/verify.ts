@@ -24,6 +24,9 @@ export type VerifyState = {
   error: string | null;
 };
 
+/** How a run's `error` starts when repairs were tried and some failed (the rest of it says which). */
+export const REPAIR_FAILED = "could not repair";
+
 export const IDLE_VERIFY: VerifyState = {
   running: false,
   repair: false,

@@ -2,7 +2,7 @@
 
 import { formatBytes, formatTime } from "./format";
 import { plural } from "./wording";
-import type { VerifyState } from "../verify";
+import { REPAIR_FAILED, type VerifyState } from "../verify";
 
 export { IDLE_VERIFY, verifyOutcome, type VerifyOutcome, type VerifyState } from "../verify";
 
@@ -28,8 +28,10 @@ export function verifySummary(state: VerifyState): string {
   }
   if (state.startedAt === null && state.corrupt.length === 0) return "never verified";
   const when = state.finishedAt ? `verified ${formatTime(state.finishedAt)}` : "verification did not finish";
-  // After a repair that failed, its error says why; asking for the same repair again is no advice.
-  const advice = state.corrupt.length && !state.repair ? " (run verify --repair)" : "";
+  // After repairs that failed, the error says why: the same repair again is no advice. A repair run
+  // cut short (a shutdown, a weekly run stopped) still advises it.
+  const repairFailed = state.error?.startsWith(REPAIR_FAILED) ?? false;
+  const advice = state.corrupt.length && !repairFailed ? " (run verify --repair)" : "";
   const outcome = found.length ? found.join(", ") + advice : "clean";
   return `${when}: ${outcome}${state.error ? `; ${state.error}` : ""}`;
 }

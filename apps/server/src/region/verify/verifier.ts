@@ -1,6 +1,7 @@
 import {
   CORRUPT_WARNING,
   IDLE_VERIFY,
+  REPAIR_FAILED,
   corruptionWarned,
   heldFiles,
   imagesNeeding,
@@ -353,7 +354,7 @@ export class Verifier {
       });
     }
     if (failures.length === 0) return null;
-    return `could not repair ${failures.length} file(s): ${failures.slice(0, 3).join("; ")}`;
+    return `${REPAIR_FAILED} ${failures.length} file(s): ${failures.slice(0, 3).join("; ")}`;
   }
 
   /** Each image's warning follows the corrupt files its held version needs (only ours are taken back). */
