@@ -66,6 +66,40 @@ describe("validateSelectionAgainstCatalogue", () => {
   });
 });
 
+describe("validateSelectionAgainstCatalogue with what is selected now", () => {
+  // jammy/arm64 and focal were selected, and the source offers neither any more.
+  const kept = [
+    { os: "ubuntu", release: "focal", arches: ["amd64"] },
+    { os: "ubuntu", release: "noble", arches: ["amd64", "s390x"] },
+  ];
+  it.each<[string, { os: string; release: string; arches: string[] }[], string[]]>([
+    [
+      "keeps a release the source dropped",
+      [...kept, { os: "ubuntu", release: "jammy", arches: ["amd64"] }],
+      [],
+    ],
+    ["drops an arch of it", [{ os: "ubuntu", release: "noble", arches: ["amd64"] }, kept[0]!], []],
+    ["drops the release", [kept[1]!], []],
+    [
+      "refuses to add an arch the source does not offer",
+      [{ os: "ubuntu", release: "focal", arches: ["amd64", "arm64"] }],
+      ["ubuntu/focal is not offered by the boot source"],
+    ],
+    [
+      "refuses an arch that was never selected beside one kept",
+      [{ os: "ubuntu", release: "noble", arches: ["amd64", "ppc64el", "s390x"] }],
+      ["ubuntu/noble: ppc64el not offered (offered: amd64, arm64)"],
+    ],
+    [
+      "refuses a release never selected",
+      [{ os: "centos", release: "8", arches: ["amd64"] }],
+      ["centos/8 is not offered by the boot source"],
+    ],
+  ])("%s", (_name, items, problems) => {
+    expect(validateSelectionAgainstCatalogue(items, catalogue, kept)).toEqual(problems);
+  });
+});
+
 describe("normaliseSelectionItems", () => {
   it("merges duplicate os/release, dedupes and sorts arches, sorts items and drops empty ones", () => {
     expect(

@@ -10,32 +10,43 @@ export function defaultSelectionItems(catalogue: Catalogue): SelectionItem[] {
   return [{ os: "ubuntu", release: newestLts.release, arches: ["amd64"] }];
 }
 
-/** Problems with selecting `items` from `catalogue`, one sentence each; empty when all is offered. */
+/**
+ * Problems with selecting `items` from `catalogue`, one sentence each; empty when all is offered.
+ * What `kept` (the selection saved now) already holds stays selectable when the source no longer
+ * offers it (a release gone end-of-life, a new mirror without it): its image is kept with a warning,
+ * and a save that only changes something else, or drops it, must not be refused for it.
+ */
 export function validateSelectionAgainstCatalogue(
   items: readonly SelectionItem[],
   catalogue: Catalogue,
+  kept: readonly SelectionItem[] = [],
 ): string[] {
+  const keptArches = new Map(kept.map((item) => [`${item.os}/${item.release}`, new Set(item.arches)]));
   const problems: string[] = [];
   for (const item of items) {
     const name = `${item.os}/${item.release}`;
+    const already = keptArches.get(name) ?? new Set<string>();
+    if (item.arches.length === 0) {
+      problems.push(`${name} selects no architecture`);
+      continue;
+    }
     let offered: readonly string[];
     if (item.os === "ubuntu") {
       const known = catalogue.ubuntu.releases.some((release) => release.release === item.release);
-      if (!known) {
+      offered = known ? catalogue.ubuntu.arches : [];
+      if (!known && item.arches.some((arch) => !already.has(arch))) {
         problems.push(`${name} is not offered by the boot source`);
         continue;
       }
-      offered = catalogue.ubuntu.arches;
     } else {
       const entry = catalogue.other.find((other) => other.os === item.os && other.release === item.release);
-      if (entry === undefined) {
+      offered = entry?.arches ?? [];
+      if (entry === undefined && item.arches.some((arch) => !already.has(arch))) {
         problems.push(`${name} is not offered by the boot source`);
         continue;
       }
-      offered = entry.arches;
     }
-    if (item.arches.length === 0) problems.push(`${name} selects no architecture`);
-    const unknown = item.arches.filter((arch) => !offered.includes(arch));
+    const unknown = item.arches.filter((arch) => !offered.includes(arch) && !already.has(arch));
     if (unknown.length > 0) {
       problems.push(`${name}: ${unknown.join(", ")} not offered (offered: ${offered.join(", ") || "none"})`);
     }

@@ -71,7 +71,8 @@ export class SelectionService {
     const items = normaliseSelectionItems(rawItems);
     const catalogue = this.source.cachedCatalogue();
     if (catalogue) {
-      const problems = validateSelectionAgainstCatalogue(items, catalogue);
+      // What is selected now stays selectable, offered or not (its image is kept with a warning).
+      const problems = validateSelectionAgainstCatalogue(items, catalogue, this.current.items);
       if (problems.length) throw new CommandError("invalid", `cannot select that: ${problems.join("; ")}`);
     }
     const wanted = new Set(selectedImageIds(items));
