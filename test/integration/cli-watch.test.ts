@@ -92,4 +92,37 @@ describe("status --watch without a terminal", () => {
     expect(headers.filter((l, k) => k > 0 && l === headers[k - 1])).toEqual([]);
     expect(headers.at(-1)).toMatch(/import idle/);
   });
+
+  it("ends with exit 1 and says so when its token is revoked while it watches", async () => {
+    const admin = await watch(region.url, region.adminToken);
+    try {
+      const { token } = await admin.command("token:create", { role: "viewer", name: "wall" });
+      const child = spawn(
+        process.execPath,
+        [BIN, "status", "--watch", "--url", region.url, "--token", token],
+        {
+          env: { ...process.env, BOOTSTREAM_URL: "", BOOTSTREAM_TOKEN: "" },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      let out = "";
+      let err = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => (err += chunk));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no first lines: ${out}`)), 30_000);
+        child.stdout.on("data", () => {
+          if (!/Synced$/m.test(out)) return;
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await admin.command("token:revoke", { name: "wall" });
+      expect(await exited).toBe(1);
+      expect(err).toMatch(/unauthorized: the region refused this token \(revoked\?\)/);
+    } finally {
+      admin.close();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import type { VerifyState } from "@bootstream/protocol";
 import { formatBytes, verifyOutcome, verifyPercent, verifySummary } from "@bootstream/images/present";
-import { connectLive } from "./watch";
+import { connectLive, refusedLater } from "./watch";
 import { UsageError } from "./usage";
 
 const BAR = 24;
@@ -87,7 +87,7 @@ export async function verifyCommand(argv: string[]): Promise<number> {
       );
     }
     check();
-    const state = await ended;
+    const state = await Promise.race([ended, refusedLater(client)]);
     unsubscribe();
     if (!watch) process.stdout.write(`${verifySummary(state)}\n`);
     for (const sha of state.corrupt) process.stdout.write(`corrupt ${sha}\n`);

@@ -123,12 +123,40 @@ export async function watchStatus(url: string, token: string, json: boolean): Pr
   client.subscribe(() => {
     timer ??= setTimeout(draw, 100);
   });
-  await new Promise<void>((resolve) => {
-    process.once("SIGINT", resolve);
-    process.once("SIGTERM", resolve);
+  try {
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      }),
+      refusedLater(client),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+    client.close();
+  }
+}
+
+/**
+ * Rejects once the region refuses a client that was connected (its token revoked while it watched):
+ * the socket will not retry, so a command following events would otherwise wait forever (and node,
+ * with nothing left to run, exit 13 without a word).
+ */
+export function refusedLater(client: BootstreamClient): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    const check = () => {
+      if (client.status !== "refused") return;
+      unsubscribe();
+      reject(
+        new RemoteError({
+          code: "unauthorized",
+          message: `the region refused this token (revoked?): ${client.error ?? "refused"}`,
+        }),
+      );
+    };
+    const unsubscribe = client.subscribe(check);
+    check();
   });
-  if (timer) clearTimeout(timer);
-  client.close();
 }
 
 /**
