@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { execFile } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -258,6 +259,12 @@ describe("bootstream CLI against a real region", () => {
     expect(clash.code).toBe(1);
     expect(clash.stderr).toContain('a token named "rescue" already exists');
     expect((await cli(["admin-token", "--data-dir", region.dataDir])).code).toBe(2);
+    // A mistyped data dir: refused, and nothing is made there.
+    const typo = `${region.dataDir}-typo`;
+    const lost = await cli(["admin-token", "--name", "rescue2", "--data-dir", typo]);
+    expect(lost.code).toBe(1);
+    expect(lost.stderr).toContain(`no database at ${typo}/bootstream.db`);
+    expect(existsSync(typo)).toBe(false);
 
     region = await startRegion({ dataDir: region.dataDir, env: { BOOT_SOURCE_URL: mirror.url } });
     const status = await cli(["status", "--json", "--url", region.url, "--token", token]);

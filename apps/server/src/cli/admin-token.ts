@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { commandSchemas } from "@bootstream/protocol";
@@ -43,11 +44,18 @@ export async function adminTokenCommand(argv: string[]): Promise<void> {
   }
   if (flags["data-dir"] !== undefined) databaseUrl = null;
   const dataDir = path.resolve((flags["data-dir"] as string | undefined) ?? process.env.DATA_DIR ?? "./data");
+  // A token in a database of its own is no token at all: a mistyped --data-dir must not make one.
+  const sqliteFile = path.join(dataDir, "bootstream.db");
+  if (databaseUrl === null && !existsSync(sqliteFile)) {
+    throw new CommandFailure(
+      `no database at ${sqliteFile}: is --data-dir (or DATA_DIR) the region's data dir? (a region makes it on its first start)`,
+    );
+  }
   let db: Database;
   try {
     db = await Database.open({ dataDir, databaseUrl });
   } catch (error) {
-    const where = databaseUrl === null ? path.join(dataDir, "bootstream.db") : withoutPassword(databaseUrl);
+    const where = databaseUrl === null ? sqliteFile : withoutPassword(databaseUrl);
     throw new CommandFailure(`cannot open the database at ${where}: ${(error as Error).message}`);
   }
   try {
