@@ -207,9 +207,18 @@ describe("region configuration and lifecycle", () => {
     const saved = await post(first.url, firstToken, "settings:update", { autoImport: false });
     expect(saved.status).toBe(200);
     expect(await first.stop()).toBe(0);
-    // ADMIN_TOKEN only counts on the first start: the stored token stays the admin's.
-    const second = await startRegion({ dataDir: first.dataDir, adminToken: laterToken });
+    // ADMIN_TOKEN and BOOT_SOURCE_URL only count on the first start: the stored ones stand, and the
+    // start says so rather than ignore them without a word.
+    const second = await startRegion({
+      dataDir: first.dataDir,
+      adminToken: laterToken,
+      env: { BOOT_SOURCE_URL: "http://127.0.0.1:9/another/" },
+    });
     await expect(connect(second.url, laterToken)).rejects.toThrow("unauthorized");
+    expect(second.output()).toContain("ADMIN_TOKEN is not a token of this region");
+    expect(second.output()).toContain("BOOT_SOURCE_URL is not the boot source");
+    expect(first.output()).not.toContain("is not a token of this region");
+    expect(first.output()).not.toContain("is not the boot source");
     const { socket, snapshot } = await connect(second.url, firstToken);
     expect(snapshot.settings.autoImport).toBe(false);
     socket.close();

@@ -20,6 +20,8 @@ export type RegionConfig = {
   databaseUrl: string | null;
   redisUrl: string | null;
   bootSourceUrl: string;
+  /** BOOT_SOURCE_URL was given (flag or environment), not the default: a start says when it is not used. */
+  bootSourceUrlGiven?: boolean;
   /** Armored public key(s), or null for an unsigned source. */
   bootSourceKeyring: string | null;
   adminToken: string | null;
@@ -111,6 +113,7 @@ export function loadRegionConfig(argv: string[], env: NodeJS.ProcessEnv): Region
     databaseUrl: parseDatabaseUrl(setOrNull("DATABASE_URL")),
     redisUrl: parseRedisUrl(setOrNull("REDIS_URL")),
     bootSourceUrl,
+    bootSourceUrlGiven: (flags[SETTINGS.BOOT_SOURCE_URL.flag] ?? env.BOOT_SOURCE_URL) !== undefined,
     bootSourceKeyring: loadKeyring(setOrNull("BOOT_SOURCE_KEYRING"), bootSourceUrl),
     adminToken: parseSecret("ADMIN_TOKEN", setOrNull("ADMIN_TOKEN")),
     rackSecret: parseSecret("RACK_SECRET", setOrNull("RACK_SECRET")),

@@ -1,6 +1,6 @@
 import { createServer, type Server as HttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { ContentStore } from "@bootstream/images";
+import { ContentStore, splitCredentials } from "@bootstream/images";
 import { CommandError, type EventPayloads } from "@bootstream/protocol";
 import type { RegionConfig } from "../config";
 import type { Logger } from "../log";
@@ -172,7 +172,13 @@ async function start(config: RegionConfig, log: Logger, progress: StartProgress)
   };
   // Generated secrets are shown once the port is bound; a start that fails before takes them back.
   const firstStart = await bootstrapSecrets(region);
-  await source.init(config.bootSourceUrl, config.bootSourceKeyring);
+  const boot = await source.init(config.bootSourceUrl, config.bootSourceKeyring);
+  if (config.bootSourceUrlGiven && boot.url !== splitCredentials(config.bootSourceUrl).url) {
+    log.warn(
+      { configured: splitCredentials(config.bootSourceUrl).url, source: boot.url },
+      "BOOT_SOURCE_URL is not the boot source: it sets the first one only; the database's stands (change it with bootstream source set)",
+    );
+  }
   // Followers answer snapshots too: seed what they show from the database until the leader speaks.
   await selection.load();
   await images.load();
@@ -448,7 +454,11 @@ async function bootstrapSecrets(
   if (region.config.databaseUrl) await region.settings.setInternalOnce("peerSecret", generateSecret());
   // Configured secrets are kept as a salted KDF hash and checked with it once here, so their
   // requests cost one fast hash; one stored by an older version as SHA-256 is rehashed.
-  await region.tokens.rememberConfigured(region.config.adminToken);
+  if ((await region.tokens.rememberConfigured(region.config.adminToken)) === "unknown") {
+    region.log.warn(
+      "ADMIN_TOKEN is not a token of this region: it makes the first admin token on a new database only, and is ignored here (for another admin token: bootstream admin-token --name NAME, or bootstream token create)",
+    );
+  }
   const stored = await region.settings.getInternal("rackSecretHash");
   if (region.config.rackSecret) {
     const current =

@@ -49,16 +49,18 @@ export class TokenService {
    * On every start with ADMIN_TOKEN set: the configured token is checked with the KDF now, once,
    * so its requests cost a hash; a token stored by an older version as plain SHA-256 is rehashed.
    */
-  async rememberConfigured(adminToken: string | null): Promise<void> {
-    if (adminToken === null) return;
+  async rememberConfigured(adminToken: string | null): Promise<"none" | "known" | "unknown"> {
+    if (adminToken === null) return "none";
     const legacy = await this.data.read.tokens.byHash(hashToken(adminToken));
     if (legacy) {
       const hash = await hashConfiguredSecret(adminToken);
       await this.data.write((tx) => tx.tokens.rehash(legacy.name, legacy.hash, hash));
-      return;
+      return "known";
     }
     for (const candidate of await this.data.read.tokens.kdfHashed())
-      if (await secretMatches(adminToken, candidate.hash)) return;
+      if (await secretMatches(adminToken, candidate.hash)) return "known";
+    // Set after the first start (or changed since): it made no token, and none accepts it.
+    return "unknown";
   }
 
   /** On a fresh database, makes the first admin token. Returns the token when it was generated here. */
