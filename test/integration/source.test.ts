@@ -84,6 +84,34 @@ describe("a signed boot source", () => {
     await tampered.close();
   });
 
+  it("keeps its key when moved without one, refuses an unsigned mirror so, and goes unsigned only when told", async () => {
+    // Another mirror of the same signed stream (the same key): no keyring sent, it stays verified.
+    const copy = await startMirror({ releases: ["noble"], arches: ["amd64"], signingKey: keys.privateKey });
+    const unsigned = await startMirror({ releases: ["noble"], arches: ["amd64"] });
+    try {
+      const moved = await client.command("source:update", { url: copy.url });
+      expect(moved.source).toMatchObject({ url: copy.url, keyringSet: true });
+      const { entries } = await client.command("audit:list", {});
+      expect(entries[0]).toMatchObject({
+        action: "source:update",
+        detail: `${copy.url} (signed, keyring kept)`,
+      });
+
+      // An unsigned mirror is checked against the kept key: refused, saying how to go unsigned.
+      await expect(client.command("source:update", { url: unsigned.url })).rejects.toMatchObject({
+        code: "source-error",
+        message: expect.stringContaining("--keyring none"),
+      });
+      expect(client.state.source).toMatchObject({ url: copy.url, keyringSet: true });
+      const told = await client.command("source:update", { url: unsigned.url, keyring: "" });
+      expect(told.source).toMatchObject({ url: unsigned.url, keyringSet: false });
+    } finally {
+      await client.command("source:update", { url: signed.url, keyring: keys.publicKey });
+      await copy.close();
+      await unsigned.close();
+    }
+  });
+
   it("says what is wrong with a URL it cannot use", async () => {
     await expect(client.command("source:update", { url: "ftp://mirror/" })).rejects.toMatchObject({
       code: "invalid",

@@ -292,12 +292,14 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
       argv,
       { keyring: { type: "string" } },
       2,
-      "usage: bootstream source set URL [--keyring FILE]",
+      "usage: bootstream source set URL [--keyring FILE|none]",
     );
     if (positionals[0] !== "set" || !positionals[1])
-      throw new UsageError("usage: bootstream source set URL [--keyring FILE]");
+      throw new UsageError("usage: bootstream source set URL [--keyring FILE|none]");
+    // No --keyring: the region keeps the stored one; `--keyring none`: the new source is unsigned.
     let keyring: string | undefined;
-    if (typeof flags.keyring === "string") {
+    if (flags.keyring === "none") keyring = "";
+    else if (typeof flags.keyring === "string") {
       try {
         keyring = readFileSync(flags.keyring, "utf8");
       } catch (error) {
@@ -305,10 +307,12 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
           `cannot read --keyring ${flags.keyring} (${(error as NodeJS.ErrnoException).code})`,
         );
       }
+      if (!keyring.trim())
+        throw new UsageError(`--keyring ${flags.keyring} is empty (for an unsigned source: --keyring none)`);
     }
     const { source, catalogue } = await client().command("source:update", {
       url: positionals[1],
-      ...(keyring ? { keyring } : {}),
+      ...(keyring === undefined ? {} : { keyring }),
     });
     say(
       `boot source is ${source.url} (${source.keyringSet ? "signed" : "unsigned"}): ${catalogue.ubuntu.releases.length} Ubuntu releases, ${catalogue.other.length} other images`,

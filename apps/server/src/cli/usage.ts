@@ -35,7 +35,7 @@ Client commands (--url / BOOTSTREAM_URL, --token / BOOTSTREAM_TOKEN):
   bootstream settings bandwidth 20MiB/s|off                 cap the region's upstream downloads (all together)
   bootstream settings window 01:00-05:00|off [--timezone UTC]
                                                             when scheduled imports may run (manual ones run at once)
-  bootstream source set URL [--keyring FILE]
+  bootstream source set URL [--keyring FILE|none]
   bootstream token create --role admin|viewer|rack --name NAME   a rack token registers only rack NAME
   bootstream token revoke NAME
   bootstream audit [--limit N] [--json]                     who changed what, newest first
@@ -78,7 +78,7 @@ export const COMMAND_HELP: Record<string, string> = {
   import: `usage: bootstream import ${CLIENT}\n`,
   "stop-import": `usage: bootstream stop-import ${CLIENT}\n`,
   "auto-import": `usage: bootstream auto-import on|off ${CLIENT}\n`,
-  source: `usage: bootstream source set URL [--keyring FILE] ${CLIENT}\n`,
+  source: `usage: bootstream source set URL [--keyring FILE|none] ${CLIENT}\n`,
   token: `usage: bootstream token create --role admin|viewer|rack --name NAME ${CLIENT}\n       bootstream token revoke NAME ${CLIENT}\nA rack token registers only the rack NAME (give it to that agent as RACK_TOKEN) and reads /files.\n`,
   audit: `usage: bootstream audit [--limit N] [--json] ${CLIENT}\nN from 1 to 1000 (default 100), newest first.\n`,
   racks: `usage: bootstream racks [--json] ${CLIENT}\n`,

@@ -54,6 +54,11 @@ export class SourceService {
     this.row = { ...row, url };
   }
 
+  /** The stored source's keyring, read fresh (another node may have changed the source). */
+  async storedKeyring(): Promise<string | null> {
+    return (await this.data.read.source.get())?.keyring ?? null;
+  }
+
   /** The stored source's credentials, read fresh (another node may have changed the source). */
   async credentials(): Promise<SourceCredentials | null> {
     return this.data.read.source.credentials();
