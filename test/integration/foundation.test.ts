@@ -1,4 +1,7 @@
 import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { connect, post, send } from "../helpers/sockets";
@@ -224,5 +227,34 @@ describe("region configuration and lifecycle", () => {
     socket.close();
     expect(await second.stop()).toBe(0);
     await removeDir(first.dataDir);
+  });
+
+  it("refuses a second region on a data dir in use, and takes over the lock of one that died", async () => {
+    const first = await startRegion();
+    try {
+      const lock = path.join(first.dataDir, "region.lock");
+      expect(JSON.parse(await readFile(lock, "utf8"))).toMatchObject({ pid: first.child.pid });
+      const second = await run(["region"], {
+        DATA_DIR: first.dataDir,
+        PORT: "0",
+        BOOT_SOURCE_URL: "http://127.0.0.1:9/unreachable/",
+      });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`${first.dataDir} is in use by another region (pid ${first.child.pid}`);
+      // The first goes on, and its lock is still its own.
+      expect((await fetch(`${first.url}/healthz`)).status).toBe(200);
+      expect(JSON.parse(await readFile(lock, "utf8"))).toMatchObject({ pid: first.child.pid });
+      expect(await first.stop()).toBe(0);
+      await expect(readFile(lock, "utf8")).rejects.toThrow();
+
+      // A lock left by a region that is gone (kill -9, a crash) is taken over.
+      await writeFile(lock, JSON.stringify({ pid: 2 ** 22 + 1, host: hostname(), startedAt: "then" }));
+      const third = await startRegion({ dataDir: first.dataDir });
+      // Stopped as soon as it listens (its start is still ending): a clean stop all the same.
+      const code = await third.stop();
+      expect(code, third.output()).toBe(0);
+    } finally {
+      await removeDir(first.dataDir);
+    }
   });
 });

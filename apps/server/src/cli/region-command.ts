@@ -21,6 +21,21 @@ export async function regionCommand(argv: string[]): Promise<number> {
     log.fatal({ err: reason }, "unhandled rejection");
     process.exit(1);
   });
+  // One handler per signal from before the start to the stop: a stop asked for while the region
+  // starts (systemd stopping it at once) waits for the start to end, then shuts down cleanly. (A
+  // listener removed and added again would drop a signal node has taken but not yet dispatched.)
+  let asked: string | null = null;
+  let onStop: ((signal: string) => void) | null = null;
+  const handlers = (["SIGTERM", "SIGINT"] as const).map((signal) => {
+    const handler = () => {
+      // The first stops; a second signal, with the handlers gone, kills as it would by default.
+      for (const [name, h] of handlers) process.off(name, h);
+      if (onStop) onStop(signal);
+      else asked = signal;
+    };
+    process.on(signal, handler);
+    return [signal, handler] as const;
+  });
   const region = await startRegion(config, log).catch((error: unknown) => {
     log.fatal({ err: error }, "region failed to start");
     const code = (error as { code?: unknown }).code;
@@ -55,7 +70,7 @@ export async function regionCommand(argv: string[]): Promise<number> {
         },
       );
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("SIGINT"));
+    if (asked !== null) return stop(asked);
+    onStop = stop;
   });
 }

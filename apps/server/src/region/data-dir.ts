@@ -1,4 +1,6 @@
-import { chmod, lstat, mkdir, open, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { chmod, lstat, mkdir, open, readFile, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import path from "node:path";
 import type { Logger } from "../log";
 
@@ -116,4 +118,71 @@ export async function noteNewPaths(
       return { removed, kept };
     },
   };
+}
+
+/** Who holds a data dir: written by the region that uses it, removed when it stops. */
+export const LOCK_FILE = "region.lock";
+type LockHolder = { pid: number; host: string; startedAt: string };
+
+/** Another region (a second unit, a hand-started one on another port) uses this data dir. */
+export class DataDirInUse extends Error {}
+
+/**
+ * Takes DATA_DIR for this region: two regions on one data dir would import into one store, each
+ * collecting the other's files as unused, and show each other's state as stale. The lock names the
+ * holder; one whose process is gone (a crash, kill -9, a reboot) is taken over. Resolves with the
+ * release, which removes the lock only while it is still this region's.
+ */
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const file = path.join(dataDir, LOCK_FILE);
+  const mine: LockHolder = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString() };
+  const text = `${JSON.stringify(mine)}\n`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(file, text, { flag: "wx", mode: 0o600 });
+      return async () => {
+        const now = await readFile(file, "utf8").catch(() => null);
+        if (now === text) await unlink(file).catch(() => undefined);
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = await readHolder(file);
+    if (holder !== null && holds(holder)) {
+      throw new DataDirInUse(
+        `${dataDir} is in use by another region (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}): stop it, or give this one its own --data-dir / DATA_DIR (if that region is gone, delete ${file})`,
+      );
+    }
+    await unlink(file).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "ENOENT") throw error;
+    });
+  }
+  throw new DataDirInUse(`${dataDir}: another region took ${file} at the same moment`);
+}
+
+async function readHolder(file: string): Promise<LockHolder | null> {
+  try {
+    const parsed = JSON.parse(await readFile(file, "utf8")) as Partial<LockHolder>;
+    if (typeof parsed.pid !== "number" || typeof parsed.host !== "string") return null;
+    return { pid: parsed.pid, host: parsed.host, startedAt: String(parsed.startedAt) };
+  } catch {
+    return null; // unreadable or half-written: not a holder anyone can name
+  }
+}
+
+/** Whether the holder still runs: on another host nobody here can tell, so it holds. */
+function holds(holder: LockHolder): boolean {
+  if (holder.host !== hostname()) return true;
+  if (holder.pid === process.pid) return false;
+  try {
+    process.kill(holder.pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+  }
+  // Alive, but after a reboot the pid may be some other program's: only a bootstream holds it.
+  try {
+    return readFileSync(`/proc/${holder.pid}/cmdline`, "utf8").includes("bootstream");
+  } catch {
+    return true; // no /proc: trust the pid
+  }
 }

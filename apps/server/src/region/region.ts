@@ -5,7 +5,7 @@ import { CommandError, type EventPayloads } from "@bootstream/protocol";
 import type { RegionConfig } from "../config";
 import type { Logger } from "../log";
 import { Database } from "./db/database";
-import { noteNewPaths, prepareDataDir, revealSecrets, type TakenBack } from "./data-dir";
+import { lockDataDir, noteNewPaths, prepareDataDir, revealSecrets, type TakenBack } from "./data-dir";
 import { EventBus, PEOPLE_ROOM } from "./events";
 import { Health, probePayload } from "./health";
 import { AuditLog } from "./services/audit";
@@ -78,6 +78,7 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   } catch (error) {
     if (progress.listening) throw error;
     await progress.db?.close().catch(() => undefined);
+    await progress.unlock?.();
     const result = await fresh.undo();
     if (result.removed.length > 0 || result.kept.length > 0) {
       log.warn(result, "the failed start removed what it had created in DATA_DIR");
@@ -87,10 +88,13 @@ export async function startRegion(config: RegionConfig, log: Logger): Promise<Re
   }
 }
 
-type StartProgress = { db: Database | null; listening: boolean };
+type StartProgress = { db: Database | null; listening: boolean; unlock?: () => Promise<void> };
 
 async function start(config: RegionConfig, log: Logger, progress: StartProgress): Promise<RegionHandle> {
   await prepareDataDir(config.dataDir, config.databaseUrl === null, log);
+  // Before the database or the store is touched: a second region on this data dir stops here.
+  const unlock = await lockDataDir(config.dataDir);
+  progress.unlock = unlock;
   const db = await Database.open({
     dataDir: config.dataDir,
     databaseUrl: config.databaseUrl,
@@ -418,6 +422,7 @@ async function start(config: RegionConfig, log: Logger, progress: StartProgress)
       await directory?.stop();
       await peerAgent?.close();
       await db.close();
+      await unlock();
       log.info("region stopped");
     })());
 
