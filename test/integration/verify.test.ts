@@ -242,6 +242,10 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
     expect(state.images.get(NOBLE)!.warning).toMatch(/^corrupt in the region store: squashfs/);
     expect(await corruptGauge(region)).toBe("1");
     expect(region.output()).toContain("stored files are missing: out of service until repaired");
+    // Not withheld from racks (a lost store would make every rack drop every image): the rack keeps
+    // its copy, checked against the sha256 when it came, and goes on publishing it.
+    expect(client.state.racks[0]).toMatchObject({ imagesSynced: 1, imagesTotal: 1 });
+    expect(await publishedShas(rack)).toContain(sha);
 
     const repaired = await cli(["verify", "--repair", "--url", region.url, "--token", region.adminToken]);
     expect(repaired.code).toBe(0);

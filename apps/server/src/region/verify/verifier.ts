@@ -64,12 +64,21 @@ export class Verifier {
   private tail: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private lastSent = 0;
+  /** Out of service because missing from the store (not corrupt): racks keep their copies. */
+  private readonly missingNow = new Set<string>();
   /** Closed (stopping, or this node stopped leading) until it leads again: no scheduled run starts. */
   private closed = false;
 
   constructor(private readonly deps: VerifierDeps) {
     this.data = new Repositories(deps.db);
-    deps.internal.answer("store.unservable", () => new Set(this.state.corrupt));
+    // Withheld from racks: what is corrupt, not what is missing. A rack holds a missing file's
+    // bytes checked against its sha256, and a lost or unmounted store makes every file missing at
+    // once: withheld, every rack would drop every image. A rack that lacks one fails its sync on the
+    // 404 instead, and says so.
+    deps.internal.answer(
+      "store.unservable",
+      () => new Set(this.state.corrupt.filter((sha) => !this.missingNow.has(sha))),
+    );
   }
 
   get current(): VerifyState {
@@ -87,7 +96,12 @@ export class Verifier {
     }
     // Out of service: what quarantine/ holds, and what was found missing and is missing still.
     const corrupt = await this.deps.store.listQuarantined();
-    for (const sha of parsed?.corrupt ?? []) if (!(await this.present(sha))) corrupt.push(sha);
+    this.missingNow.clear();
+    for (const sha of parsed?.corrupt ?? []) {
+      if (corrupt.includes(sha) || (await this.present(sha))) continue;
+      corrupt.push(sha);
+      this.missingNow.add(sha);
+    }
     this.state = verifyRestored(parsed, corrupt);
     this.deps.bus.seed((live) => (live.verify = this.state));
   }
@@ -295,7 +309,10 @@ export class Verifier {
         { files: gone.length, sha256: gone.slice(0, 10) },
         "stored files are missing: out of service until repaired",
       );
-      for (const sha of gone) this.step({ kind: "corrupt", sha256: sha });
+      for (const sha of gone) {
+        this.missingNow.add(sha);
+        this.step({ kind: "corrupt", sha256: sha });
+      }
       this.send(Date.now());
       this.deps.internal.emit("store.changed", {});
       await this.warn();
@@ -389,6 +406,7 @@ export class Verifier {
 
   /** Folds a step in; progress goes out coalesced, anything else (`now`) at once with what waits. */
   private step(step: VerifyStep, immediate = false): void {
+    if (step.kind === "repaired" || step.kind === "dropped") this.missingNow.delete(step.sha256);
     const next = verifyStep(this.state, step);
     if (next === this.state) return;
     this.state = next;
