@@ -132,6 +132,21 @@ describe("bootstream CLI against a real region", () => {
     }
     // Nothing reached the region: not one command recorded.
     expect(await audit()).toBe(before);
+
+    // A select or deselect that changes nothing says so and saves nothing (no revision, no import).
+    const { selection } = JSON.parse((await as(["status", "--json"])).stdout) as {
+      selection: { revision: number };
+    };
+    const again = await as(["select", "ubuntu/noble"]);
+    expect(again).toMatchObject({
+      code: 0,
+      stdout: `selection unchanged (revision ${selection.revision}): ubuntu/noble [amd64] is selected already\n`,
+    });
+    const typo = await as(["deselect", "ubuntu/nobel"]);
+    expect(typo.stdout).toBe(
+      `selection unchanged (revision ${selection.revision}): ubuntu/nobel is not selected\n`,
+    );
+    expect(await audit()).toBe(before);
   }, 60_000);
 
   it("racks --json parses; rack remove of an unknown rack exits 1; bad usage exits 2", async () => {

@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
-import { parseArgs } from "node:util";
-import { bandwidthProblem, deselectArches, selectArches } from "@bootstream/images/present";
+import { isDeepStrictEqual, parseArgs } from "node:util";
+import {
+  bandwidthProblem,
+  deselectArches,
+  normaliseSelectionItems,
+  selectArches,
+} from "@bootstream/images/present";
 import {
   AUDIT_PAGE_MAX,
   CommandError,
@@ -93,13 +98,20 @@ export async function rackRemove(argv: string[]): Promise<void> {
 async function editSelection(
   client: HttpClient,
   change: (items: SelectionItem[]) => SelectionItem[],
+  unchangedWhy: string,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const { selection } = await client.state();
+    const items = change(selection.items);
+    // Nothing to change (selected already, or not selected: a typo shows here): no save, no import.
+    if (isDeepStrictEqual(normaliseSelectionItems(items), normaliseSelectionItems(selection.items))) {
+      say(`selection unchanged (revision ${selection.revision}): ${unchangedWhy}`);
+      return;
+    }
     try {
       const saved = await client.command("selection:save", {
         revision: selection.revision,
-        items: change(selection.items),
+        items,
       });
       say(`selection saved (revision ${saved.selection.revision})`);
       return;
@@ -163,7 +175,11 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
         message: `${os}/${release} is not offered by the boot source; offered: ${offered.join(", ") || "nothing (see bootstream status)"}`,
       });
     }
-    await editSelection(http, (items) => selectArches(items, os, release, arches));
+    await editSelection(
+      http,
+      (items) => selectArches(items, os, release, arches),
+      `${os}/${release} [${arches.join(",")}] is selected already`,
+    );
   },
 
   async deselect(argv) {
@@ -175,7 +191,11 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     );
     const { os, release } = splitImage(positionals[0]);
     const arches = splitArches(flags.arch);
-    await editSelection(client(), (items) => deselectArches(items, os, release, arches));
+    await editSelection(
+      client(),
+      (items) => deselectArches(items, os, release, arches),
+      `${os}/${release}${arches ? ` [${arches.join(",")}]` : ""} is not selected`,
+    );
   },
 
   async import(argv) {
