@@ -97,8 +97,11 @@ export async function runDemo(argv: string[]): Promise<number> {
     },
   );
   const { context } = region;
-  // The mirror's port changes every run: point the stored source at this run's.
-  if (context.source.state().url !== proxy.url)
+  // The mirror's port changes every run: point the stored source at this run's. An import the
+  // last run left unfinished resumed at start against the old port (and fails there): import again
+  // from this one, so what it had not finished comes now, not at the next hourly tick.
+  const moved = context.source.state().url !== proxy.url;
+  if (moved)
     await context.source.update(proxy.url, null, null, {
       by: "demo",
       action: "source:update",
@@ -116,6 +119,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     .states()
     .filter((image) => image.version !== null && (image.state === "synced" || image.state === "rack-synced"));
   if (!(await context.selection.initialised())) context.importer.request("selection");
+  else if (moved) context.importer.request("manual");
 
   // Each rack gets a token of its own (the stronger choice than the site-wide secret), in its environment.
   const rackTokens = new Map<string, string>();
