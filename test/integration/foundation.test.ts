@@ -116,6 +116,19 @@ describe("region foundation", () => {
     });
     const after = (await post(region.url, region.adminToken, "state:get", {})).json;
     expect(after.settings).toEqual(before.settings);
+    // JSON that is no object, and the wrong method, each say what to send instead.
+    const nul = await post(region.url, region.adminToken, "state:get", "null");
+    expect(nul.status).toBe(400);
+    expect((nul.json.error as { message: string }).message).toMatch(/not a JSON object/);
+    const get = await fetch(`${region.url}/api/v1/commands/import:start`, {
+      headers: { authorization: `Bearer ${region.adminToken}` },
+    });
+    expect(get.status).toBe(405);
+    expect(get.headers.get("allow")).toBe("POST");
+    expect(await get.json()).toEqual({
+      ok: false,
+      error: { code: "invalid", message: "GET is not allowed on /api/v1/commands/import:start: use POST" },
+    });
     // No body at all is an empty payload, whatever the type says.
     const empty = await fetch(`${region.url}/api/v1/commands/state:get`, {
       method: "POST",

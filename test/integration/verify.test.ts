@@ -92,7 +92,7 @@ describe("store:verify finds a corrupt file, takes it out of service and repairs
     const { token: viewer } = await client.command("token:create", { role: "viewer", name: "noc" });
     const refused = await cli(["verify", "--url", region.url, "--token", viewer]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/needs an admin token/);
+    expect(refused.stderr).toMatch(/^bootstream verify: forbidden: .*needs an admin token/);
     // A token the region does not know, a port nothing listens on: the one-shot commands' words.
     for (const args of [["verify"], ["verify", "--watch"], ["status", "--watch"]]) {
       const unknown = await cli([...args, "--url", region.url, "--token", "not-a-token"]);

@@ -1,3 +1,4 @@
+import { CommandError } from "@bootstream/protocol";
 import { clientCommands, isRemoteFailure, rackRemove } from "./client-commands";
 import { COMMAND_HELP, CommandFailure, HELP, UsageError, wantsHelp } from "./usage";
 
@@ -46,7 +47,9 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (isRemoteFailure(error) || error instanceof CommandFailure) {
-      process.stderr.write(`bootstream ${name}: ${error.message}\n`);
+      // A refusal over the socket (verify, status --watch) reads as one over HTTP: "code: message".
+      const said = error instanceof CommandError ? `${error.code}: ${error.message}` : error.message;
+      process.stderr.write(`bootstream ${name}: ${said}\n`);
       return 1;
     }
     process.stderr.write(`bootstream ${name}: ${(error as Error).stack ?? String(error)}\n`);

@@ -59,6 +59,13 @@ export function createHttpApp(
     const end = metrics.httpDuration.startTimer();
     try {
       await next();
+      // The router set 405 (and Allow) after the fallback had answered "no route": say which method.
+      if (ctx.status === 405) {
+        ctx.body = errorBody(
+          "invalid",
+          `${ctx.method} is not allowed on ${ctx.path}: use ${ctx.response.get("Allow") || "another method"}`,
+        );
+      }
     } catch (error) {
       const status = (error as { status?: number }).status ?? 500;
       if (status >= 500) region.log.error({ err: error, path: ctx.path }, "http request failed");
@@ -159,7 +166,7 @@ export function createHttpApp(
       onError: (error, ctx) => {
         const status = (error as { status?: number }).status;
         if (status === 413) ctx.throw(413, `body larger than ${MAX_PAYLOAD_BYTES} bytes`);
-        ctx.throw(400, "the body is not valid JSON");
+        ctx.throw(400, "the body is not a JSON object (the command's payload, {} for none)");
       },
     }),
     async (ctx) => {
