@@ -1,28 +1,16 @@
 import { existsSync } from "node:fs";
-import { execFile } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { runCli, type CliRun } from "../helpers/cli";
+import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { startMirror, type TestMirror } from "../helpers/mirror";
 
-type Run = { code: number; stdout: string; stderr: string };
-
-function cli(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, BOOTSTREAM_URL: "", BOOTSTREAM_TOKEN: "", ...env }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = runCli;
 
 describe("bootstream CLI against a real region", () => {
   let mirror: TestMirror;
   let region: RegionProcess;
-  let as: (args: string[], token?: string) => Promise<Run>;
+  let as: (args: string[], token?: string) => Promise<CliRun>;
 
   beforeAll(async () => {
     mirror = await startMirror({ releases: ["jammy", "noble"], arches: ["amd64"], versions: 1 });

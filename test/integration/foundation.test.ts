@@ -89,6 +89,25 @@ describe("region foundation", () => {
     expect(text).toMatch(/bootstream_racks\{online="true"\} 0/);
   });
 
+  it("tells a source that fails the same way again nothing new: no source event per catalogue:get", async () => {
+    // The source is unreachable and no catalogue is cached: each catalogue:get reads it and fails.
+    // Were each failure a `source` event, a dashboard (which asks again on each) would loop.
+    const { socket } = await connect(region.url, region.adminToken);
+    try {
+      let events = 0;
+      socket.on("source", () => events++);
+      for (let i = 0; i < 5; i++) {
+        const answer = await send(socket, "catalogue:get", {});
+        expect(answer).toMatchObject({ ok: false, error: { code: "source-error" } });
+      }
+      // Every event the five reads caused has arrived before this answer (one socket, in order).
+      await send(socket, "state:get", {});
+      expect(events).toBeLessThanOrEqual(1);
+    } finally {
+      socket.close();
+    }
+  });
+
   it("answers the HTTP API only with a bearer token, and malformed JSON with invalid", async () => {
     expect((await fetch(`${region.url}/api/v1/state`)).status).toBe(401);
     const bad = await post(region.url, region.adminToken, "settings:update", "{not json");

@@ -1,24 +1,14 @@
-import { execFile } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
-import { BIN, removeDir, startRegion, type RegionProcess } from "../helpers/region";
+import { removeDir, startRegion, type RegionProcess } from "../helpers/region";
 import { startMirror, type TestMirror } from "../helpers/mirror";
+import { runCli } from "../helpers/cli";
 import { waitFor, watch } from "../helpers/watch";
 
 const JAMMY = "ubuntu/jammy/amd64";
 const NOBLE = "ubuntu/noble/amd64";
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, BOOTSTREAM_URL: "", BOOTSTREAM_TOKEN: "" }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = runCli;
 
 // A selected release the source stops offering (end of life upstream, a mirror without it) is kept
 // with a warning; the selection around it must stay editable.

@@ -1,31 +1,19 @@
-import { execFile } from "node:child_process";
 import { readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BootstreamClient } from "@bootstream/protocol/client";
-import { BIN, TEST_RACK_SECRET, type RegionProcess } from "../helpers/region";
+import { TEST_RACK_SECRET, type RegionProcess } from "../helpers/region";
 import { imageFiles } from "../helpers/mirror";
 import { publishedShas, startRackSite, type RackProcess, type RackSite } from "../helpers/rack";
 import { send, connect } from "../helpers/sockets";
 import { flipByte, sha256File } from "../helpers/store";
+import { runCli } from "../helpers/cli";
 import { waitFor } from "../helpers/watch";
 
 const NOBLE = "ubuntu/noble/amd64";
 const MiB = 1024 * 1024;
 
-type Run = { code: number; stdout: string; stderr: string };
-
-function cli(args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [BIN, ...args],
-      { env: { ...process.env, BOOTSTREAM_URL: "", BOOTSTREAM_TOKEN: "" }, timeout: 60_000 },
-      (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = runCli;
 
 async function filesStatus(region: RegionProcess, sha: string): Promise<number> {
   const response = await fetch(`${region.url}/files/${sha}`, {

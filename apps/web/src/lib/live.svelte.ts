@@ -131,6 +131,9 @@ export class Live {
   }
 
   /** (Re)loads what can be selected; a source change or a reconnect calls it. */
+  /** The source (url, last read, signed) the catalogue was last asked for. */
+  #catalogueSource = "";
+
   async loadCatalogue(): Promise<void> {
     const client = this.#client;
     if (!client) return;
@@ -157,7 +160,14 @@ export class Live {
       if (client.status === "reconnecting") this.#notes.push("Connection lost: reconnecting…");
       if (client.status === "refused") this.#notes.push("The region refused the token.");
     }
-    if (change === "snapshot" || change === "source") void this.loadCatalogue();
+    // Only a source that changed or was read again can offer something else: a `source` event that
+    // only repeats a failure must not ask again (each ask reads the source while none is cached).
+    if (change === "snapshot" || change === "source") {
+      const { url, lastFetch, keyringSet } = client.state.source;
+      const key = `${url}\n${lastFetch ?? ""}\n${keyringSet}`;
+      if (change === "snapshot" || key !== this.#catalogueSource) void this.loadCatalogue();
+      this.#catalogueSource = key;
+    }
     if (change === "catalogue" && client.state.catalogue) {
       // A source:update answer carries the new catalogue.
       this.catalogue = client.state.catalogue;

@@ -173,6 +173,11 @@ export class SourceService {
     const fields: Partial<BootSourceRow> = { error: change.error };
     if (change.lastFetch) fields.lastFetch = change.lastFetch;
     if (change.catalogue) fields.catalogue = JSON.stringify(change.catalogue);
+    // The same failure again (a source down, read by every catalogue:get while none is cached) is
+    // no news: neither written nor told. A `source` event makes dashboards ask for the catalogue,
+    // which read the source, failed, and told again: a loop until their sockets were rate-limited.
+    const before = this.row;
+    if (before?.url === read.url && !change.lastFetch && before.error === change.error) return;
     const written = await this.data.write((tx) => tx.source.recordRead(read.url, fields));
     const current = this.row;
     if (!written || !current || current.url !== read.url) return;
