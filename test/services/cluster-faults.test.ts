@@ -204,9 +204,12 @@ describe.skipIf(services.skip)("a cluster that outlives PostgreSQL restarts and 
     for (const region of regions) {
       expect(region.child.exitCode).toBeNull();
       expect(region.output()).not.toContain("name already taken");
-      // One schedule per term led: leading starts it once, stepping down stops it.
+      // One import schedule per term led: leading starts it once, stepping down stops it.
       const lines = region.output().split("\n");
-      expect(lines.filter((l) => l.includes('"msg":"scheduled"')).length).toBe(
+      const scheduled = (job: string) =>
+        lines.filter((l) => l.includes('"msg":"scheduled"') && l.includes(`"job":"${job}"`)).length;
+      expect(scheduled("region-verify")).toBe(scheduled("region-import"));
+      expect(scheduled("region-import")).toBe(
         lines.filter((l) => l.includes('"msg":"this region node leads')).length,
       );
     }
