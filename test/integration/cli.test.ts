@@ -118,6 +118,17 @@ describe("bootstream CLI against a real region", () => {
       expect({ args, code: run.code }).toEqual({ args, code: 2 });
       expect(run.stderr).toMatch(/unexpected argument|usage/);
     }
+    // A flag the command does not take is refused as well, not ignored.
+    for (const [args, said] of [
+      [["settings", "bandwidth", "20MB/s", "--tz", "Europe/Paris"], "--timezone is for settings window"],
+      [["settings", "window", "off", "--timezone", "UTC"], "no window has no zone"],
+      [["settings", "window", "01:00-05:00", "--timezone", "UTC", "--tz", "UTC"], "not both"],
+      [["token", "revoke", "noc", "--role", "admin"], "takes the NAME alone"],
+    ] as const) {
+      const run = await as([...args]);
+      expect({ args, code: run.code }).toEqual({ args, code: 2 });
+      expect(run.stderr).toContain(said);
+    }
     // Nothing reached the region: not one command recorded.
     expect(await audit()).toBe(before);
 

@@ -210,7 +210,11 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
     const http = client();
     const before = await http.state();
     await http.command("import:stop", {});
-    say(before.import.running ? "import stopped" : "no import was running");
+    say(
+      before.import.running
+        ? "import stopped: what it had not finished stays queued for the next import (bootstream import, or the schedule's)"
+        : "no import was running",
+    );
   },
 
   async audit(argv) {
@@ -289,10 +293,20 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
       2,
       SETTINGS_USAGE,
     );
+    const zone = flags.timezone ?? flags.tz;
+    // A flag the setting does not take is refused, never ignored.
+    if (flags.timezone !== undefined && flags.tz !== undefined)
+      throw new UsageError("give --timezone or --tz, not both");
+    if (zone !== undefined && positionals[0] !== "window")
+      throw new UsageError(
+        `--timezone is for settings window, not ${positionals[0] ?? "this"}\n${SETTINGS_USAGE}`,
+      );
     if (positionals[0] === "window" && positionals.length === 2) {
+      if (zone !== undefined && /^(off|none)$/i.test(positionals[1]!.trim()))
+        throw new UsageError("--timezone with off: no window has no zone");
       let importWindow: ImportWindow | null;
       try {
-        importWindow = parseWindow(positionals[1]!, (flags.timezone ?? flags.tz ?? "UTC") as string);
+        importWindow = parseWindow(positionals[1]!, (zone ?? "UTC") as string);
       } catch (error) {
         throw new UsageError((error as Error).message);
       }
@@ -359,6 +373,8 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
       return;
     }
     if (positionals[0] === "revoke" && positionals[1]) {
+      if (flags.role !== undefined || flags.name !== undefined)
+        throw new UsageError(`token revoke takes the NAME alone: bootstream token revoke ${positionals[1]}`);
       await client().command("token:revoke", { name: positionals[1] });
       say(`token "${positionals[1]}" revoked`);
       return;

@@ -115,6 +115,8 @@ export class Verifier {
         detail: `${repair ? "verify and repair" : "verify"} (joined the verification running)`,
       });
       this.step({ kind: "joined", repair }, true);
+      // Kept: a restart that cuts the run shows the repair it was asked for.
+      await this.persist();
       return this.state;
     }
     const shas = await this.deps.store.list();
@@ -130,6 +132,8 @@ export class Verifier {
     });
     if (this.state.running) {
       this.step({ kind: "joined", repair }, true);
+      // Kept: a restart that cuts the run shows the repair it was asked for.
+      await this.persist();
       return this.state;
     }
     this.step({ kind: "started", repair, bytesTotal, at: now() }, true);
