@@ -82,6 +82,8 @@ describe("status --watch without a terminal", () => {
     expect(lines.filter((l) => l === "")).toEqual([]);
     expect(lines.filter((l) => l.startsWith("ubuntu/noble/amd64 "))).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith("Source: "))).toHaveLength(1);
+    // As `status`: the cap and the window, once (they did not change).
+    expect(lines.filter((l) => l.startsWith("Bandwidth: "))).toEqual(["Bandwidth: off   Window: any time"]);
     // jammy went through its states, a line each, in order.
     const jammy = lines.filter((l) => l.startsWith("ubuntu/jammy/amd64 "));
     expect(jammy.at(-1)).toMatch(/ Synced$/);

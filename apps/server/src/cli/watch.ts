@@ -7,10 +7,13 @@ import {
 import { HttpClient, RemoteError, UnreachableError } from "./http-client";
 import {
   RateTracker,
+  describeWindow,
   etaSeconds,
+  formatBandwidth,
   formatBytes,
   formatEta,
   formatRate,
+  importEndText,
   isUpdating,
   racksText,
   statusLine,
@@ -37,6 +40,12 @@ export function renderLines(
     ],
     ["source", `Source: ${state.source.url}${state.source.error ? `  ERROR: ${state.source.error}` : ""}`],
   ]);
+  // What `status` shows beside the source: the cap, the window, and how the last import ended.
+  const ended = importEndText(state.import.error);
+  lines.set(
+    "settings",
+    `Bandwidth: ${formatBandwidth(state.settings.bandwidthLimit)}   Window: ${describeWindow(state.settings.importWindow ?? null)}${ended ? `   ${ended}` : ""}`,
+  );
   for (const image of imageList(state)) {
     let progress = "";
     // The bar and rate move on every event: only a terminal, redrawn in place, shows them.
