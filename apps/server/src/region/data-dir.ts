@@ -1,5 +1,16 @@
 import { readFileSync } from "node:fs";
-import { chmod, lstat, mkdir, open, readFile, rmdir, stat, unlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  rmdir,
+  stat,
+  unlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
 import type { Logger } from "../log";
@@ -122,6 +133,9 @@ export async function noteNewPaths(
 
 /** Who holds a data dir: written by the region that uses it, removed when it stops. */
 export const LOCK_FILE = "region.lock";
+/** The holder touches its lock this often; one untouched for LOCK_STALE_MS is a dead region's. */
+export const LOCK_REFRESH_MS = 10_000;
+export const LOCK_STALE_MS = 30_000;
 type LockHolder = { pid: number; host: string; startedAt: string };
 
 /** Another region (a second unit, a hand-started one on another port) uses this data dir. */
@@ -130,8 +144,10 @@ export class DataDirInUse extends Error {}
 /**
  * Takes DATA_DIR for this region: two regions on one data dir would import into one store, each
  * collecting the other's files as unused, and show each other's state as stale. The lock names the
- * holder; one whose process is gone (a crash, kill -9, a reboot) is taken over. Resolves with the
- * release, which removes the lock only while it is still this region's.
+ * holder and is touched every LOCK_REFRESH_MS while it runs. A holder on this host whose process is
+ * gone (a crash, kill -9) is taken over at once; one on another host (a recreated container has a
+ * new host name) once its lock has gone LOCK_STALE_MS untouched, so a supervisor's restart gets in.
+ * Resolves with the release, which removes the lock only while it is still this region's.
  */
 export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const file = path.join(dataDir, LOCK_FILE);
@@ -140,7 +156,13 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       await writeFile(file, text, { flag: "wx", mode: 0o600 });
+      const refresh = setInterval(() => {
+        const now = new Date();
+        utimes(file, now, now).catch(() => undefined);
+      }, LOCK_REFRESH_MS);
+      refresh.unref();
       return async () => {
+        clearInterval(refresh);
         const now = await readFile(file, "utf8").catch(() => null);
         if (now === text) await unlink(file).catch(() => undefined);
       };
@@ -148,9 +170,13 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
     const holder = await readHolder(file);
-    if (holder !== null && holds(holder)) {
+    const age = await stat(file).then(
+      (info) => Date.now() - info.mtimeMs,
+      () => Infinity,
+    );
+    if (holder !== null && holds(holder, age)) {
       throw new DataDirInUse(
-        `${dataDir} is in use by another region (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}): stop it, or give this one its own --data-dir / DATA_DIR (if that region is gone, delete ${file})`,
+        `${dataDir} is in use by another region (pid ${holder.pid} on ${holder.host}, since ${holder.startedAt}): stop it, or give this one its own --data-dir / DATA_DIR (if that region is gone, start again in ${Math.ceil(LOCK_STALE_MS / 1000)} s, or delete ${file})`,
       );
     }
     await unlink(file).catch((error: NodeJS.ErrnoException) => {
@@ -170,9 +196,10 @@ async function readHolder(file: string): Promise<LockHolder | null> {
   }
 }
 
-/** Whether the holder still runs: on another host nobody here can tell, so it holds. */
-function holds(holder: LockHolder): boolean {
-  if (holder.host !== hostname()) return true;
+/** Whether the holder still runs; `ageMs` is how long ago it last touched its lock. */
+function holds(holder: LockHolder, ageMs: number): boolean {
+  // On another host nobody here can see its process: only its touches say it runs.
+  if (holder.host !== hostname()) return ageMs < LOCK_STALE_MS;
   if (holder.pid === process.pid) return false;
   try {
     process.kill(holder.pid, 0);
