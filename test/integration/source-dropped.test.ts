@@ -17,6 +17,7 @@ describe("a selected release the boot source no longer offers", () => {
   let partial: TestMirror;
   let region: RegionProcess;
   let client: BootstreamClient;
+  let closed = false;
 
   beforeAll(async () => {
     full = await startMirror({ releases: ["jammy", "noble"], arches: ["amd64", "arm64"], versions: 1 });
@@ -52,7 +53,7 @@ describe("a selected release the boot source no longer offers", () => {
     client?.close();
     await region?.stop();
     await full?.close();
-    await partial?.close();
+    if (!closed) await partial?.close();
     if (region) await removeDir(region.dataDir);
   });
 
@@ -100,5 +101,20 @@ describe("a selected release the boot source no longer offers", () => {
     const dropped = await cli(["deselect", "ubuntu/jammy", ...auth]);
     expect(dropped.code).toBe(0);
     await waitFor(client, (s) => !s.images.has(JAMMY), 30_000, "jammy removed");
+  });
+
+  it("catalogue says when what it lists is the last read of a source that fails now", async () => {
+    const auth = ["--url", region.url, "--token", region.adminToken];
+    expect((await cli(["catalogue", ...auth])).stderr).toBe("");
+    await partial.close();
+    closed = true;
+    await client.command("import:start", {});
+    await waitFor(client, (s) => s.source.error !== null, 30_000, "the source failing");
+    const stale = await cli(["catalogue", ...auth]);
+    expect(stale.code).toBe(0);
+    expect(stale.stdout).toMatch(/ubuntu\/noble/);
+    expect(stale.stderr).toMatch(
+      /^bootstream catalogue: the source fails now \(.*\); this is what it offered when last read, 20/,
+    );
   });
 });

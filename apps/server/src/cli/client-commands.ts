@@ -255,8 +255,15 @@ export const clientCommands: Record<string, (argv: string[]) => Promise<void>> =
 
   async catalogue(argv) {
     const { flags, client } = parse(argv, { json: { type: "boolean" } });
-    const { catalogue } = await client().command("catalogue:get", {});
+    const http = client();
+    const { catalogue } = await http.command("catalogue:get", {});
     if (flags.json) return say(JSON.stringify(catalogue, null, 2));
+    // The region answers from the last read: when the source fails now, say how old that is.
+    const { source } = await http.state();
+    if (source.error)
+      process.stderr.write(
+        `bootstream catalogue: the source fails now (${source.error}); this is what it offered when last read${source.lastFetch ? `, ${source.lastFetch}` : ""}\n`,
+      );
     const rows = [
       ["IMAGE", "TITLE", "ARCHES", "EOL"],
       ...catalogue.ubuntu.releases.map((r) => [
