@@ -15,17 +15,18 @@ import {
 
 const log = createLogger("silent", "data-dir-test");
 
-describe("noteNewPaths (what a failed first start takes back)", () => {
-  const dirs: string[] = [];
-  afterAll(async () => {
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-  const scratch = async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "bootstream-data-dir-"));
-    dirs.push(dir);
-    return dir;
-  };
+/** A temp dir of this file's, removed after all its tests. */
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+const scratch = async () => {
+  const dir = await mkdtemp(path.join(tmpdir(), "bootstream-data-dir-"));
+  dirs.push(dir);
+  return dir;
+};
 
+describe("noteNewPaths (what a failed first start takes back)", () => {
   it("removes the directories and SQLite file it created, parents too, and nothing that was there", async () => {
     const parent = await scratch();
     await writeFile(path.join(parent, "keep.txt"), "mine");
@@ -69,15 +70,6 @@ describe("noteNewPaths (what a failed first start takes back)", () => {
 });
 
 describe("lockDataDir (one region per data dir)", () => {
-  const dirs: string[] = [];
-  afterAll(async () => {
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-  const scratch = async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), "bootstream-lock-"));
-    dirs.push(dir);
-    return dir;
-  };
   const holder = (patch: Record<string, unknown>) =>
     JSON.stringify({ pid: 2 ** 22 + 1, host: hostname(), startedAt: "2026-12-04T00:00:00Z", ...patch });
   const ago = async (file: string, ms: number) => {
