@@ -120,6 +120,7 @@ describe("bootstream CLI against a real region", () => {
     }
     // A flag the command does not take is refused as well, not ignored.
     for (const [args, said] of [
+      [["import", "--arch", "amd64"], "bootstream import: unknown flag --arch (--help lists the flags"],
       [["settings", "bandwidth", "20MB/s", "--tz", "Europe/Paris"], "--timezone is for settings window"],
       [["settings", "window", "off", "--timezone", "UTC"], "no window has no zone"],
       [["settings", "window", "01:00-05:00", "--timezone", "UTC", "--tz", "UTC"], "not both"],

@@ -53,6 +53,11 @@ function parse(
       strict: true,
     }));
   } catch (error) {
+    // Node's words for an unknown flag advise `--` (for positionals that start with a dash), which
+    // is no help here: name the flag and where the command's flags are listed.
+    const unknown = /^Unknown option '([^']+)'/.exec((error as Error).message);
+    if (unknown)
+      throw new UsageError(`unknown flag ${unknown[1]} (--help lists the flags this command takes)`);
     throw new UsageError((error as Error).message);
   }
   const extra = positionals[maxPositionals];
