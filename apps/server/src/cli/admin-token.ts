@@ -3,6 +3,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { commandSchemas } from "@bootstream/protocol";
 import { parseDatabaseUrl } from "../config";
+import { SQLITE_FILE } from "../region/data-dir";
 import { Database } from "../region/db/database";
 import { TokenService } from "../region/services/tokens";
 import { CommandFailure, UsageError } from "./usage";
@@ -45,7 +46,7 @@ export async function adminTokenCommand(argv: string[]): Promise<void> {
   if (flags["data-dir"] !== undefined) databaseUrl = null;
   const dataDir = path.resolve((flags["data-dir"] as string | undefined) ?? process.env.DATA_DIR ?? "./data");
   // A token in a database of its own is no token at all: a mistyped --data-dir must not make one.
-  const sqliteFile = path.join(dataDir, "bootstream.db");
+  const sqliteFile = path.join(dataDir, SQLITE_FILE);
   if (databaseUrl === null && !existsSync(sqliteFile)) {
     throw new CommandFailure(
       `no database at ${sqliteFile}: is --data-dir (or DATA_DIR) the region's data dir? (a region makes it on its first start)`,

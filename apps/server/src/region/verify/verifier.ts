@@ -282,11 +282,16 @@ export class Verifier {
     }
   }
 
+  /** sha256 of every file the images' held versions name, as the registry and database say now. */
+  private async heldNow(): Promise<Set<string>> {
+    const versions = new Map(this.deps.images.all().map((row) => [row.id, row.version]));
+    return heldFiles(versions, await this.data.read.images.files());
+  }
+
   /** Files of the held versions that are neither in the store nor already out of service. */
   private async missing(signal?: AbortSignal): Promise<string[]> {
-    const versions = new Map(this.deps.images.all().map((row) => [row.id, row.version]));
     const missing: string[] = [];
-    for (const sha of heldFiles(versions, await this.data.read.images.files())) {
+    for (const sha of await this.heldNow()) {
       signal?.throwIfAborted();
       if (this.state.corrupt.includes(sha) || (await this.present(sha))) continue;
       missing.push(sha);
@@ -301,8 +306,7 @@ export class Verifier {
   private takeMissingOutOfService(shas: string[], signal: AbortSignal): Promise<void> {
     if (shas.length === 0) return Promise.resolve();
     return this.exclusive(async () => {
-      const versions = new Map(this.deps.images.all().map((row) => [row.id, row.version]));
-      const held = heldFiles(versions, await this.data.read.images.files());
+      const held = await this.heldNow();
       const gone: string[] = [];
       for (const sha of shas) {
         signal.throwIfAborted();
